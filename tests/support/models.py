@@ -1,0 +1,41 @@
+"""Build model versions in the formats training jobs push: zip, tar(.gz), or a folder of objects."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from collections.abc import Mapping
+
+Files = Mapping[str, bytes]
+
+
+def sample_files(tag: str = "v", size: int = 64) -> dict[str, bytes]:
+    """A tiny SavedModel-shaped tree whose bytes depend on `tag`, so versions differ."""
+    body = (tag.encode() * (size // max(len(tag), 1) + 1))[:size]
+    return {
+        "saved_model.pb": b"pb:" + body,
+        "variables/variables.index": b"idx:" + body,
+        "variables/variables.data-00000-of-00001": b"data:" + body,
+    }
+
+
+def make_zip(files: Files, top: str | None = None) -> bytes:
+    """A zip of `files`; with `top`, every entry sits under `top/` as the seed's zips do."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        if top:
+            zf.writestr(f"{top}/", b"")
+        for name, data in files.items():
+            zf.writestr(f"{top}/{name}" if top else name, data)
+    return buf.getvalue()
+
+
+def make_tar(files: Files, top: str | None = None, gz: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}" if top else name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
