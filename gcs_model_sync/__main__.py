@@ -1,0 +1,3 @@
+from gcs_model_sync.cli import main
+
+raise SystemExit(main())

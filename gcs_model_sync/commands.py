@@ -1,0 +1,203 @@
+"""What each command does, as plain functions from a Config to an exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from gcs_model_sync import __version__, logs
+from gcs_model_sync.config import Config
+from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK, Interrupted
+from gcs_model_sync.layout import version_id
+from gcs_model_sync.logs import event
+from gcs_model_sync.retry import StopToken
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopToken]:
+    """SIGTERM/SIGINT ask the pass to stop at its next safe point instead of killing it."""
+    stop = StopToken()
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda signum, _frame: stop.set(signum))
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def once(config: Config) -> int:
+    logs.setup(config.log_format, config.verbosity)
+    log_start("once", config)
+    with stop_on_signals() as stop:
+        try:
+            report = sync_once(config, stop)
+        except Interrupted as exc:
+            event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
+            return exc.exit_code
+    log_summary(report)
+    return report.exit_code
+
+
+def log_start(command: str, config: Config) -> None:
+    fields = {k: (str(v) if v is not None else None) for k, v in _config_items(config)}
+    event(
+        logging.INFO,
+        "start",
+        f"gcs-model-sync {__version__} {command} {config.source} -> {config.dest}",
+        version=__version__,
+        command=command,
+        config=fields,
+    )
+
+
+def _config_items(config: Config) -> Iterator[tuple[str, Any]]:
+    for name in config.__dataclass_fields__:
+        yield name, getattr(config, name)
+
+
+def log_summary(report: Report) -> None:
+    plan = report.plan
+    level = logging.INFO if report.exit_code == EXIT_OK else logging.ERROR
+    event(
+        level,
+        "pass_done",
+        f"pass {report.outcome}: {len(report.published)} published, {len(report.pruned)} pruned, "
+        f"{len(plan.in_sync) if plan else 0} in sync, {len(report.failures)} failed, "
+        f"{report.bytes_downloaded} bytes in {report.seconds:.2f}s",
+        outcome=report.outcome,
+        published=report.published,
+        pruned=report.pruned,
+        failed=[f.version or "listing" for f in report.failures],
+        bytes=report.bytes_downloaded,
+        seconds=round(report.seconds, 3),
+        list_requests=report.list_requests,
+        object_reads=report.object_reads,
+    )
+
+
+def plan(config: Config) -> int:
+    logs.setup(config.log_format, config.verbosity)
+    with stop_on_signals() as stop:
+        snap = inspect(config, stop)
+    p = snap.plan
+    rows: list[dict[str, Any]] = []
+    for i in p.installs:
+        v = i.version
+        action = "replace" if i.replaces else "fetch"
+        rows.append({"action": action, "version": v.id, "form": str(v.form), "bytes": v.size,
+                     "objects": len(v.entries), "reason": i.reason})
+    for pr in p.prunes:
+        action = "refuse-prune" if p.guard else "prune"
+        rows.append({"action": action, "version": pr.managed.id, "reason": pr.reason})
+    for r in p.rejections:
+        rows.append({"action": "reject", "version": r.id, "reason": r.message})
+    for vid in p.unmanaged:
+        rows.append({"action": "leave", "version": vid, "reason": "unmanaged folder, not in bucket"})
+    for vid in p.outside_keep:
+        rows.append({"action": "skip", "version": vid, "reason": f"outside --keep {config.keep}"})
+    code = EXIT_GUARD if p.guard and p.prunes else EXIT_FAILED if p.rejections else EXIT_OK
+    if config.log_format == "json":
+        doc = {"source": str(config.source), "dest": str(config.dest), "actions": rows,
+               "in_sync": list(p.in_sync), "guard": p.guard}
+        print(json.dumps(doc))
+        return code
+    out = sys.stdout
+    print(f"plan: {config.source} -> {config.dest}", file=out)
+    for row in rows:
+        detail = row["reason"]
+        if "form" in row:
+            detail = f"{row['form']}, {_size(row['bytes'])}, {row['reason']}"
+        print(f"  {row['action']:<12} {row['version']:<32} {detail}", file=out)
+    if p.guard and p.prunes:
+        print(f"  guard: {p.guard}", file=out)
+    n_fetch = sum(1 for i in p.installs if not i.replaces)
+    print(
+        f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "
+        f"{0 if p.guard else len(p.prunes)} to prune, {len(p.in_sync)} in sync, "
+        f"{len(p.rejections)} rejected",
+        file=out,
+    )
+    return code
+
+
+def status(config: Config) -> int:
+    logs.setup(config.log_format, config.verbosity)
+    with stop_on_signals() as stop:
+        snap = inspect(config, stop)
+    models = model_status(snap)
+    if config.log_format == "json":
+        print(json.dumps({"source": str(config.source), "dest": str(config.dest),
+                          "models": models}))
+        return EXIT_OK
+    width = max([len(m["model"]) for m in models] + [5])
+    print(f"{'MODEL':<{width}}  {'BUCKET':<24}  {'LOCAL':<24}  STATE")
+    for m in models:
+        state = "in sync" if m["in_sync"] else "out of sync: " + ", ".join(m["pending"])
+        print(f"{m['model']:<{width}}  {_versions(m['bucket']):<24}  "
+              f"{_versions(m['local']):<24}  {state}")
+    return EXIT_OK
+
+
+def model_status(snap: Snapshot) -> list[dict[str, Any]]:
+    """Per model: versions in the bucket, versions on disk, and what a pass would change."""
+    p = snap.plan
+    bucket: dict[str, set[str]] = {}
+    for i in p.installs:
+        bucket.setdefault(i.version.model, set()).add(i.version.version)
+    for vid in p.in_sync:
+        model, version = _split(vid)
+        bucket.setdefault(model, set()).add(version)
+    for r in p.rejections:
+        bucket.setdefault(r.model, set()).add(r.version)
+    for vid in p.outside_keep:
+        model, version = _split(vid)
+        bucket.setdefault(model, set()).add(version)
+    local: dict[str, set[str]] = {}
+    for vid in snap.local.on_disk:
+        model, version = _split(vid)
+        local.setdefault(model, set()).add(version)
+    pending: dict[str, list[str]] = {}
+    for i in p.installs:
+        pending.setdefault(i.version.model, []).append(f"{i.reason} {i.version.version}")
+    for pr in p.prunes:
+        pending.setdefault(pr.managed.model, []).append(f"prune {pr.managed.version}")
+    for r in p.rejections:
+        pending.setdefault(r.model, []).append(f"rejected {r.version}")
+    out = []
+    for model in sorted(set(bucket) | set(local)):
+        out.append({
+            "model": model or ".",
+            "bucket": sorted(bucket.get(model, ()), key=int),
+            "local": sorted(local.get(model, ()), key=int),
+            "in_sync": not pending.get(model),
+            "pending": pending.get(model, []),
+        })
+    return out
+
+
+def _split(vid: str) -> tuple[str, str]:
+    model, _, version = vid.rpartition("/")
+    assert version_id(model, version) == vid
+    return model, version
+
+
+def _versions(vs: list[str]) -> str:
+    text = " ".join(vs) or "-"
+    return text if len(text) <= 24 else "…" + text[-23:]
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

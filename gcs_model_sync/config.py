@@ -1,0 +1,84 @@
+"""The one configuration object every command runs from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gcs_model_sync.errors import ConfigError
+
+LogFormat = Literal["text", "json"]
+ENV_PREFIX = "GCS_MODEL_SYNC_"
+
+
+def default_workers() -> int:
+    """Transfers are network- and disk-bound; a few per core keeps both busy."""
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    bucket: str
+    prefix: str  # "" or ends with "/"
+
+    @classmethod
+    def parse(cls, url: str) -> Source:
+        if not url.startswith("gs://"):
+            raise ConfigError(f"--source must look like gs://BUCKET[/PREFIX], got {url!r}")
+        bucket, _, prefix = url[len("gs://") :].partition("/")
+        if not bucket or any(c in bucket for c in " \\\n\t"):
+            raise ConfigError(f"--source has no valid bucket name: {url!r}")
+        prefix = prefix.strip("/")
+        return cls(bucket, f"{prefix}/" if prefix else "")
+
+    def __str__(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Source
+    dest: Path
+    keep: int = 0
+    allow_empty_source: bool = False
+    max_delete: int | None = None
+    anonymous: bool = False
+    project: str | None = None
+    log_format: LogFormat = "text"
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+    workers: int = field(default_factory=default_workers)
+    lock_timeout: float = 10.0
+    retry_attempts: int = 6
+    retry_deadline: float = 120.0
+    request_timeout: float = 60.0
+    max_version_size: int = 64 * 1024**3
+    min_free_space: int = 0
+    # sidecar (`run`) and hooks
+    interval: float = 60.0
+    jitter: float = 0.0
+    max_failures: int = 0
+    http_port: int | None = None
+    http_host: str = "0.0.0.0"  # noqa: S104 - Kubernetes probes reach the pod IP
+    stuck_after: float = 3600.0
+    on_change: str | None = None
+    hook_timeout: float = 60.0
+    tfs_config: Path | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.keep >= 0, "--keep must be 0 (all) or a positive number"),
+            (self.max_delete is None or self.max_delete >= 0, "--max-delete must be >= 0"),
+            (self.workers >= 1, "--workers must be >= 1"),
+            (self.interval > 0, "--interval must be > 0"),
+            (0 <= self.jitter < 1, "--jitter must be a fraction in [0, 1)"),
+            (self.max_failures >= 0, "--max-failures must be >= 0"),
+            (self.retry_attempts >= 1, "--retry-attempts must be >= 1"),
+            (self.max_version_size > 0, "--max-version-size must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if self.dest.exists() and not self.dest.is_dir():
+            raise ConfigError(f"--dest {self.dest} exists and is not a directory")

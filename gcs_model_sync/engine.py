@@ -1,0 +1,326 @@
+"""One reconciliation pass: list -> scan -> plan -> stage -> publish -> prune.
+
+Deletions wait until every install has been tried, and are skipped entirely when a listing
+or a download failed (rclone's rule); a version whose *content* was rejected only holds back
+pruning in its own model, so one bad upload cannot leave a model short under --keep.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import time
+from dataclasses import dataclass, field
+
+from gcs_model_sync import fetch, lock, publish
+from gcs_model_sync.config import Config
+from gcs_model_sync.errors import (
+    EXIT_FAILED,
+    EXIT_GUARD,
+    EXIT_OK,
+    Interrupted,
+    SyncError,
+    VersionRejected,
+)
+from gcs_model_sync.layout import RemoteObject
+from gcs_model_sync.local import (
+    LocalView,
+    Managed,
+    Paths,
+    StateError,
+    clean_scratch,
+    load_state,
+    remove_tree,
+    save_state,
+    scan,
+)
+from gcs_model_sync.logs import event
+from gcs_model_sync.plan import Install, Plan, make_plan
+from gcs_model_sync.remote import Bucket
+from gcs_model_sync.retry import StopToken
+
+STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
+
+
+PENDING = "pending"  # written before a publish: a crash leaves "reinstall", never an orphan
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    model: str | None
+    version: str | None  # version id
+    message: str
+    content: bool = False  # the version's bytes are bad, as opposed to a transport failure
+
+
+@dataclass
+class Report:
+    plan: Plan | None = None
+    published: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    guard: str | None = None
+    bytes_downloaded: int = 0
+    list_requests: int = 0
+    object_reads: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.published or self.pruned)
+
+    @property
+    def exit_code(self) -> int:
+        if self.guard:
+            return EXIT_GUARD
+        return EXIT_FAILED if self.failures else EXIT_OK
+
+    @property
+    def outcome(self) -> str:
+        if self.failures or self.guard:
+            return "error"
+        return "success" if self.changed else "noop"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a read-only command needs: the listing, the local view, and the plan."""
+
+    objects: list[RemoteObject]
+    local: LocalView
+    plan: Plan
+
+
+def inspect(config: Config, stop: StopToken) -> Snapshot:
+    """List and plan without writing anything (for `plan` and `status`)."""
+    bucket = Bucket(config, stop)
+    try:
+        objects = bucket.list()
+    finally:
+        bucket.close()
+    return _snapshot(config, Paths(config.dest), objects)
+
+
+def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snapshot:
+    try:
+        managed = load_state(paths)
+    except StateError as exc:
+        event(logging.WARNING, "state_unreadable", f"{exc}; treating every folder as unmanaged")
+        managed = {}
+    from gcs_model_sync.layout import classify
+
+    models = {e.model for e in classify(objects, config.source.prefix)}
+    local = scan(paths, models, managed)
+    plan = make_plan(
+        objects,
+        config.source.prefix,
+        local,
+        keep=config.keep,
+        allow_empty_source=config.allow_empty_source,
+        max_delete=config.max_delete,
+    )
+    return Snapshot(objects, local, plan)
+
+
+def sync_once(config: Config, stop: StopToken) -> Report:
+    started = time.monotonic()
+    paths = Paths(config.dest)
+    paths.ensure()
+    report = Report()
+    with lock.hold(paths.lock_file, config.lock_timeout, stop):
+        clean_scratch(paths)
+        bucket = Bucket(config, stop)
+        try:
+            _run(config, stop, paths, bucket, report)
+        finally:
+            bucket.close()
+            report.bytes_downloaded = bucket.counters.bytes_read
+            report.list_requests = bucket.counters.list_requests
+            report.object_reads = bucket.counters.object_reads
+            report.seconds = time.monotonic() - started
+    return report
+
+
+def _run(config: Config, stop: StopToken, paths: Paths, bucket: Bucket, report: Report) -> None:
+    try:
+        objects = bucket.list()
+    except Interrupted:
+        raise
+    except SyncError as exc:
+        report.failures.append(Failure(None, None, str(exc)))
+        event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
+        return
+    snap = _snapshot(config, paths, objects)
+    plan = report.plan = snap.plan
+    managed = dict(snap.local.managed)
+    for r in plan.rejections:
+        report.failures.append(Failure(r.model, r.id, r.message, content=True))
+        event(logging.ERROR, "version_rejected", r.message, model=r.model, version=r.version)
+    for vid in plan.unmanaged:
+        event(
+            logging.WARNING,
+            "unmanaged",
+            f"{paths.dest / vid}: not installed by gcs-model-sync and not in the bucket; left alone",
+            path=str(paths.dest / vid),
+        )
+
+    saver = _StateSaver(paths, managed, str(config.source))
+    _install_all(config, stop, paths, bucket, plan.installs, report, managed, saver)
+    for vid in plan.forget:
+        managed.pop(vid, None)
+    saver.dirty = saver.dirty or bool(plan.forget)
+    _prune(plan, paths, report, managed, saver)
+    saver.save()
+
+
+def _install_all(
+    config: Config,
+    stop: StopToken,
+    paths: Paths,
+    bucket: Bucket,
+    installs: tuple[Install, ...],
+    report: Report,
+    managed: dict[str, Managed],
+    saver: _StateSaver,
+) -> None:
+    if not installs:
+        return
+    previous = {i.version.id: managed.get(i.version.id) for i in installs}
+    for i in installs:
+        v = i.version
+        managed[v.id] = Managed(v.model, v.version, PENDING)
+    saver.dirty = True
+    saver.save()
+    pool = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stage")
+    futures = {pool.submit(fetch.stage, bucket, i.version, paths, config): i for i in installs}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            stop.check()
+            for fut in done:
+                _finish_one(futures[fut], fut, paths, report, managed, saver, stop)
+    except Interrupted:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        cf.wait(pending, timeout=5)  # workers notice the stop token within a chunk
+        for fut in pending:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                remove_tree(fut.result().workdir)
+        _restore(previous, managed, report)
+        saver.save()
+        raise
+    _restore(previous, managed, report)
+    pool.shutdown(wait=True)
+
+
+def _restore(
+    previous: dict[str, Managed | None], managed: dict[str, Managed], report: Report
+) -> None:
+    """Versions not published this pass get their old ownership back."""
+    done = set(report.published)
+    for vid, before in previous.items():
+        if vid in done:
+            continue
+        if before is None:
+            managed.pop(vid, None)
+        else:
+            managed[vid] = before
+
+
+def _finish_one(
+    install: Install,
+    fut: cf.Future[fetch.Staged],
+    paths: Paths,
+    report: Report,
+    managed: dict[str, Managed],
+    saver: _StateSaver,
+    stop: StopToken,
+) -> None:
+    v = install.version
+    try:
+        staged = fut.result()
+    except Interrupted:
+        raise
+    except SyncError as exc:
+        content = isinstance(exc, VersionRejected)
+        report.failures.append(Failure(v.model, v.id, str(exc), content))
+        event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
+        return
+    except Exception as exc:  # a bug must not stop the other versions
+        report.failures.append(Failure(v.model, v.id, f"{v.id}: internal error: {exc!r}"))
+        logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
+        return
+    try:
+        stop.check()
+        publish.publish(staged.content, paths.version_dir(v.model, v.version), paths.trash)
+    finally:
+        remove_tree(staged.workdir)
+    managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time())
+    saver.changed()
+    report.published.append(v.id)
+    event(
+        logging.INFO,
+        "published",
+        f"published {v.id} ({install.reason}, {staged.nbytes} bytes)",
+        model=v.model,
+        version=v.version,
+        bytes=staged.nbytes,
+        reason=install.reason,
+    )
+
+
+def _prune(
+    plan: Plan, paths: Paths, report: Report, managed: dict[str, Managed], saver: _StateSaver
+) -> None:
+    if not plan.prunes:
+        return
+    transport = [f for f in report.failures if not f.content]
+    if transport:
+        event(
+            logging.WARNING,
+            "prune_skipped",
+            f"not deleting {len(plan.prunes)} version(s): there were listing or download errors",
+        )
+        return
+    if plan.guard:
+        report.guard = plan.guard
+        event(logging.ERROR, "guard_refused", f"{plan.guard}; nothing deleted")
+        return
+    held_back = {f.model for f in report.failures}
+    for p in plan.prunes:
+        m = p.managed
+        if m.model in held_back:
+            event(
+                logging.WARNING,
+                "prune_held",
+                f"not deleting {m.id}: another version of this model failed this pass",
+            )
+            continue
+        publish.retire(paths.version_dir(m.model, m.version), paths.trash)
+        managed.pop(m.id, None)
+        saver.changed()
+        report.pruned.append(m.id)
+        event(logging.INFO, "pruned", f"pruned {m.id} ({p.reason})", model=m.model,
+              version=m.version, reason=p.reason)
+
+
+class _StateSaver:
+    """Writes the state file at most once a second during a pass, and at its end."""
+
+    def __init__(self, paths: Paths, managed: dict[str, Managed], source: str) -> None:
+        self.paths, self.managed, self.source = paths, managed, source
+        self.dirty = False
+        self._last = time.monotonic()
+
+    def changed(self) -> None:
+        self.dirty = True
+        if time.monotonic() - self._last >= STATE_SAVE_EVERY:
+            self.save()
+
+    def save(self) -> None:
+        if self.dirty:
+            save_state(self.paths, self.managed, self.source)
+            self.dirty = False
+            self._last = time.monotonic()

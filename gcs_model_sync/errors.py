@@ -1,0 +1,69 @@
+"""One error root, and the single place where outcomes become exit codes."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_GUARD = 3
+
+
+class SyncError(Exception):
+    """Anything we expect and can explain in one line; never shown with a traceback."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(SyncError):
+    exit_code = EXIT_USAGE
+
+
+class GuardRefused(SyncError):
+    """A safety guard refused to delete; nothing was deleted."""
+
+    exit_code = EXIT_GUARD
+
+
+class LockBusy(SyncError):
+    """Another run holds the destination lock."""
+
+
+class Interrupted(SyncError):
+    """A shutdown signal arrived; the pass stopped at a safe point."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class RemoteError(SyncError):
+    """Listing or reading the bucket failed for good."""
+
+
+class AccessDenied(RemoteError):
+    pass
+
+
+class BucketNotFound(RemoteError):
+    pass
+
+
+class TransientError(SyncError):
+    """Worth another try: throttling, 5xx, a reset connection, a timeout."""
+
+
+class ChecksumMismatch(TransientError):
+    """The bytes we got are not the bytes that were listed; retried, never published."""
+
+
+class ObjectChanged(SyncError):
+    """The listed generation vanished mid-pass; the next pass sees the new one."""
+
+
+class VersionRejected(SyncError):
+    """The content of one version is unusable (bad archive, hostile entry, ambiguous, too big)."""
+
+
+class InsufficientSpace(SyncError):
+    """A version would not fit on the destination filesystem."""

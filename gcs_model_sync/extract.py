@@ -1,0 +1,203 @@
+"""Safe, streaming extraction of one version archive into a staging folder.
+
+Every member is checked before a byte is written: no absolute paths, no `..`, no links
+that leave the version folder, no devices or fifos, no duplicate files, and a cap on the
+total extracted size (zip bombs). Any problem raises VersionRejected naming the object.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import IO
+
+from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+
+COPY_CHUNK = 1024 * 1024
+
+
+class Limits:
+    """Counts bytes written across one version and enforces --max-version-size."""
+
+    def __init__(self, max_bytes: int, where: str) -> None:
+        self.max_bytes = max_bytes
+        self.where = where
+        self.written = 0
+
+    def add(self, n: int) -> None:
+        self.written += n
+        if self.written > self.max_bytes:
+            raise VersionRejected(
+                f"{self.where}: extracts to more than --max-version-size {self.max_bytes} bytes"
+            )
+
+
+def member_path(name: str, where: str) -> str | None:
+    """Normalise an archive member name to a safe relative path (None for the root itself)."""
+    if "\x00" in name:
+        raise VersionRejected(f"{where}: member name contains NUL")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise VersionRejected(f"{where}: absolute member path {name!r}")
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise VersionRejected(f"{where}: member path {name!r} escapes the version folder")
+    return "/".join(parts) or None
+
+
+class Writer:
+    """Creates files and folders under `root`, refusing anything that would land outside."""
+
+    def __init__(self, root: Path, limits: Limits, fsync: bool = True) -> None:
+        self.root = root
+        self.limits = limits
+        self.fsync = fsync
+        self.dirs: set[str] = set()
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _parent(self, rel: str) -> Path:
+        parent = posixpath.dirname(rel)
+        if parent and parent not in self.dirs:
+            self.mkdir(parent)
+        return self.root / rel
+
+    def mkdir(self, rel: str) -> None:
+        path = self.root
+        for part in rel.split("/"):
+            path = path / part
+            if path.is_symlink():
+                raise VersionRejected(f"{self.limits.where}: member path {rel!r} crosses a link")
+            path.mkdir(exist_ok=True)
+        self.dirs.add(rel)
+
+    def file(self, rel: str, src: IO[bytes], mode: int = 0o644) -> None:
+        path = self._parent(rel)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if mode & 0o111 else 0o644)
+        except FileExistsError:
+            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+        try:
+            with open(fd, "wb", closefd=True) as out:
+                while chunk := src.read(COPY_CHUNK):
+                    self.limits.add(len(chunk))
+                    out.write(chunk)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except OSError as exc:
+            _raise_space(exc, self.limits.where)
+            raise
+
+    def symlink(self, rel: str, target: str) -> None:
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise VersionRejected(
+                f"{self.limits.where}: link {rel!r} -> {target!r} leaves the version folder"
+            )
+        path = self._parent(rel)
+        try:
+            os.symlink(target, path)
+        except FileExistsError:
+            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+
+    def hardlink(self, rel: str, target_rel: str) -> None:
+        target = self.root / target_rel
+        if not target.is_file() or target.is_symlink():
+            raise VersionRejected(
+                f"{self.limits.where}: hard link {rel!r} -> {target_rel!r} has no target "
+                "inside the version folder"
+            )
+        path = self._parent(rel)
+        try:
+            os.link(target, path)
+        except FileExistsError:
+            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+
+    def sync_dirs(self) -> None:
+        if not self.fsync:
+            return
+        for rel in sorted(self.dirs | {""}, key=len, reverse=True):
+            fd = os.open(self.root / rel, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _raise_space(exc: OSError, where: str) -> None:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise InsufficientSpace(f"{where}: no space left on the destination filesystem") from exc
+
+
+def extract_zip(archive: Path, writer: Writer, where: str) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            declared = sum(i.file_size for i in infos)
+            if declared > writer.limits.max_bytes:
+                raise VersionRejected(
+                    f"{where}: declares {declared} bytes, more than --max-version-size "
+                    f"{writer.limits.max_bytes}"
+                )
+            for info in infos:
+                rel = member_path(info.filename, where)
+                if rel is None:
+                    continue
+                kind = stat.S_IFMT(info.external_attr >> 16)
+                if info.is_dir():
+                    writer.mkdir(rel)
+                elif kind == stat.S_IFLNK:
+                    writer.symlink(rel, zf.read(info).decode("utf-8", "replace"))
+                elif kind not in (0, stat.S_IFREG):
+                    raise VersionRejected(f"{where}: member {rel!r} is not a regular file")
+                else:
+                    with zf.open(info) as src:
+                        writer.file(rel, src, (info.external_attr >> 16) & 0o777)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
+
+
+def extract_tar(stream: IO[bytes], writer: Writer, where: str) -> None:
+    """Extract a tar or tar.gz as it streams in; no copy of the archive touches disk."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tf:
+            for member in tf:
+                rel = member_path(member.name, where)
+                if rel is None:
+                    continue
+                if member.isdir():
+                    writer.mkdir(rel)
+                elif member.isreg():
+                    src = tf.extractfile(member)
+                    assert src is not None
+                    writer.file(rel, src, member.mode)
+                elif member.issym():
+                    writer.symlink(rel, member.linkname)
+                elif member.islnk():
+                    target = member_path(member.linkname, where)
+                    writer.hardlink(rel, target or "")
+                else:
+                    raise VersionRejected(
+                        f"{where}: member {rel!r} is a device, fifo or other special file"
+                    )
+    except (tarfile.TarError, zlib.error, EOFError) as exc:
+        raise VersionRejected(f"{where}: corrupt or truncated tar archive ({exc})") from exc
+
+
+def content_root(staged: Path, where: str) -> Path:
+    """The seed zips `0002/` itself: a lone top-level folder becomes the version folder."""
+    children = list(staged.iterdir())
+    if not children:
+        raise VersionRejected(f"{where}: the archive is empty")
+    if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+        if not any(children[0].iterdir()):
+            raise VersionRejected(f"{where}: the archive holds only an empty folder")
+        return children[0]
+    return staged
+

@@ -1,0 +1,115 @@
+"""Download one version into a private staging folder, verified and extracted, ready to publish.
+
+Nothing here touches a published version: all writes go under DEST/.gcs-model-sync/staging,
+which is on the same filesystem as the versions so that publishing is a rename.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from gcs_model_sync import extract, retry
+from gcs_model_sync.config import Config
+from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.layout import Form
+from gcs_model_sync.local import Paths, remove_tree
+from gcs_model_sync.plan import RemoteVersion
+from gcs_model_sync.remote import CHUNK, Bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    version: RemoteVersion
+    workdir: Path  # remove after publishing
+    content: Path  # the folder that becomes DEST/<model>/<version>
+    nbytes: int
+
+
+def where(bucket: Bucket, version: RemoteVersion) -> str:
+    """How errors name a version: its archive object, or its folder in the bucket."""
+    first = version.entries[0].obj.name
+    if version.form is not Form.FOLDER:
+        return f"gs://{bucket.source.bucket}/{first}"
+    folder = first[: len(first) - len(version.entries[0].relpath)]
+    return f"gs://{bucket.source.bucket}/{folder}"
+
+
+def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) -> Staged:
+    """Stage a version; a checksum mismatch or a transient failure restarts it from scratch."""
+    name = where(bucket, version)
+    check_space(paths.staging, version, config, name)
+    return retry.call(
+        lambda: _stage_once(bucket, version, paths, config, name),
+        what=f"staging {name}",
+        attempts=config.retry_attempts,
+        deadline=config.retry_deadline * 4,
+        stop=bucket.stop,
+    )
+
+
+def check_space(staging: Path, version: RemoteVersion, config: Config, name: str) -> None:
+    need = version.size * (2 if version.form is Form.ZIP else 1)
+    free = shutil.disk_usage(staging).free
+    if free - need < config.min_free_space:
+        raise InsufficientSpace(
+            f"{name}: needs about {need} bytes but {free} are free "
+            f"(keeping --min-free-space {config.min_free_space}); version not installed"
+        )
+
+
+def _stage_once(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
+) -> Staged:
+    workdir = paths.staging / f"{version.id.replace('/', '_')}.{uuid.uuid4().hex[:12]}"
+    tree = workdir / "tree"
+    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
+    try:
+        if version.form is Form.ZIP:
+            _zip(bucket, version, workdir, writer, name)
+        elif version.form in (Form.TAR, Form.TGZ):
+            _tar(bucket, version, writer, name)
+        else:
+            _folder(bucket, version, writer)
+        writer.sync_dirs()
+        content = extract.content_root(tree, name)
+    except BaseException:
+        remove_tree(workdir)
+        raise
+    return Staged(version, workdir, content, writer.limits.written)
+
+
+def _zip(
+    bucket: Bucket, version: RemoteVersion, workdir: Path, writer: extract.Writer, name: str
+) -> None:
+    archive = workdir / "archive.zip"
+    with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
+        try:
+            while chunk := reader.read(CHUNK):
+                out.write(chunk)
+        except OSError as exc:
+            extract._raise_space(exc, name)
+            raise
+        reader.verify()
+    extract.extract_zip(archive, writer, name)
+    archive.unlink()  # the archive never outlives its extraction
+
+
+def _tar(bucket: Bucket, version: RemoteVersion, writer: extract.Writer, name: str) -> None:
+    with bucket.open(version.objects[0]) as reader:
+        try:
+            extract.extract_tar(io.BufferedReader(reader, buffer_size=CHUNK), writer, name)
+        except VersionRejected:
+            reader.verify()  # bytes damaged in transit explain a "corrupt" archive: retry those
+            raise
+        reader.verify()
+
+
+def _folder(bucket: Bucket, version: RemoteVersion, writer: extract.Writer) -> None:
+    for entry in sorted(version.entries, key=lambda e: e.relpath):
+        with bucket.open(entry.obj) as reader:
+            writer.file(entry.relpath, reader)
+            reader.verify()

@@ -1,0 +1,149 @@
+"""What is on disk: published version folders, the state file, and our scratch space."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gcs_model_sync.layout import STATE_DIR, VERSION_RE, version_id
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Managed:
+    """A version folder this tool installed, and which bucket content it came from."""
+
+    model: str
+    version: str
+    fingerprint: str
+    bytes: int = 0
+    published_at: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return version_id(self.model, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalView:
+    managed: dict[str, Managed]  # by version id
+    on_disk: frozenset[str]  # version ids of numeric folders that exist
+
+
+class Paths:
+    """Where things live under DEST. Scratch space sits beside the versions: same filesystem."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.state_dir = dest / STATE_DIR
+        self.state_file = self.state_dir / "state.json"
+        self.lock_file = self.state_dir / "lock"
+        self.staging = self.state_dir / "staging"
+        self.trash = self.state_dir / "trash"
+
+    def version_dir(self, model: str, version: str) -> Path:
+        return self.dest / version_id(model, version)
+
+    def ensure(self) -> None:
+        for d in (self.dest, self.state_dir, self.staging, self.trash):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def load_state(paths: Paths) -> dict[str, Managed]:
+    try:
+        raw = json.loads(paths.state_file.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        # A damaged state file must not make us delete anything: forget ownership instead.
+        raise StateError(f"{paths.state_file}: unreadable state file ({exc})") from exc
+    versions = raw.get("versions", {}) if isinstance(raw, dict) else {}
+    managed = {}
+    for item in versions.values():
+        m = Managed(**item)
+        managed[m.id] = m
+    return managed
+
+
+class StateError(Exception):
+    pass
+
+
+def save_state(paths: Paths, managed: dict[str, Managed], source: str) -> None:
+    doc = {
+        "format": STATE_FORMAT,
+        "source": source,
+        "versions": {k: asdict(v) for k, v in sorted(managed.items())},
+    }
+    atomic_write(paths.state_file, json.dumps(doc, indent=1).encode())
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a torn write."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform lets us open a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def scan(paths: Paths, models: Iterable[str], managed: dict[str, Managed]) -> LocalView:
+    """List version folders of the given models; never walks inside a version."""
+    found = set()
+    for model in set(models) | {m.model for m in managed.values()}:
+        try:
+            with os.scandir(paths.dest / model if model else paths.dest) as it:
+                for de in it:
+                    if VERSION_RE.fullmatch(de.name) and de.is_dir():
+                        found.add(version_id(model, de.name))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return LocalView(managed=dict(managed), on_disk=frozenset(found))
+
+
+def clean_scratch(paths: Paths) -> int:
+    """Remove staging and trash left by a killed run; safe because we hold the lock."""
+    removed = 0
+    for d in (paths.staging, paths.trash):
+        if not d.is_dir():
+            continue
+        for child in d.iterdir():
+            remove_tree(child)
+            removed += 1
+    return removed
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,194 @@
+"""Pure planning: (listing, local view, options) -> what to fetch, replace and prune. No I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from gcs_model_sync.layout import Entry, Form, RemoteObject, classify, fingerprint, version_id
+from gcs_model_sync.local import LocalView, Managed
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteVersion:
+    model: str
+    version: str
+    form: Form
+    entries: tuple[Entry, ...]
+    fingerprint: str
+
+    @property
+    def id(self) -> str:
+        return version_id(self.model, self.version)
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def size(self) -> int:
+        return sum(e.obj.size for e in self.entries)
+
+    @property
+    def objects(self) -> tuple[RemoteObject, ...]:
+        return tuple(e.obj for e in self.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Install:
+    version: RemoteVersion
+    reason: str  # "new", "changed", "missing locally", "replaces unmanaged"
+
+    @property
+    def replaces(self) -> bool:
+        return self.reason in ("changed", "replaces unmanaged")
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    managed: Managed
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    model: str
+    version: str
+    message: str  # one line, names the object(s)
+
+    @property
+    def id(self) -> str:
+        return version_id(self.model, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    installs: tuple[Install, ...] = ()
+    prunes: tuple[Prune, ...] = ()
+    rejections: tuple[Rejection, ...] = ()
+    in_sync: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()  # numeric folders we did not write and will not touch
+    outside_keep: tuple[str, ...] = ()  # bucket versions older than --keep, not fetched
+    forget: tuple[str, ...] = ()  # state entries whose folder is gone and not in the bucket
+    guard: str | None = None  # why no prune may happen this pass
+    remote_models: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.installs or (self.prunes and not self.guard))
+
+
+def group_versions(
+    entries: Iterable[Entry],
+) -> tuple[list[RemoteVersion], list[Rejection]]:
+    """Group entries into versions; two spellings of one version number reject it."""
+    by_number: dict[tuple[str, int], dict[tuple[str, Form], list[Entry]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for e in entries:
+        by_number[(e.model, e.number)][(e.version, e.form)].append(e)
+    versions, rejections = [], []
+    for (model, _number), candidates in by_number.items():
+        if len(candidates) > 1:
+            names = sorted(_describe(v, f, es) for (v, f), es in candidates.items())
+            version = min(v for v, _ in candidates)
+            rejections.append(
+                Rejection(
+                    model,
+                    version,
+                    f"ambiguous version {version_id(model, version)}: "
+                    f"{' and '.join(names)} both claim it; neither is installed",
+                )
+            )
+            continue
+        ((version, form), es) = next(iter(candidates.items()))
+        bad = next((e for e in es if e.problem), None)
+        if bad:
+            rejections.append(
+                Rejection(model, version, f"{bad.obj.name}: unsafe object key ({bad.problem})")
+            )
+            continue
+        versions.append(
+            RemoteVersion(model, version, form, tuple(es), fingerprint(form, es))
+        )
+    return versions, rejections
+
+
+def _describe(version: str, form: Form, entries: list[Entry]) -> str:
+    if form is Form.FOLDER:
+        return f"folder {entries[0].obj.name.rsplit(version + '/', 1)[0]}{version}/"
+    return entries[0].obj.name
+
+
+def make_plan(
+    objects: Sequence[RemoteObject],
+    prefix: str,
+    local: LocalView,
+    keep: int = 0,
+    allow_empty_source: bool = False,
+    max_delete: int | None = None,
+) -> Plan:
+    versions, rejections = group_versions(classify(objects, prefix))
+    rejected_ids = {r.id for r in rejections}
+    remote_ids = {v.id for v in versions} | rejected_ids
+
+    # --keep ranks every version the bucket holds, rejected ones included.
+    numbers: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for v in versions:
+        numbers[v.model].append((v.number, v.id))
+    for r in rejections:
+        numbers[r.model].append((int(r.version), r.id))
+    wanted = set(remote_ids)
+    if keep:
+        wanted = {vid for ranked in numbers.values() for _, vid in sorted(ranked)[-keep:]}
+
+    installs, in_sync, outside_keep = [], [], []
+    for v in sorted(versions, key=lambda v: (v.model, v.number)):
+        if v.id not in wanted:
+            outside_keep.append(v.id)
+            continue
+        have = local.managed.get(v.id)
+        present = v.id in local.on_disk
+        if have and present and have.fingerprint == v.fingerprint:
+            in_sync.append(v.id)
+        elif have and present:
+            installs.append(Install(v, "changed"))
+        elif present:
+            installs.append(Install(v, "replaces unmanaged"))
+        else:
+            installs.append(Install(v, "missing locally" if have else "new"))
+
+    prunes, forget = [], []
+    for vid, m in sorted(local.managed.items()):
+        if vid not in local.on_disk:
+            if vid not in remote_ids or vid not in wanted:
+                forget.append(vid)
+            continue
+        if vid not in remote_ids:
+            prunes.append(Prune(m, "removed from the bucket"))
+        elif vid not in wanted:
+            prunes.append(Prune(m, f"outside --keep {keep}"))
+
+    unmanaged = tuple(
+        sorted(vid for vid in local.on_disk if vid not in local.managed and vid not in wanted)
+    )
+    guard = None
+    if prunes and not remote_ids and not allow_empty_source:
+        guard = (
+            f"the bucket listing holds no versions while {len(local.managed)} managed "
+            "version(s) exist locally; refusing to delete (pass --allow-empty-source to allow)"
+        )
+    elif max_delete is not None and len(prunes) > max_delete:
+        guard = f"{len(prunes)} deletions planned, more than --max-delete {max_delete}"
+    return Plan(
+        installs=tuple(installs),
+        prunes=tuple(prunes),
+        rejections=tuple(rejections),
+        in_sync=tuple(in_sync),
+        unmanaged=unmanaged,
+        outside_keep=tuple(outside_keep),
+        forget=tuple(forget),
+        guard=guard,
+        remote_models=frozenset(numbers),
+    )

@@ -1,0 +1,83 @@
+"""Make a staged version visible in one rename, and retire versions the same way.
+
+A reader (TF Serving polls every second) sees a version complete or not at all. Replacing
+an existing version swaps the two folders atomically where the OS can (Linux renameat2
+RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); elsewhere it falls back to two renames.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from gcs_model_sync.local import fsync_dir, remove_tree
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # Linux
+_RENAME_SWAP = 2  # macOS renamex_np
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name, use_errno=True) if name else ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False when this OS or filesystem cannot."""
+    if _LIBC is None:
+        return False
+    fa, fb = os.fsencode(a), os.fsencode(b)
+    if sys.platform.startswith("linux") and hasattr(_LIBC, "renameat2"):
+        rc = _LIBC.renameat2(_AT_FDCWD, fa, _AT_FDCWD, fb, _RENAME_EXCHANGE)
+    elif sys.platform == "darwin" and hasattr(_LIBC, "renamex_np"):
+        rc = _LIBC.renamex_np(fa, fb, _RENAME_SWAP)
+    else:
+        return False
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def publish(content: Path, target: Path, trash: Path) -> None:
+    """Move `content` to `target`; an existing target is swapped out and then removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(content, target)  # fails if target exists as a non-empty folder or a file
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise
+        _replace(content, target, trash)
+    fsync_dir(target.parent)
+
+
+def _replace(content: Path, target: Path, trash: Path) -> None:
+    if exchange(content, target):
+        old = content  # the swap left the previous version where the new one was staged
+    else:
+        # Fallback: the version is missing for the instant between these two renames.
+        old = trash / f"{target.name}.{uuid.uuid4().hex[:12]}"
+        os.rename(target, old)
+        os.rename(content, target)
+    remove_tree(old)
+
+
+def retire(target: Path, trash: Path) -> None:
+    """Remove a version so that readers never see it half-deleted."""
+    doomed = trash / f"{target.name}.{uuid.uuid4().hex[:12]}"
+    os.rename(target, doomed)
+    fsync_dir(target.parent)
+    remove_tree(doomed)

@@ -1,0 +1,90 @@
+"""The retry policy, in one place: what is transient, and how long we keep trying."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+
+from gcs_model_sync.errors import Interrupted, TransientError
+
+T = TypeVar("T")
+log = logging.getLogger("gcs_model_sync")
+
+
+class StopToken:
+    """Set by a signal handler; long operations poll it and waits end early."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum = 0
+
+    def set(self, signum: int = 15) -> None:
+        self.signum = signum
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Interrupted(self.signum)
+
+    def sleep(self, seconds: float) -> None:
+        """A wait that a shutdown signal cuts short (then raises Interrupted)."""
+        self._event.wait(seconds)
+        self.check()
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientError):
+        return True
+    try:
+        import requests
+        from google.api_core import exceptions as gexc
+    except ImportError:  # pragma: no cover
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    return isinstance(
+        exc,
+        gexc.TooManyRequests
+        | gexc.InternalServerError
+        | gexc.BadGateway
+        | gexc.ServiceUnavailable
+        | gexc.GatewayTimeout,
+    )
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int,
+    deadline: float,
+    stop: StopToken,
+    max_wait: float = 10.0,
+) -> T:
+    """Run fn, retrying transient failures with jittered exponential backoff.
+
+    The original exception is re-raised when attempts or the deadline run out.
+    """
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts) | tenacity.stop_after_delay(deadline),
+        wait=tenacity.wait_random_exponential(multiplier=0.25, max=max_wait),
+        retry=tenacity.retry_if_exception(is_transient),
+        sleep=stop.sleep,
+        reraise=True,
+        before_sleep=lambda rs: log.debug(
+            "retrying %s after %s (attempt %d)",
+            what,
+            rs.outcome.exception() if rs.outcome else "?",
+            rs.attempt_number,
+        ),
+    )
+    return retrying(fn)
