@@ -1,0 +1,614 @@
+"""A fault-injecting HTTP proxy that sits between a GCS client and the emulator.
+
+Point STORAGE_EMULATOR_HOST (or `api_endpoint`) at `FaultProxy(emulator.url).url`. Every
+request is forwarded and counted by kind; rules added at any time turn matching requests
+into error statuses, connection resets, stalls, truncated or corrupted bodies, or a callback.
+
+Upstream links in JSON bodies (`mediaLink`, `selfLink`) and `Location` headers are rewritten
+to the proxy, so a client that follows them stays behind the proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import http.client
+import json
+import random
+import socket
+import struct
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal, get_args
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["KINDS", "Fault", "FaultProxy", "Kind", "Record", "Rule", "classify"]
+
+CHUNK = 64 * 1024
+# JSON bodies up to this size are buffered so upstream links can be rewritten.
+_REWRITE_LIMIT = 16 * 1024 * 1024
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+Kind = Literal["list", "download", "metadata", "upload", "other"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+class Fault(enum.Enum):
+    STATUS = "status"  # answer `status` with a GCS-like JSON error; upstream never sees it
+    RESET = "reset"  # headers and `at` body bytes, then a TCP RST
+    STALL = "stall"  # sleep `delay` s before forwarding (or after `at` body bytes)
+    TRUNCATE = "truncate"  # headers and `at` body bytes, then a clean close
+    FLIP = "flip"  # invert `nbytes` body bytes from `at`; length and headers unchanged
+    CALLBACK = "callback"  # call `callback(record)`, then forward normally
+
+
+@dataclass(eq=False)
+class Record:
+    """One request seen by the proxy; `status` and `fault` are filled in as it is served."""
+
+    method: str
+    path: str
+    query: str
+    kind: Kind
+    bucket: str | None = None
+    name: str | None = None
+    status: int | None = None
+    fault: Fault | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query, keep_blank_values=True))
+
+
+@dataclass(kw_only=True, eq=False)
+class Rule:
+    """When a request matches, maybe inject `fault`.
+
+    Matching: `kind`, `method`, `path` (substring of the raw or decoded path) and `query`
+    (a predicate on the query parameters); None matches anything. Of the matching requests,
+    the first `skip` pass untouched, then each fires with `probability` (drawn from the
+    proxy's seeded RNG), at most `times` times (None: unlimited). `matched` and `fired`
+    count what happened.
+    """
+
+    fault: Fault
+    kind: Kind | None = None
+    method: str | None = None
+    path: str | None = None
+    query: Callable[[Mapping[str, str]], bool] | None = None
+    skip: int = 0
+    times: int | None = None
+    probability: float = 1.0
+    status: int = 503
+    message: str | None = None
+    reason: str | None = None
+    delay: float = 5.0
+    at: int | None = None
+    nbytes: int = 1
+    callback: Callable[[Record], object] | None = None
+    matched: int = field(default=0, init=False)
+    fired: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of {KINDS}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if self.fault is Fault.CALLBACK and self.callback is None:
+            raise ValueError("Fault.CALLBACK needs a callback")
+        if self.fault is Fault.STATUS and not 400 <= self.status <= 599:
+            raise ValueError("Fault.STATUS needs a 4xx or 5xx status")
+
+    def matches(self, record: Record) -> bool:
+        if self.kind is not None and record.kind != self.kind:
+            return False
+        if self.method is not None and record.method != self.method.upper():
+            return False
+        if self.path is not None and not (
+            self.path in record.path or self.path in unquote(record.path)
+        ):
+            return False
+        return self.query is None or self.query(record.params)
+
+
+def classify(method: str, path: str, query: str) -> tuple[Kind, str | None, str | None]:
+    """(kind, bucket, object name) of a JSON-API request."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if path.startswith("/upload/"):
+        return "upload", None, None
+    download = path.startswith("/download/")
+    parts = path.removeprefix("/download").split("/", 6)
+    # ['', 'storage', 'v1', 'b', bucket, 'o', name]
+    if len(parts) < 6 or parts[1:4] != ["storage", "v1", "b"] or parts[5] != "o":
+        return "other", None, None
+    bucket = unquote(parts[4])
+    name = unquote(parts[6]) if len(parts) == 7 and parts[6] else None
+    if download:
+        return "download", bucket, name
+    if method != "GET":
+        return "other", bucket, name
+    if name is None:
+        return "list", bucket, None
+    if params.get("alt") == "media":
+        return "download", bucket, name
+    return "metadata", bucket, name
+
+
+_REASONS = {
+    400: ("Invalid argument.", "invalid"),
+    401: ("Invalid Credentials", "authError"),
+    404: ("No such object.", "notFound"),
+    409: ("Conflict.", "conflict"),
+    412: ("At least one of the pre-conditions you specified did not hold.", "conditionNotMet"),
+    429: (
+        "The rate of change requests exceeds the rate limit. Please reduce the rate of requests.",
+        "rateLimitExceeded",
+    ),
+    500: ("We encountered an internal error. Please try again.", "backendError"),
+    503: ("We encountered an internal error. Please try again.", "backendError"),
+}
+_PERMISSIONS = {"list": "list", "upload": "create"}
+
+
+def error_body(status: int, record: Record, rule: Rule | None = None) -> bytes:
+    """A GCS-shaped JSON error for `record`."""
+    if status == 403:
+        permission = _PERMISSIONS.get(record.kind, "get")
+        target = "bucket" if record.kind == "list" else "object"
+        message, reason = (
+            "fault-proxy@test.iam.gserviceaccount.com does not have"
+            f" storage.objects.{permission} access to the Google Cloud Storage {target}.",
+            "forbidden",
+        )
+    elif status == 404 and record.kind == "list":
+        message, reason = "The specified bucket does not exist.", "notFound"
+    else:
+        message, reason = _REASONS.get(status, (_phrase(status), "backendError"))
+    if rule is not None:
+        message = rule.message or message
+        reason = rule.reason or reason
+    error = {
+        "code": status,
+        "message": message,
+        "errors": [{"message": message, "domain": "global", "reason": reason}],
+    }
+    return json.dumps({"error": error}).encode()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+class FaultProxy:
+    """A threaded HTTP proxy on 127.0.0.1 in front of `upstream_url`, with fault rules."""
+
+    def __init__(self, upstream_url: str, seed: int = 0, upstream_timeout: float = 30.0) -> None:
+        parts = urlsplit(upstream_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// URL, not {upstream_url!r}")
+        self.upstream_url = f"http://{parts.netloc}"
+        self.upstream_host = parts.hostname
+        self.upstream_port = parts.port or 80
+        self.upstream_timeout = upstream_timeout
+        self.rng = random.Random(seed)
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._rules: list[Rule] = []
+        self._records: list[Record] = []
+        self._counts: Counter[str] = Counter()
+        self._sockets: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> FaultProxy:
+        if self._server is not None:
+            raise RuntimeError("FaultProxy already started")
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"faultproxy-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut every open connection, stalled or not."""
+        if self._server is None or self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FaultProxy not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # rules
+
+    def add_rule(self, rule: Rule) -> Rule:
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule: Rule) -> None:
+        with self._lock:
+            self._rules = [r for r in self._rules if r is not rule]
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    @property
+    def rules(self) -> list[Rule]:
+        with self._lock:
+            return list(self._rules)
+
+    # counting
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Requests seen so far, by kind (a copy)."""
+        with self._lock:
+            return Counter(self._counts)
+
+    @property
+    def records(self) -> list[Record]:
+        with self._lock:
+            return list(self._records)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._records.clear()
+
+    # used by the handler
+
+    def _arrive(self, method: str, path: str, query: str) -> tuple[Record, Rule | None, list[Rule]]:
+        """Record a request; pick the fault rule that fires (first wins) and callback rules."""
+        kind, bucket, name = classify(method, path, query)
+        record = Record(method, path, query, kind, bucket, name)
+        chosen: Rule | None = None
+        callbacks: list[Rule] = []
+        with self._lock:
+            self._records.append(record)
+            self._counts[kind] += 1
+            for rule in self._rules:
+                if chosen is not None and rule.fault is not Fault.CALLBACK:
+                    continue
+                if not rule.matches(record):
+                    continue
+                rule.matched += 1
+                if rule.matched <= rule.skip:
+                    continue
+                if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if rule.probability < 1.0 and self.rng.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                if rule.fault is Fault.CALLBACK:
+                    callbacks.append(rule)
+                else:
+                    chosen = rule
+                    record.fault = rule.fault
+        return record, chosen, callbacks
+
+    def _track(self, sock: socket.socket | None, add: bool) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if add:
+                self._sockets.add(sock)
+            else:
+                self._sockets.discard(sock)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep; False if the proxy was stopped meanwhile."""
+        return not self._stopping.wait(seconds)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+    proxy: FaultProxy
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError | http.client.HTTPException):
+            return  # a client or upstream went away; that's what this proxy is for
+        if exc is not None:
+            self.proxy.errors.append(exc)
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class _Abort(Exception):
+    """Stop serving this connection now."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle and delayed ACKs
+        # add 40 ms to every small response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.proxy._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.proxy._track(self.connection, add=False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        try:
+            self._serve()
+        except _Abort:
+            self.close_connection = True
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    # the request
+
+    def _serve(self) -> None:
+        proxy = self.server.proxy
+        target = self.path
+        if "://" in target.split("?", 1)[0]:  # absolute-form, as sent to a forward proxy
+            split = urlsplit(target)
+            target = split.path + (f"?{split.query}" if split.query else "")
+        path, _, query = target.partition("?")
+        record, rule, callbacks = proxy._arrive(self.command, path, query)
+        for cb in callbacks:
+            assert cb.callback is not None
+            try:
+                cb.callback(record)
+            except Exception as exc:  # a broken callback must not wedge the client
+                proxy.errors.append(exc)
+        if rule is not None and rule.fault is Fault.STATUS:
+            for _ in self._request_body()[0]:
+                pass
+            self._answer_error(record, rule.status, rule)
+            return
+        stall_first = rule is not None and rule.fault is Fault.STALL and rule.at is None
+        if stall_first and rule is not None and not proxy._sleep(rule.delay):
+            self._reset()
+        self._forward(record, target, rule)
+
+    def _request_body(self) -> tuple[Iterator[bytes], bool]:
+        """The request body as chunks, and whether it came chunked."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(), True
+        length = int(self.headers.get("Content-Length") or 0)
+        return self._read_exact(length), False
+
+    def _read_exact(self, length: int) -> Iterator[bytes]:
+        while length > 0:
+            data = self.rfile.read(min(length, CHUNK))
+            if not data:
+                raise _Abort
+            length -= len(data)
+            yield data
+
+    def _read_chunked(self) -> Iterator[bytes]:
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise _Abort
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            yield from self._read_exact(size)
+            self.rfile.readline()
+
+    def _answer_error(self, record: Record, status: int, rule: Rule | None = None) -> None:
+        body = error_body(status, record, rule)
+        record.status = status
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    # forwarding
+
+    def _forward(self, record: Record, target: str, rule: Rule | None) -> None:
+        proxy = self.server.proxy
+        body, chunked = self._request_body()
+        conn = http.client.HTTPConnection(
+            proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
+        )
+        try:
+            try:
+                conn.connect()
+                proxy._track(conn.sock, add=True)
+                conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
+                for key, value in self.headers.items():
+                    lower = key.lower()
+                    if lower in _HOP_BY_HOP or lower == "host":
+                        continue
+                    if chunked and lower == "content-length":
+                        continue
+                    conn.putheader(key, value)
+                conn.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
+                conn.putheader("Connection", "close")
+                if chunked:
+                    conn.putheader("Transfer-Encoding", "chunked")
+                conn.endheaders()
+                for data in body:
+                    conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                if chunked:
+                    conn.send(b"0\r\n\r\n")
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                if proxy._stopping.is_set():
+                    raise _Abort from None
+                self._answer_error(record, 502)
+                self.close_connection = True
+                return
+            self._relay(record, resp, rule)
+        finally:
+            proxy._track(conn.sock, add=False)
+            conn.close()
+
+    def _relay(self, record: Record, resp: http.client.HTTPResponse, rule: Rule | None) -> None:
+        proxy = self.server.proxy
+        record.status = resp.status
+        headers = [
+            (k, v)
+            for k, v in resp.getheaders()
+            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"
+        ]
+        headers = [
+            (k, v.replace(proxy.upstream_url, proxy.url, 1) if k.lower() == "location" else v)
+            for k, v in headers
+        ]
+        self.send_response_only(resp.status, resp.reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        if self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200:
+            length = resp.getheader("Content-Length")
+            if length is not None:
+                self.send_header("Content-Length", length)
+            self.end_headers()
+            return
+        chunks, size = self._response_body(resp)
+        if size is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self._send_body(chunks, size, rule)
+
+    def _response_body(self, resp: http.client.HTTPResponse) -> tuple[Iterator[bytes], int | None]:
+        """Body chunks and length (None: unknown); JSON gets its upstream links rewritten."""
+        proxy = self.server.proxy
+        ctype = resp.getheader("Content-Type", "")
+        small = resp.length is None or resp.length <= _REWRITE_LIMIT
+        if "json" in ctype and small and not resp.getheader("Content-Encoding"):
+            data = resp.read().replace(proxy.upstream_url.encode(), proxy.url.encode())
+            return (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data)
+
+        def stream() -> Iterator[bytes]:
+            while data := resp.read1(CHUNK):
+                yield data
+
+        return stream(), resp.length
+
+    def _send_body(self, chunks: Iterator[bytes], size: int | None, rule: Rule | None) -> None:
+        fault = rule.fault if rule is not None else None
+        half = size // 2 if size else 0
+        at = half if rule is None or rule.at is None else rule.at
+        cut: int | None = None
+        if fault in (Fault.RESET, Fault.TRUNCATE) or (
+            fault is Fault.STALL and rule is not None and rule.at is not None
+        ):
+            cut = at
+        flip = range(at, at + rule.nbytes) if rule and fault is Fault.FLIP else range(0)
+        sent = 0
+        try:
+            for data in chunks:
+                if flip and flip.start < sent + len(data) and flip.stop > sent:
+                    data = _flip(data, flip.start - sent, flip.stop - sent)
+                if cut is not None and sent + len(data) >= cut:
+                    head, data = data[: cut - sent], data[cut - sent :]
+                    self._write(head, size)
+                    sent += len(head)
+                    assert rule is not None
+                    self._strike(rule)  # returns only for a stall that ran its course
+                    cut = None
+                self._write(data, size)
+                sent += len(data)
+            if cut is not None and sent >= cut:
+                assert rule is not None
+                self._strike(rule)
+            if size is None:
+                self.wfile.write(b"0\r\n\r\n")
+        except (OSError, http.client.HTTPException):
+            raise _Abort from None
+
+    def _write(self, data: bytes, size: int | None) -> None:
+        if not data:
+            return
+        self.wfile.write(data if size is not None else b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _strike(self, rule: Rule) -> None:
+        if rule.fault is Fault.RESET:
+            self._reset()
+        if rule.fault is Fault.TRUNCATE:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
+            raise _Abort
+        if rule.fault is Fault.STALL and not self.server.proxy._sleep(rule.delay):
+            self._reset()
+
+    def _reset(self) -> None:
+        """Close the client connection with a TCP RST."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        raise _Abort
+
+
+def _flip(data: bytes, start: int, end: int) -> bytes:
+    start, end = max(start, 0), min(end, len(data))
+    out = bytearray(data)
+    for i in range(start, end):
+        out[i] ^= 0xFF
+    return bytes(out)
