@@ -51,43 +51,271 @@ def parse_size(text: str) -> int:
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=annotation)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
 
 
 SIZE = {"parser": parse_size, "metavar": "SIZE"}
 
 COMMON = [
-    _param("source", Annotated[str, _opt("--source", env="SOURCE", help="gs://BUCKET[/PREFIX] to mirror.")], ...),
-    _param("dest", Annotated[Path, _opt("--dest", env="DEST", help="Local model base path (created if missing).")], ...),
-    _param("keep", Annotated[int, _opt("--keep", env="KEEP", help="Keep the newest N versions per model; 0 = all.")], 0),
-    _param("allow_empty_source", Annotated[bool, _opt("--allow-empty-source", env="ALLOW_EMPTY_SOURCE", help="Allow a listing with no versions to delete every managed version.")], False),
-    _param("max_delete", Annotated[int | None, _opt("--max-delete", env="MAX_DELETE", help="Refuse a pass that would delete more than N versions.")], None),
-    _param("anonymous", Annotated[bool, _opt("--anonymous", env="ANONYMOUS", help="No credentials (public buckets).")], False),
-    _param("project", Annotated[str | None, _opt("--project", env="PROJECT", help="Google Cloud project (default: from the credentials).")], None),
-    _param("log_format", Annotated[str, _opt("--log-format", env="LOG_FORMAT", help="text or json (one object per line).")], "text"),
-    _param("verbose", Annotated[int, _opt("--verbose", "-v", env="VERBOSE", count=True, help="More detail (repeatable).")], 0),
-    _param("quiet", Annotated[bool, _opt("--quiet", "-q", env="QUIET", help="Warnings and errors only.")], False),
-    _param("workers", Annotated[int, _opt("--workers", env="WORKERS", help="Versions transferred at once.")], default_workers()),
-    _param("lock_timeout", Annotated[float, _opt("--lock-timeout", env="LOCK_TIMEOUT", help="Seconds to wait for another run on the same --dest.")], 10.0),
-    _param("retry_attempts", Annotated[int, _opt("--retry-attempts", env="RETRY_ATTEMPTS", help="Tries per request before giving up.")], 6),
-    _param("retry_deadline", Annotated[float, _opt("--retry-deadline", env="RETRY_DEADLINE", help="Seconds of retrying per request before giving up.")], 120.0),
-    _param("request_timeout", Annotated[float, _opt("--request-timeout", env="REQUEST_TIMEOUT", help="Seconds a request may stall before it is retried.")], 60.0),
-    _param("max_version_size", Annotated[int, _opt("--max-version-size", env="MAX_VERSION_SIZE", help="Reject a version that extracts to more than this.", **SIZE)], "64G"),
-    _param("min_free_space", Annotated[int, _opt("--min-free-space", env="MIN_FREE_SPACE", help="Leave at least this much free on --dest; a version that would not fit fails.", **SIZE)], "0"),
+    _param(
+        "source",
+        Annotated[str, _opt("--source", env="SOURCE", help="gs://BUCKET[/PREFIX] to mirror.")],
+        ...,
+    ),
+    _param(
+        "dest",
+        Annotated[
+            Path, _opt("--dest", env="DEST", help="Local model base path (created if missing).")
+        ],
+        ...,
+    ),
+    _param(
+        "keep",
+        Annotated[
+            int, _opt("--keep", env="KEEP", help="Keep the newest N versions per model; 0 = all.")
+        ],
+        0,
+    ),
+    _param(
+        "allow_empty_source",
+        Annotated[
+            bool,
+            _opt(
+                "--allow-empty-source",
+                env="ALLOW_EMPTY_SOURCE",
+                help="Allow a listing with no versions to delete every managed version.",
+            ),
+        ],
+        False,
+    ),
+    _param(
+        "max_delete",
+        Annotated[
+            int | None,
+            _opt(
+                "--max-delete",
+                env="MAX_DELETE",
+                help="Refuse a pass that would delete more than N versions.",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "anonymous",
+        Annotated[
+            bool, _opt("--anonymous", env="ANONYMOUS", help="No credentials (public buckets).")
+        ],
+        False,
+    ),
+    _param(
+        "project",
+        Annotated[
+            str | None,
+            _opt(
+                "--project",
+                env="PROJECT",
+                help="Google Cloud project (default: from the credentials).",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "log_format",
+        Annotated[
+            str, _opt("--log-format", env="LOG_FORMAT", help="text or json (one object per line).")
+        ],
+        "text",
+    ),
+    _param(
+        "verbose",
+        Annotated[
+            int,
+            _opt("--verbose", "-v", env="VERBOSE", count=True, help="More detail (repeatable)."),
+        ],
+        0,
+    ),
+    _param(
+        "quiet",
+        Annotated[bool, _opt("--quiet", "-q", env="QUIET", help="Warnings and errors only.")],
+        False,
+    ),
+    _param(
+        "workers",
+        Annotated[int, _opt("--workers", env="WORKERS", help="Versions transferred at once.")],
+        default_workers(),
+    ),
+    _param(
+        "lock_timeout",
+        Annotated[
+            float,
+            _opt(
+                "--lock-timeout",
+                env="LOCK_TIMEOUT",
+                help="Seconds to wait for another run on the same --dest.",
+            ),
+        ],
+        10.0,
+    ),
+    _param(
+        "retry_attempts",
+        Annotated[
+            int,
+            _opt(
+                "--retry-attempts", env="RETRY_ATTEMPTS", help="Tries per request before giving up."
+            ),
+        ],
+        6,
+    ),
+    _param(
+        "retry_deadline",
+        Annotated[
+            float,
+            _opt(
+                "--retry-deadline",
+                env="RETRY_DEADLINE",
+                help="Seconds of retrying per request before giving up.",
+            ),
+        ],
+        120.0,
+    ),
+    _param(
+        "request_timeout",
+        Annotated[
+            float,
+            _opt(
+                "--request-timeout",
+                env="REQUEST_TIMEOUT",
+                help="Seconds a request may stall before it is retried.",
+            ),
+        ],
+        60.0,
+    ),
+    _param(
+        "max_version_size",
+        Annotated[
+            int,
+            _opt(
+                "--max-version-size",
+                env="MAX_VERSION_SIZE",
+                help="Reject a version that extracts to more than this.",
+                **SIZE,
+            ),
+        ],
+        "64G",
+    ),
+    _param(
+        "min_free_space",
+        Annotated[
+            int,
+            _opt(
+                "--min-free-space",
+                env="MIN_FREE_SPACE",
+                help="Leave at least this much free on --dest; a version that would not fit fails.",
+                **SIZE,
+            ),
+        ],
+        "0",
+    ),
 ]
 HOOKS = [
-    _param("on_change", Annotated[str | None, _opt("--on-change", env="ON_CHANGE", help="Command run after a pass that published or pruned (shlex-split, no shell).")], None),
-    _param("hook_timeout", Annotated[float, _opt("--hook-timeout", env="HOOK_TIMEOUT", help="Seconds the --on-change command may run.")], 60.0),
-    _param("tfs_config", Annotated[Path | None, _opt("--tfs-config", env="TFS_CONFIG", help="Write a TF Serving model_config_list file naming every model under --dest.")], None),
+    _param(
+        "on_change",
+        Annotated[
+            str | None,
+            _opt(
+                "--on-change",
+                env="ON_CHANGE",
+                help="Command run after a pass that published or pruned (shlex-split, no shell).",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "hook_timeout",
+        Annotated[
+            float,
+            _opt(
+                "--hook-timeout",
+                env="HOOK_TIMEOUT",
+                help="Seconds the --on-change command may run.",
+            ),
+        ],
+        60.0,
+    ),
+    _param(
+        "tfs_config",
+        Annotated[
+            Path | None,
+            _opt(
+                "--tfs-config",
+                env="TFS_CONFIG",
+                help="Write a TF Serving model_config_list file naming every model under --dest.",
+            ),
+        ],
+        None,
+    ),
 ]
 LOOP = [
-    _param("interval", Annotated[float, _opt("--interval", env="INTERVAL", help="Seconds between pass starts.")], 60.0),
-    _param("jitter", Annotated[float, _opt("--jitter", env="JITTER", help="Random fraction of the interval added to each wait, to spread a fleet.")], 0.0),
-    _param("max_failures", Annotated[int, _opt("--max-failures", env="MAX_FAILURES", help="Exit after N consecutive failed passes; 0 = never.")], 0),
-    _param("http_port", Annotated[int | None, _opt("--http-port", env="HTTP_PORT", help="Serve /healthz, /readyz and /metrics on this port.")], None),
-    _param("http_host", Annotated[str, _opt("--http-host", env="HTTP_HOST", help="Address for --http-port.")], "0.0.0.0"),  # noqa: S104
-    _param("stuck_after", Annotated[float, _opt("--stuck-after", env="STUCK_AFTER", help="/healthz fails while a pass runs longer than this many seconds.")], 3600.0),
+    _param(
+        "interval",
+        Annotated[float, _opt("--interval", env="INTERVAL", help="Seconds between pass starts.")],
+        60.0,
+    ),
+    _param(
+        "jitter",
+        Annotated[
+            float,
+            _opt(
+                "--jitter",
+                env="JITTER",
+                help="Random fraction of the interval added to each wait, to spread a fleet.",
+            ),
+        ],
+        0.0,
+    ),
+    _param(
+        "max_failures",
+        Annotated[
+            int,
+            _opt(
+                "--max-failures",
+                env="MAX_FAILURES",
+                help="Exit after N consecutive failed passes; 0 = never.",
+            ),
+        ],
+        0,
+    ),
+    _param(
+        "http_port",
+        Annotated[
+            int | None,
+            _opt(
+                "--http-port",
+                env="HTTP_PORT",
+                help="Serve /healthz, /readyz and /metrics on this port.",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "http_host",
+        Annotated[str, _opt("--http-host", env="HTTP_HOST", help="Address for --http-port.")],
+        "0.0.0.0",  # noqa: S104 - probes reach the pod IP
+    ),
+    _param(
+        "stuck_after",
+        Annotated[
+            float,
+            _opt(
+                "--stuck-after",
+                env="STUCK_AFTER",
+                help="/healthz fails while a pass runs longer than this many seconds.",
+            ),
+        ],
+        3600.0,
+    ),
 ]
 
 
@@ -107,8 +335,9 @@ def build_config(opts: dict[str, Any]) -> Config:
     )
 
 
-def _command(name: str, params: list[inspect.Parameter], run: Callable[[Config], int],
-             help: str) -> None:
+def _command(
+    name: str, params: list[inspect.Parameter], run: Callable[[Config], int], help: str
+) -> None:
     def handler(**opts: Any) -> None:
         raise typer.Exit(run(build_config(opts)))
 
@@ -129,7 +358,9 @@ def _lazy(attr: str) -> Callable[[Config], int]:
 
 _command("once", COMMON + HOOKS, _lazy("once"), "Run one pass: make --dest mirror --source.")
 _command("plan", COMMON, _lazy("plan"), "Show what `once` would do; change nothing on disk.")
-_command("status", COMMON, _lazy("status"), "Per model: bucket versions, local versions, in sync or not.")
+_command(
+    "status", COMMON, _lazy("status"), "Per model: bucket versions, local versions, in sync or not."
+)
 
 
 def _version(value: bool) -> None:
@@ -140,19 +371,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Mirror a gs:// prefix of model versions into a local model base path."""
 
 
 def _click_error() -> type[Exception]:
-    """Typer >= 0.2x vendors click as typer._click; older releases use click itself."""
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover
-        from click.exceptions import ClickException  # type: ignore[no-redef,import-not-found]
-    return ClickException  # type: ignore[no-any-return]
+    """Typer 0.29 vendors click as typer._click; its usage errors derive from this."""
+    from typer._click.exceptions import ClickException
+
+    return ClickException
 
 
 def main(argv: list[str] | None = None) -> int:

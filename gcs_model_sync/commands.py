@@ -92,21 +92,36 @@ def plan(config: Config) -> int:
     for i in p.installs:
         v = i.version
         action = "replace" if i.replaces else "fetch"
-        rows.append({"action": action, "version": v.id, "form": str(v.form), "bytes": v.size,
-                     "objects": len(v.entries), "reason": i.reason})
+        rows.append(
+            {
+                "action": action,
+                "version": v.id,
+                "form": str(v.form),
+                "bytes": v.size,
+                "objects": len(v.entries),
+                "reason": i.reason,
+            }
+        )
     for pr in p.prunes:
         action = "refuse-prune" if p.guard else "prune"
         rows.append({"action": action, "version": pr.managed.id, "reason": pr.reason})
     for r in p.rejections:
         rows.append({"action": "reject", "version": r.id, "reason": r.message})
     for vid in p.unmanaged:
-        rows.append({"action": "leave", "version": vid, "reason": "unmanaged folder, not in bucket"})
+        rows.append(
+            {"action": "leave", "version": vid, "reason": "unmanaged folder, not in bucket"}
+        )
     for vid in p.outside_keep:
         rows.append({"action": "skip", "version": vid, "reason": f"outside --keep {config.keep}"})
     code = EXIT_GUARD if p.guard and p.prunes else EXIT_FAILED if p.rejections else EXIT_OK
     if config.log_format == "json":
-        doc = {"source": str(config.source), "dest": str(config.dest), "actions": rows,
-               "in_sync": list(p.in_sync), "guard": p.guard}
+        doc = {
+            "source": str(config.source),
+            "dest": str(config.dest),
+            "actions": rows,
+            "in_sync": list(p.in_sync),
+            "guard": p.guard,
+        }
         print(json.dumps(doc))
         return code
     out = sys.stdout
@@ -134,15 +149,18 @@ def status(config: Config) -> int:
         snap = inspect(config, stop)
     models = model_status(snap)
     if config.log_format == "json":
-        print(json.dumps({"source": str(config.source), "dest": str(config.dest),
-                          "models": models}))
+        print(
+            json.dumps({"source": str(config.source), "dest": str(config.dest), "models": models})
+        )
         return EXIT_OK
     width = max([len(m["model"]) for m in models] + [5])
     print(f"{'MODEL':<{width}}  {'BUCKET':<24}  {'LOCAL':<24}  STATE")
     for m in models:
         state = "in sync" if m["in_sync"] else "out of sync: " + ", ".join(m["pending"])
-        print(f"{m['model']:<{width}}  {_versions(m['bucket']):<24}  "
-              f"{_versions(m['local']):<24}  {state}")
+        print(
+            f"{m['model']:<{width}}  {_versions(m['bucket']):<24}  "
+            f"{_versions(m['local']):<24}  {state}"
+        )
     return EXIT_OK
 
 
@@ -173,13 +191,15 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
         pending.setdefault(r.model, []).append(f"rejected {r.version}")
     out = []
     for model in sorted(set(bucket) | set(local)):
-        out.append({
-            "model": model or ".",
-            "bucket": sorted(bucket.get(model, ()), key=int),
-            "local": sorted(local.get(model, ()), key=int),
-            "in_sync": not pending.get(model),
-            "pending": pending.get(model, []),
-        })
+        out.append(
+            {
+                "model": model or ".",
+                "bucket": sorted(bucket.get(model, ()), key=int),
+                "local": sorted(local.get(model, ()), key=int),
+                "in_sync": not pending.get(model),
+                "pending": pending.get(model, []),
+            }
+        )
     return out
 
 

@@ -95,7 +95,7 @@ def inspect(config: Config, stop: StopToken) -> Snapshot:
     """List and plan without writing anything (for `plan` and `status`)."""
     bucket = Bucket(config, stop)
     try:
-        objects = bucket.list()
+        objects = bucket.list_objects()
     finally:
         bucket.close()
     return _snapshot(config, Paths(config.dest), objects)
@@ -143,7 +143,7 @@ def sync_once(config: Config, stop: StopToken) -> Report:
 
 def _run(config: Config, stop: StopToken, paths: Paths, bucket: Bucket, report: Report) -> None:
     try:
-        objects = bucket.list()
+        objects = bucket.list_objects()
     except Interrupted:
         raise
     except SyncError as exc:
@@ -160,7 +160,7 @@ def _run(config: Config, stop: StopToken, paths: Paths, bucket: Bucket, report: 
         event(
             logging.WARNING,
             "unmanaged",
-            f"{paths.dest / vid}: not installed by gcs-model-sync and not in the bucket; left alone",
+            f"{paths.dest / vid}: not installed by us and not in the bucket; left alone",
             path=str(paths.dest / vid),
         )
 
@@ -302,8 +302,14 @@ def _prune(
         managed.pop(m.id, None)
         saver.changed()
         report.pruned.append(m.id)
-        event(logging.INFO, "pruned", f"pruned {m.id} ({p.reason})", model=m.model,
-              version=m.version, reason=p.reason)
+        event(
+            logging.INFO,
+            "pruned",
+            f"pruned {m.id} ({p.reason})",
+            model=m.model,
+            version=m.version,
+            reason=p.reason,
+        )
 
 
 class _StateSaver:

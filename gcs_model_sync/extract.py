@@ -14,11 +14,15 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 
 COPY_CHUNK = 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Limits:
@@ -74,10 +78,12 @@ class Writer:
             path.mkdir(exist_ok=True)
         self.dirs.add(rel)
 
-    def file(self, rel: str, src: IO[bytes], mode: int = 0o644) -> None:
+    def file(self, rel: str, src: Readable, mode: int = 0o644) -> None:
         path = self._parent(rel)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if mode & 0o111 else 0o644)
+            fd = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if mode & 0o111 else 0o644
+            )
         except FileExistsError:
             raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
         try:
@@ -200,4 +206,3 @@ def content_root(staged: Path, where: str) -> Path:
             raise VersionRejected(f"{where}: the archive holds only an empty folder")
         return children[0]
     return staged
-

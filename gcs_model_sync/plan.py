@@ -109,9 +109,7 @@ def group_versions(
                 Rejection(model, version, f"{bad.obj.name}: unsafe object key ({bad.problem})")
             )
             continue
-        versions.append(
-            RemoteVersion(model, version, form, tuple(es), fingerprint(form, es))
-        )
+        versions.append(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)))
     return versions, rejections
 
 

@@ -8,12 +8,14 @@ against the listed crc32c/md5 while the bytes go by.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from gcs_model_sync import retry
@@ -36,6 +38,7 @@ READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 LIST_FIELDS = "items(name,generation,size,crc32c,md5Hash),nextPageToken"
 PAGE_SIZE = 1000  # the API's maximum: fewest list requests
 CHUNK = 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,12 +70,12 @@ class Bucket:
         self._session, self._client, self._base = _connect(config)
 
     # -- listing ---------------------------------------------------------------------
-    def list(self) -> list[RemoteObject]:
+    def list_objects(self) -> list[RemoteObject]:
         """Every object under the prefix, one paginated listing (page token resumes on retry)."""
         objects: list[RemoteObject] = []
         token: str | None = None
         while True:
-            page, token = self._retry(lambda t=token: self._list_page(t), "listing")  # type: ignore[misc]
+            page, token = self._retry(functools.partial(self._list_page, token), "listing")
             objects.extend(page)
             self.stop.check()
             if not token:
@@ -129,7 +132,7 @@ class Bucket:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         self.counters.add(reads=1)
-        resp = self._session.get(
+        resp: requests.Response = self._session.get(
             url, headers=headers, stream=True, timeout=(10, self.config.request_timeout)
         )
         status = resp.status_code
@@ -149,7 +152,7 @@ class Bucket:
             raise TransientError(f"{where}: HTTP {status}")
         raise RemoteError(f"{where}: HTTP {status}")
 
-    def _retry(self, fn: Any, what: str) -> Any:
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
         return retry.call(
             fn,
             what=what,
@@ -207,14 +210,16 @@ class ObjectReader(io.RawIOBase):
         try:
             if self._resp is None:
                 self._resp = self._bucket._get(self.obj, self.offset)
-            data = self._resp.raw.read(min(want, self.obj.size - self.offset), decode_content=False)
+            data: bytes = self._resp.raw.read(
+                min(want, self.obj.size - self.offset), decode_content=False
+            )
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as e:
             self._drop()
             raise TransientError(f"gs://{self._bucket.source.bucket}/{self.obj.name}: {e}") from e
-        if not data:  # the server ended the body early: resume from here
+        if not isinstance(data, bytes) or not data:  # the body ended early: resume from here
             self._drop()
             raise TransientError(f"{self.obj.name}: body ended at byte {self.offset}")
-        return bytes(data)
+        return data
 
     def _finish(self) -> None:
         if self._verified:
@@ -247,9 +252,9 @@ class ObjectReader(io.RawIOBase):
 
 class _Crc32c:
     def __init__(self) -> None:
-        import google_crc32c
+        import importlib
 
-        self._c = google_crc32c.Checksum()
+        self._c: Any = importlib.import_module("google_crc32c").Checksum()
 
     def update(self, data: bytes) -> None:
         self._c.update(data)
@@ -260,9 +265,13 @@ class _Crc32c:
 
 def _connect(config: Config) -> tuple[Any, Any, str]:
     """Session, storage client and base URL for the emulator, a public bucket, or ADC."""
+    import importlib
+
     import requests
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
+
+    anonymous_credentials: Any = importlib.import_module("google.auth.credentials")
+    AnonymousCredentials = anonymous_credentials.AnonymousCredentials
 
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=config.workers + 4, max_retries=0)
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
@@ -272,13 +281,14 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
         session: Any = requests.Session()
         project = config.project or "emulator"
     elif config.anonymous:
-        base, credentials, session = "https://storage.googleapis.com", AnonymousCredentials(), None
+        base, credentials = "https://storage.googleapis.com", AnonymousCredentials()
         session = requests.Session()
         project = config.project or "anonymous"
     else:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
-        from google.auth.transport.requests import AuthorizedSession
+
+        transport: Any = importlib.import_module("google.auth.transport.requests")
 
         try:
             credentials, adc_project = google.auth.default(scopes=[READ_ONLY_SCOPE])
@@ -287,8 +297,9 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
                 "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, use workload "
                 "identity or `gcloud auth application-default login`, or pass --anonymous"
             ) from exc
-        base, session = "https://storage.googleapis.com", AuthorizedSession(credentials)
-        project = config.project or adc_project
+        base = "https://storage.googleapis.com"
+        session = transport.AuthorizedSession(credentials)
+        project = config.project or adc_project or "unknown"
     base = base.rstrip("/")
     session.mount("http://", adapter)
     session.mount("https://", adapter)
