@@ -130,15 +130,16 @@ class Rule:
 def classify(method: str, path: str, query: str) -> tuple[Kind, str | None, str | None]:
     """(kind, bucket, object name) of a JSON-API request."""
     params = dict(parse_qsl(query, keep_blank_values=True))
-    if path.startswith("/upload/"):
-        return "upload", None, None
-    download = path.startswith("/download/")
-    parts = path.removeprefix("/download").split("/", 6)
-    # ['', 'storage', 'v1', 'b', bucket, 'o', name]
-    if len(parts) < 6 or parts[1:4] != ["storage", "v1", "b"] or parts[5] != "o":
-        return "other", None, None
-    bucket = unquote(parts[4])
-    name = unquote(parts[6]) if len(parts) == 7 and parts[6] else None
+    prefix, _, rest = path.partition("/storage/v1/b/")
+    bucket, _, objects = rest.partition("/")
+    collection, _, quoted_name = objects.partition("/")
+    if prefix not in ("", "/upload", "/download") or not bucket or collection != "o":
+        return ("upload" if path.startswith("/upload/") else "other"), None, None
+    bucket = unquote(bucket)
+    name = unquote(quoted_name) if quoted_name else None
+    if prefix == "/upload":
+        return "upload", bucket, name or params.get("name")
+    download = prefix == "/download"
     if download:
         return "download", bucket, name
     if method != "GET":

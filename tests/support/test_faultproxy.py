@@ -59,7 +59,8 @@ def raw_get(proxy: FaultProxy, url: str) -> http.client.HTTPResponse:
         ("GET", "/storage/v1/b/bkt/o/m%2Fv1.zip?alt=media", ("download", "bkt", "m/v1.zip")),
         ("GET", "/download/storage/v1/b/bkt/o/a%20b?alt=media", ("download", "bkt", "a b")),
         ("GET", "/storage/v1/b/bkt/o/m%2Fv1.zip", ("metadata", "bkt", "m/v1.zip")),
-        ("POST", "/upload/storage/v1/b/bkt/o?uploadType=multipart", ("upload", None, None)),
+        ("POST", "/upload/storage/v1/b/bkt/o?uploadType=multipart", ("upload", "bkt", None)),
+        ("PUT", "/upload/storage/v1/b/bkt/o?upload_id=1&name=m%2F1", ("upload", "bkt", "m/1")),
         ("PUT", "/upload/resumable/abc", ("upload", None, None)),
         ("DELETE", "/storage/v1/b/bkt/o/k", ("other", "bkt", "k")),
         ("GET", "/storage/v1/b/bkt", ("other", None, None)),
@@ -136,6 +137,18 @@ def test_chunked_request_body_is_forwarded(
     assert resp.status_code == 200, resp.text
     assert session.get(download_url(proxy.url, bucket, "chunked")).content == b"".join(parts)
     assert proxy.counts["upload"] == 1
+
+
+def test_status_fault_drains_the_request_body(
+    proxy: FaultProxy, bucket: Bucket, session: requests.Session
+) -> None:
+    proxy.add_rule(Rule(kind="upload", fault=Fault.STATUS, status=503, times=1))
+    url = f"{proxy.url}/upload/storage/v1/b/{bucket.name}/o?uploadType=media&name=k"
+    body = payload(300_000)
+    assert session.post(url, data=body).status_code == 503
+    assert session.post(url, data=body).status_code == 200  # the connection is still usable
+    assert bucket.keys() == ["k"]
+    assert [(r.name, r.status) for r in proxy.records] == [("k", 503), ("k", 200)]
 
 
 def test_counts_and_records_by_kind(
