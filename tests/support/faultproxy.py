@@ -85,6 +85,12 @@ class Rule:
     the first `skip` pass untouched, then each fires with `probability` (drawn from the
     proxy's seeded RNG), at most `times` times (None: unlimited). `matched` and `fired`
     count what happened.
+
+    Rules are tried in the order added. The first fault rule that fires decides; later fault
+    rules do not see (or count) that request. CALLBACK rules see every request, and an
+    exception raised by a callback lands in `FaultProxy.errors`. `at` is a body offset in
+    bytes: by default half the body for RESET, TRUNCATE and FLIP, and for STALL "before
+    forwarding".
     """
 
     fault: Fault
