@@ -14,7 +14,7 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Any, Protocol, cast
 
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 
@@ -169,31 +169,41 @@ def extract_zip(archive: Path, writer: Writer, where: str) -> None:
         raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
 
 
-def extract_tar(stream: IO[bytes], writer: Writer, where: str) -> None:
-    """Extract a tar or tar.gz as it streams in; no copy of the archive touches disk."""
+def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) -> None:
+    """Extract a tar or tar.gz as it streams in; no copy of the archive touches disk.
+
+    The stream is read to its very end, so a truncated or damaged gzip trailer is caught even
+    when every member came through.
+    """
+    import gzip
+
+    source: Readable = gzip.GzipFile(fileobj=cast(Any, stream), mode="rb") if gz else stream
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tf:
+        with tarfile.open(fileobj=source, mode="r|") as tf:  # type: ignore[call-overload]
             for member in tf:
-                rel = member_path(member.name, where)
-                if rel is None:
-                    continue
-                if member.isdir():
-                    writer.mkdir(rel)
-                elif member.isreg():
-                    src = tf.extractfile(member)
-                    assert src is not None
-                    writer.file(rel, src, member.mode)
-                elif member.issym():
-                    writer.symlink(rel, member.linkname)
-                elif member.islnk():
-                    target = member_path(member.linkname, where)
-                    writer.hardlink(rel, target or "")
-                else:
-                    raise VersionRejected(
-                        f"{where}: member {rel!r} is a device, fifo or other special file"
-                    )
-    except (tarfile.TarError, zlib.error, EOFError) as exc:
+                _tar_member(tf, member, writer, where)
+        while source.read(COPY_CHUNK):
+            pass
+    except (tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
         raise VersionRejected(f"{where}: corrupt or truncated tar archive ({exc})") from exc
+
+
+def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, writer: Writer, where: str) -> None:
+    rel = member_path(member.name, where)
+    if rel is None:
+        return
+    if member.isdir():
+        writer.mkdir(rel)
+    elif member.isreg():
+        src = tf.extractfile(member)
+        assert src is not None
+        writer.file(rel, src, member.mode)
+    elif member.issym():
+        writer.symlink(rel, member.linkname)
+    elif member.islnk():
+        writer.hardlink(rel, member_path(member.linkname, where) or "")
+    else:
+        raise VersionRejected(f"{where}: member {rel!r} is a device, fifo or other special file")
 
 
 def content_root(staged: Path, where: str) -> Path:

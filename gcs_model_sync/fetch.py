@@ -101,7 +101,8 @@ def _zip(
 def _tar(bucket: Bucket, version: RemoteVersion, writer: extract.Writer, name: str) -> None:
     with bucket.open(version.objects[0]) as reader:
         try:
-            extract.extract_tar(io.BufferedReader(reader, buffer_size=CHUNK), writer, name)
+            buffered = io.BufferedReader(reader, buffer_size=CHUNK)
+            extract.extract_tar(buffered, writer, name, gz=version.form is Form.TGZ)
         except VersionRejected:
             reader.verify()  # bytes damaged in transit explain a "corrupt" archive: retry those
             raise

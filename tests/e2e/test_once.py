@@ -1,0 +1,339 @@
+"""`once`: the core pass, driven through the real CLI against the emulator."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from tests.e2e.conftest import PREFIX, Sync
+from tests.support.models import make_tar, make_zip, sample_files
+
+
+def test_cold_sync_installs_every_form_and_ignores_other_objects(sync: Sync) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/0001.zip"), sample_files("a"), top="0001")  # the seed's format
+    b.put_zip(sync.key("resnet/0002.zip"), sample_files("b"))  # archive root is the version
+    b.put_tar(sync.key("bert/0003.tar.gz"), sample_files("c"), top="0003", gz=True)
+    b.put_tar(sync.key("bert/4.tgz"), sample_files("d"), gz=True)
+    b.put_tar(sync.key("team/ranker/7.tar"), sample_files("e"), top="whatever")
+    b.put_folder(sync.key("gpt/0005"), sample_files("f"))
+    b.put(sync.key("README.md"), b"not a model")
+    b.put(sync.key("gpt/latest.txt"), b"0005")
+    b.put(sync.key("gpt/0006/"), b"")  # a folder placeholder, not a version
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("resnet/0001") == sample_files("a")
+    assert sync.version("resnet/0002") == sample_files("b")
+    assert sync.version("bert/0003") == sample_files("c")
+    assert sync.version("bert/4") == sample_files("d")
+    assert sync.version("team/ranker/7") == sample_files("e")
+    assert sync.version("gpt/0005") == sample_files("f")
+    assert sync.versions("gpt") == ["0005"]
+    assert not (sync.dest / "README.md").exists()
+    staging = sync.dest / ".gcs-model-sync" / "staging"
+    assert list(staging.iterdir()) == []
+
+
+def test_prefix_pointing_at_one_model_puts_versions_directly_under_dest(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("0002.zip"), sample_files("x"), top="0002")
+    result = sync.once()
+    assert result.returncode == 0, result.stderr
+    assert sync.version("0002") == sample_files("x")
+
+
+def test_rerun_with_nothing_to_change_reads_no_object(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"), top="1")
+    sync.bucket.put_folder(sync.key("m/2"), sample_files("b"))
+    assert sync.once().returncode == 0
+
+    result = sync.once("--log-format", "json")
+
+    assert result.returncode == 0, result.stderr
+    done = [json.loads(line) for line in result.stderr.splitlines() if '"pass_done"' in line]
+    assert done[-1]["outcome"] == "noop"
+    assert done[-1]["object_reads"] == 0
+    assert done[-1]["list_requests"] == 1
+
+
+def test_version_removed_from_bucket_is_pruned(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["2"]
+    assert "pruned m/1" in result.stderr
+
+
+def test_changed_object_generation_replaces_the_version(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("old"))
+    assert sync.once().returncode == 0
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("new"))
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/1") == sample_files("new")
+    assert "changed" in result.stderr
+
+
+def test_keep_installs_only_the_newest_and_prunes_older_managed(sync: Sync) -> None:
+    for v in ("1", "2", "3"):
+        sync.bucket.put_zip(sync.key(f"m/{v}.zip"), sample_files(v))
+    assert sync.once().returncode == 0
+    assert sync.versions("m") == ["1", "2", "3"]
+
+    result = sync.once("--keep", "2")
+
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["2", "3"]
+
+
+def test_hand_made_folders_and_files_are_never_deleted(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    (sync.dest / "m" / "9").mkdir(parents=True)
+    (sync.dest / "m" / "9" / "saved_model.pb").write_bytes(b"mine")
+    (sync.dest / "models.config").write_text("model_config_list {}")
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["2", "9"]
+    assert (sync.dest / "m" / "9" / "saved_model.pb").read_bytes() == b"mine"
+    assert (sync.dest / "models.config").read_text() == "model_config_list {}"
+    assert "m/9: not installed by us" in result.stderr
+
+
+def test_local_version_not_installed_by_us_but_in_bucket_is_replaced(sync: Sync) -> None:
+    (sync.dest / "m" / "1").mkdir(parents=True)
+    (sync.dest / "m" / "1" / "stale.pb").write_bytes(b"stale")
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/1") == sample_files("a")
+
+
+def test_ambiguous_version_installs_neither_and_the_rest_goes_on(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("a"))
+    sync.bucket.put_tar(sync.key("m/0002.tar.gz"), sample_files("b"), gz=True)
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("c"))
+    sync.bucket.put_folder(sync.key("m/3"), sample_files("d"))
+    sync.bucket.put_zip(sync.key("m/4.zip"), sample_files("e"))
+
+    result = sync.once()
+
+    assert result.returncode == 1
+    assert sync.versions("m") == ["4"]
+    errors = [x for x in result.stderr.splitlines() if "ERROR" in x and "ambiguous" in x]
+    assert len(errors) == 2
+    assert any("m/2.zip" in e and "m/0002.tar.gz" in e for e in errors)
+    assert any("m/3.zip" in e and "m/3/" in e for e in errors)
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_archive_is_rejected_and_published_versions_are_untouched(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("good"))
+    assert sync.once().returncode == 0
+    sync.bucket.put(sync.key("m/2.zip"), b"PK\x03\x04 this is not really a zip")
+    sync.bucket.put(sync.key("m/3.tar.gz"), make_tar(sample_files("t"), gz=True)[:-40])
+    sync.bucket.put_zip(sync.key("other/5.zip"), sample_files("ok"))
+
+    result = sync.once()
+
+    assert result.returncode == 1
+    assert sync.versions("m") == ["1"]
+    assert sync.version("m/1") == sample_files("good")
+    assert sync.version("other/5") == sample_files("ok")
+    lines = result.stderr.splitlines()
+    assert any(f"gs://{sync.bucket.name}/{PREFIX}/m/2.zip" in x and "zip" in x for x in lines)
+    assert any(f"{PREFIX}/m/3.tar.gz" in x for x in lines if "ERROR" in x)
+    assert "Traceback" not in result.stderr
+
+
+def test_hostile_archives_write_nothing_outside_dest(sync: Sync, tmp_path: Path) -> None:
+    import io
+    import tarfile
+    import zipfile
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ok.txt", b"fine")
+        zf.writestr("../../escaped.txt", b"evil")
+    sync.bucket.put(sync.key("m/1.zip"), buf.getvalue())
+    tbuf = io.BytesIO()
+    with tarfile.open(fileobj=tbuf, mode="w") as tf:
+        link = tarfile.TarInfo("variables")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        tf.addfile(link)
+        data = tarfile.TarInfo("variables/pwned.txt")
+        data.size = 4
+        tf.addfile(data, io.BytesIO(b"evil"))
+    sync.bucket.put(sync.key("m/2.tar"), tbuf.getvalue())
+    sync.bucket.put(sync.key("m/../3.zip"), make_zip(sample_files("k")))
+    sync.bucket.put_zip(sync.key("m/4.zip"), sample_files("fine"))
+
+    result = sync.once()
+
+    assert result.returncode == 1
+    assert sync.versions("m") == ["4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "outside"]
+    assert list(outside.iterdir()) == []
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not list(tmp_path.rglob("pwned.txt"))
+    errors = [x for x in result.stderr.splitlines() if "ERROR" in x]
+    assert any("m/1.zip" in e and "escapes" in e for e in errors)
+    assert any("m/2.tar" in e and "leaves the version folder" in e for e in errors)
+    assert any("m/../3.zip" in e and "unsafe object key" in e for e in errors)
+
+
+def test_empty_listing_deletes_nothing_and_exits_3(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+
+    refused = sync.once()
+    assert refused.returncode == 3
+    assert sync.versions("m") == ["1"]
+    assert "--allow-empty-source" in refused.stderr
+
+    allowed = sync.once("--allow-empty-source")
+    assert allowed.returncode == 0, allowed.stderr
+    assert sync.versions("m") == []
+
+
+def test_typo_in_prefix_never_wipes_the_node(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    typo = sync.run("once", "--source", f"gs://{sync.bucket.name}/modles")
+    # the later --source wins; the listing is empty, the guard refuses
+    assert typo.returncode == 3
+    assert sync.versions("m") == ["1"]
+
+
+def test_max_delete_refuses_a_larger_pass(sync: Sync) -> None:
+    for v in ("1", "2", "3"):
+        sync.bucket.put_zip(sync.key(f"m/{v}.zip"), sample_files(v))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.delete(sync.key("m/2.zip"))
+
+    result = sync.once("--max-delete", "1")
+
+    assert result.returncode == 3
+    assert sync.versions("m") == ["1", "2", "3"]
+    assert "--max-delete 1" in result.stderr
+
+
+def test_missing_bucket_fails_fast_naming_it(sync: Sync) -> None:
+    result = sync.run("once", "--source", "gs://no-such-bucket-here/models")
+    assert result.returncode == 1
+    assert "bucket gs://no-such-bucket-here not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_source_that_is_not_gs_is_a_usage_error(sync: Sync) -> None:
+    result = sync.run("once", "--source", "s3://bucket/models")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "gs://BUCKET" in result.stderr
+
+
+def test_dest_that_is_a_file_is_a_usage_error(sync: Sync) -> None:
+    sync.dest.parent.mkdir(parents=True, exist_ok=True)
+    sync.dest.write_text("oops")
+    result = sync.once()
+    assert result.returncode == 2
+    assert f"{sync.dest} exists and is not a directory" in result.stderr
+
+
+def test_second_writer_waits_briefly_then_exits_nonzero(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    lock = sync.dest / ".gcs-model-sync" / "lock"
+    lock.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = sync.once("--lock-timeout", "0.5")
+    finally:
+        os.close(fd)
+    assert result.returncode == 1
+    assert "another gcs-model-sync is writing to this destination" in result.stderr
+    assert sync.versions("m") == []
+
+
+def test_stale_staging_from_a_killed_run_is_cleaned(sync: Sync) -> None:
+    stale = sync.dest / ".gcs-model-sync" / "staging" / "m_1.deadbeef" / "tree"
+    stale.mkdir(parents=True)
+    (stale / "half.bin").write_bytes(b"x" * 100)
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    assert sync.once().returncode == 0
+    assert list((sync.dest / ".gcs-model-sync" / "staging").iterdir()) == []
+
+
+def test_plan_shows_changes_and_touches_nothing(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b2"))
+    sync.bucket.put_folder(sync.key("m/3"), sample_files("c"))
+    snapshot = {p: p.stat().st_mtime_ns for p in sync.dest.rglob("*")}
+
+    result = sync.run("plan")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(x.split()[:2] == ["fetch", "m/3"] for x in lines)
+    assert any(x.split()[:2] == ["replace", "m/2"] for x in lines)
+    assert any(x.split()[:2] == ["prune", "m/1"] for x in lines)
+    assert {p: p.stat().st_mtime_ns for p in sync.dest.rglob("*")} == snapshot
+
+
+def test_plan_on_a_missing_dest_creates_nothing(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    result = sync.run("plan", "--log-format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [a["version"] for a in doc["actions"] if a["action"] == "fetch"] == ["m/1"]
+    assert not sync.dest.exists()
+
+
+def test_status_reports_each_model(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("a/1.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    sync.bucket.put_zip(sync.key("b/7.zip"), sample_files("b"))
+
+    result = sync.run("status", "--log-format", "json")
+
+    assert result.returncode == 0, result.stderr
+    models = {m["model"]: m for m in json.loads(result.stdout)["models"]}
+    assert models["a"]["in_sync"] is True
+    assert models["a"]["bucket"] == ["1"] and models["a"]["local"] == ["1"]
+    assert models["b"]["in_sync"] is False
+    assert models["b"]["bucket"] == ["7"] and models["b"]["local"] == []
+
+
+def test_environment_variables_configure_every_command(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    from tests.support.cli import run_cli
+
+    env = {"GCS_MODEL_SYNC_SOURCE": sync.source, "GCS_MODEL_SYNC_DEST": str(sync.dest)}
+    result = run_cli(["once"], sync.endpoint, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["1"]
