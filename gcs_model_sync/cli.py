@@ -193,6 +193,18 @@ COMMON = [
         60.0,
     ),
     _param(
+        "list_page_size",
+        Annotated[
+            int,
+            _opt(
+                "--list-page-size",
+                env="LIST_PAGE_SIZE",
+                help="Objects per list request (max 1000).",
+            ),
+        ],
+        1000,
+    ),
+    _param(
         "max_version_size",
         Annotated[
             int,

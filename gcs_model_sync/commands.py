@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from gcs_model_sync import __version__, logs
 from gcs_model_sync.config import Config
@@ -41,9 +42,21 @@ def once(config: Config) -> int:
             report = sync_once(config, stop)
         except Interrupted as exc:
             event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
-            return exc.exit_code
+            exit_now(exc.exit_code)
     log_summary(report)
     return report.exit_code
+
+
+def exit_now(code: int) -> NoReturn:
+    """Leave without joining transfer threads that may sit in a socket read for a minute.
+
+    Safe: staging is private and cleaned by the next run, the state file was saved, and the
+    kernel releases the destination lock with our file descriptors.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def log_start(command: str, config: Config) -> None:

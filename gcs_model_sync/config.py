@@ -53,6 +53,7 @@ class Config:
     retry_attempts: int = 6
     retry_deadline: float = 120.0
     request_timeout: float = 60.0
+    list_page_size: int = 1000  # the API maximum: fewest list requests
     max_version_size: int = 64 * 1024**3
     min_free_space: int = 0
     # sidecar (`run`) and hooks
@@ -75,6 +76,7 @@ class Config:
             (0 <= self.jitter < 1, "--jitter must be a fraction in [0, 1)"),
             (self.max_failures >= 0, "--max-failures must be >= 0"),
             (self.retry_attempts >= 1, "--retry-attempts must be >= 1"),
+            (1 <= self.list_page_size <= 1000, "--list-page-size must be within 1..1000"),
             (self.max_version_size > 0, "--max-version-size must be > 0"),
         ]
         for ok, message in checks:

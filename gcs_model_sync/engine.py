@@ -204,7 +204,7 @@ def _install_all(
         for fut in pending:
             fut.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-        cf.wait(pending, timeout=5)  # workers notice the stop token within a chunk
+        cf.wait(pending, timeout=2)  # workers notice the stop token within a chunk
         for fut in pending:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 remove_tree(fut.result().workdir)

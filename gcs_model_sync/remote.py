@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 LIST_FIELDS = "items(name,generation,size,crc32c,md5Hash),nextPageToken"
-PAGE_SIZE = 1000  # the API's maximum: fewest list requests
 CHUNK = 1024 * 1024
 T = TypeVar("T")
 
@@ -88,7 +87,7 @@ class Bucket:
         it = self._client.list_blobs(
             self.source.bucket,
             prefix=self.source.prefix or None,
-            page_size=PAGE_SIZE,
+            page_size=self.config.list_page_size,
             page_token=token,
             fields=LIST_FIELDS,
             retry=None,

@@ -324,9 +324,11 @@ def test_status_reports_each_model(sync: Sync) -> None:
     assert result.returncode == 0, result.stderr
     models = {m["model"]: m for m in json.loads(result.stdout)["models"]}
     assert models["a"]["in_sync"] is True
-    assert models["a"]["bucket"] == ["1"] and models["a"]["local"] == ["1"]
+    assert models["a"]["bucket"] == ["1"]
+    assert models["a"]["local"] == ["1"]
     assert models["b"]["in_sync"] is False
-    assert models["b"]["bucket"] == ["7"] and models["b"]["local"] == []
+    assert models["b"]["bucket"] == ["7"]
+    assert models["b"]["local"] == []
 
 
 def test_environment_variables_configure_every_command(sync: Sync) -> None:

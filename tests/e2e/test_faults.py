@@ -1,0 +1,241 @@
+"""The core pass under faults: retries, checksums, permissions, signals and kill -9."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e.conftest import Sync
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.models import sample_files
+
+
+def big_files(tag: str, size: int = 2 * 1024 * 1024) -> dict[str, bytes]:
+    """A version large enough that a pass takes a while through a slowed proxy."""
+    rng = random.Random(tag)
+    files = sample_files(tag)
+    files["variables/variables.data-00000-of-00001"] = rng.randbytes(size)
+    return files
+
+
+class Watcher:
+    """Polls DEST like TF Serving does and records any numeric folder that is not complete."""
+
+    def __init__(self, dest: Path, model: str, expected: Mapping[str, list[dict[str, bytes]]]):
+        self.base = dest / model
+        self.expected = expected  # version -> acceptable contents (old and new)
+        self.bad: list[str] = []
+        self.looks = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                names = [p.name for p in self.base.iterdir() if p.name.isdigit()]
+            except FileNotFoundError:
+                names = []
+            for name in names:
+                self._check(name)
+            self.looks += 1
+
+    def _check(self, name: str) -> None:
+        root = self.base / name
+        try:
+            seen = {
+                p.relative_to(root).as_posix(): p.read_bytes()
+                for p in root.rglob("*")
+                if p.is_file()
+            }
+        except FileNotFoundError:
+            return  # pruned or swapped between listing and reading: not a partial view
+        if not root.exists():
+            return
+        if seen not in self.expected.get(name, []):
+            self.bad.append(f"{name}: {sorted(seen)}")
+
+    @contextmanager
+    def running(self) -> Iterator[Watcher]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join()
+
+
+def test_transient_errors_on_every_request_kind_are_retried(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    for v in ("1", "2", "3"):
+        proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), sample_files(v))
+    proxied.bucket.put_folder(proxied.key("f/4"), sample_files("4"))
+    proxy.add_rule(Rule(fault=Fault.STATUS, status=503, probability=0.3))
+    proxy.add_rule(Rule(kind="download", fault=Fault.RESET, at=20, probability=0.2))
+
+    result = proxied.once()
+
+    assert result.returncode == 0, result.stderr
+    for v in ("1", "2", "3"):
+        assert proxied.version(f"m/{v}") == sample_files(v)
+    assert proxied.version("f/4") == sample_files("4")
+    assert sum(r.fired for r in proxy.rules) > 0
+
+
+def test_corrupted_download_is_retried_and_never_published(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_tar(proxied.key("m/1.tar"), sample_files("a"))
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), sample_files("b"))
+    flip = proxy.add_rule(Rule(kind="download", fault=Fault.FLIP, at=30, times=2))
+
+    result = proxied.once()
+
+    assert result.returncode == 0, result.stderr
+    assert flip.fired == 2
+    assert proxied.version("m/1") == sample_files("a")
+    assert proxied.version("m/2") == sample_files("b")
+
+
+def test_always_corrupted_download_fails_that_version_only(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), sample_files("b"))
+    proxy.add_rule(Rule(kind="download", path="m/2.zip", fault=Fault.FLIP, at=10))
+
+    result = proxied.once("--retry-attempts", "3")
+
+    assert result.returncode == 1
+    assert proxied.versions("m") == ["1"]
+    assert "m/2.zip: crc32c mismatch" in result.stderr
+
+
+def test_permission_denied_fails_fast_naming_bucket_and_permission(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=403))
+    started = time.monotonic()
+
+    result = proxied.once()
+
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    assert f"storage.objects.list denied on bucket gs://{proxied.bucket.name}" in result.stderr
+    assert proxy.counts["list"] == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_listing_that_fails_midway_prunes_nothing(proxied: Sync, proxy: FaultProxy) -> None:
+    for v in range(1, 6):
+        proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), sample_files(str(v)))
+    assert proxied.once().returncode == 0
+    proxied.bucket.delete(proxied.key("m/1.zip"))
+    # pageToken requests are pages 2+; fail them for good
+    proxy.add_rule(
+        Rule(kind="list", query=lambda q: "pageToken" in q, fault=Fault.STATUS, status=500)
+    )
+
+    result = proxied.once("--retry-attempts", "2", "--list-page-size", "2")
+
+    assert result.returncode == 1
+    assert proxied.versions("m") == ["1", "2", "3", "4", "5"]
+    assert proxy.counts["list"] >= 3
+
+
+def test_failed_download_skips_every_prune(proxied: Sync, proxy: FaultProxy) -> None:
+    proxied.bucket.put_zip(proxied.key("a/1.zip"), sample_files("a"))
+    proxied.bucket.put_zip(proxied.key("b/1.zip"), sample_files("b"))
+    assert proxied.once().returncode == 0
+    proxied.bucket.delete(proxied.key("b/1.zip"))
+    proxied.bucket.put_zip(proxied.key("a/2.zip"), sample_files("a2"))
+    proxy.add_rule(Rule(kind="download", fault=Fault.STATUS, status=503))
+
+    result = proxied.once("--retry-attempts", "2")
+
+    assert result.returncode == 1
+    assert proxied.versions("b") == ["1"]
+    assert "not deleting 1 version(s)" in result.stderr
+
+
+def test_sigterm_during_download_exits_quickly_without_partial_version(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), big_files("a"))
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=100_000, delay=60))
+    proc = proxied.start("once")
+    deadline = time.monotonic() + 20
+    while proxy.counts["download"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    proc.wait(timeout=15)
+
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert proxied.versions("m") == []
+    assert proc.stderr is not None
+    assert "interrupted by signal 15" in proc.stderr.read()
+
+
+def test_kill_during_sync_then_rerun_converges(proxied: Sync, proxy: FaultProxy) -> None:
+    versions = {str(v): big_files(str(v)) for v in range(1, 7)}
+    for v, files in versions.items():
+        form = int(v) % 3
+        if form == 0:
+            proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), files, top=v)
+        elif form == 1:
+            proxied.bucket.put_tar(proxied.key(f"m/{v}.tar.gz"), files, gz=True)
+        else:
+            proxied.bucket.put_folder(proxied.key(f"m/{v}"), files)
+    # slow every download a little so kills land in the middle of things
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=65536, delay=0.15))
+    expected = {v: [f] for v, f in versions.items()}
+    rng = random.Random(7)
+    with Watcher(proxied.dest, "m", expected).running() as watcher:
+        for _ in range(5):
+            proc = proxied.start("once", "--workers", "3")
+            time.sleep(rng.uniform(0.3, 1.5))
+            proc.kill()
+            proc.wait()
+        proxy.clear_rules()
+        final = proxied.once()
+    assert final.returncode == 0, final.stderr
+    assert watcher.bad == []
+    assert watcher.looks > 10
+    for v, files in versions.items():
+        assert proxied.version(f"m/{v}") == files
+    assert list((proxied.dest / ".gcs-model-sync" / "staging").iterdir()) == []
+
+
+def test_kill_during_replace_then_rerun_converges(proxied: Sync, proxy: FaultProxy) -> None:
+    old = {str(v): big_files(f"old{v}", 1024 * 1024) for v in range(1, 5)}
+    new = {str(v): big_files(f"new{v}", 1024 * 1024) for v in range(1, 5)}
+    for v, files in old.items():
+        proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), files)
+    assert proxied.once().returncode == 0
+    for v, files in new.items():
+        proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), files)
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=65536, delay=0.2))
+    expected = {v: [old[v], new[v]] for v in old}
+    rng = random.Random(11)
+    with Watcher(proxied.dest, "m", expected).running() as watcher:
+        for _ in range(4):
+            proc = proxied.start("once", "--workers", "2")
+            time.sleep(rng.uniform(0.3, 1.2))
+            proc.kill()
+            proc.wait()
+        proxy.clear_rules()
+        final = proxied.once()
+    assert final.returncode == 0, final.stderr
+    assert watcher.bad == []
+    for v, files in new.items():
+        assert proxied.version(f"m/{v}") == files
