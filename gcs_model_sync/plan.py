@@ -115,7 +115,8 @@ def group_versions(
 
 def _describe(version: str, form: Form, entries: list[Entry]) -> str:
     if form is Form.FOLDER:
-        return f"folder {entries[0].obj.name.rsplit(version + '/', 1)[0]}{version}/"
+        name, rel = entries[0].obj.name, entries[0].relpath
+        return f"folder {name[: len(name) - len(rel)]}"
     return entries[0].obj.name
 
 
