@@ -128,19 +128,31 @@ def make_plan(
     allow_empty_source: bool = False,
     max_delete: int | None = None,
 ) -> Plan:
-    versions, rejections = group_versions(classify(objects, prefix))
-    rejected_ids = {r.id for r in rejections}
-    remote_ids = {v.id for v in versions} | rejected_ids
+    entries = classify(objects, prefix)
+    versions, rejections = group_versions(entries)
+    # A rejected version is in the bucket under every spelling it has there (2.zip and
+    # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
+    spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for v in versions:
+        spellings[(v.model, v.number)].add(v.id)
+    rejected = {(r.model, int(r.version)) for r in rejections}
+    for e in entries:
+        if (e.model, e.number) in rejected:
+            spellings[(e.model, e.number)].add(version_id(e.model, e.version))
+    remote_ids = set().union(*spellings.values())
 
     # --keep ranks every version the bucket holds, rejected ones included.
-    numbers: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for v in versions:
-        numbers[v.model].append((v.number, v.id))
-    for r in rejections:
-        numbers[r.model].append((int(r.version), r.id))
+    numbers: dict[str, list[int]] = defaultdict(list)
+    for model, number in spellings:
+        numbers[model].append(number)
     wanted = set(remote_ids)
     if keep:
-        wanted = {vid for ranked in numbers.values() for _, vid in sorted(ranked)[-keep:]}
+        wanted = {
+            vid
+            for model, ranked in numbers.items()
+            for number in sorted(ranked)[-keep:]
+            for vid in spellings[(model, number)]
+        }
 
     installs, in_sync, outside_keep = [], [], []
     for v in sorted(versions, key=lambda v: (v.model, v.number)):
