@@ -1,0 +1,367 @@
+"""The planner is pure: a table of (listing, local view, options) -> plan, and its properties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gcs_model_sync.engine import PENDING
+from gcs_model_sync.layout import Form, RemoteObject, classify, fingerprint
+from gcs_model_sync.local import LocalView, Managed
+from gcs_model_sync.plan import Plan, group_versions, make_plan
+
+P = "p/"
+
+
+def obj(key: str, generation: int = 1, size: int = 10) -> RemoteObject:
+    return RemoteObject(P + key, generation, size)
+
+
+def fp(*objs: RemoteObject) -> str:
+    """The fingerprint the planner computes for these objects (one version)."""
+    entries = classify(objs, P)
+    return fingerprint(entries[0].form, entries)
+
+
+def view(managed: Iterable[Managed] = (), on_disk: Iterable[str] = ()) -> LocalView:
+    return LocalView({m.id: m for m in managed}, frozenset(on_disk))
+
+
+def installs(plan: Plan) -> dict[str, str]:
+    return {i.version.id: i.reason for i in plan.installs}
+
+
+def prunes(plan: Plan) -> dict[str, str]:
+    return {p.managed.id: p.reason for p in plan.prunes}
+
+
+def test_new_versions_are_fetched() -> None:
+    objects = [
+        obj("m/1.zip"),
+        obj("m/2/saved_model.pb"),
+        obj("m/2/variables/v.index"),
+        obj("3.tgz"),
+    ]
+    plan = make_plan(objects, P, view())
+    assert installs(plan) == {"m/1": "new", "m/2": "new", "3": "new"}
+    assert not any(i.replaces for i in plan.installs)
+    assert plan.prunes == plan.rejections == plan.unmanaged == plan.forget == ()
+    assert plan.guard is None
+    assert plan.changes
+    assert plan.remote_models == frozenset({"m", ""})
+    folder = next(i.version for i in plan.installs if i.version.id == "m/2")
+    assert folder.form is Form.FOLDER
+    assert [e.relpath for e in folder.entries] == ["saved_model.pb", "variables/v.index"]
+    assert folder.size == 20
+    assert folder.objects == (objects[1], objects[2])
+
+
+def test_in_sync_does_nothing() -> None:
+    o = obj("m/1.zip", generation=7)
+    plan = make_plan([o], P, view([Managed("m", "1", fp(o))], {"m/1"}))
+    assert plan.in_sync == ("m/1",)
+    assert plan.installs == plan.prunes == ()
+    assert not plan.changes
+
+
+def test_changed_generation_is_replaced() -> None:
+    old, new = obj("m/1.zip", generation=7), obj("m/1.zip", generation=8)
+    plan = make_plan([new], P, view([Managed("m", "1", fp(old))], {"m/1"}))
+    assert installs(plan) == {"m/1": "changed"}
+    assert plan.installs[0].replaces
+    assert plan.installs[0].version.fingerprint == fp(new)
+
+
+def test_changed_folder_object_is_replaced() -> None:
+    a, b = obj("m/1/a", 1), obj("m/1/b", 1)
+    b2 = obj("m/1/b", 2)
+    plan = make_plan([a, b2], P, view([Managed("m", "1", fp(a, b))], {"m/1"}))
+    assert installs(plan) == {"m/1": "changed"}
+    # an object added to the folder changes it too
+    plan = make_plan([a, b, obj("m/1/c")], P, view([Managed("m", "1", fp(a, b))], {"m/1"}))
+    assert installs(plan) == {"m/1": "changed"}
+
+
+def test_pending_fingerprint_is_reinstalled() -> None:
+    """A crash between writing "pending" and publishing leaves a version that must be redone."""
+    o = obj("m/1.zip")
+    plan = make_plan([o], P, view([Managed("m", "1", PENDING)], {"m/1"}))
+    assert installs(plan) == {"m/1": "changed"}
+    assert plan.in_sync == ()
+
+
+def test_removed_managed_version_is_pruned() -> None:
+    o = obj("m/2.zip")
+    managed = [Managed("m", "1", "zip:1"), Managed("m", "2", fp(o))]
+    plan = make_plan([o], P, view(managed, {"m/1", "m/2"}))
+    assert prunes(plan) == {"m/1": "removed from the bucket"}
+    assert plan.guard is None
+    assert plan.changes
+
+
+def test_unmanaged_folder_not_in_bucket_is_left_alone() -> None:
+    o = obj("m/2.zip")
+    plan = make_plan([o], P, view([Managed("m", "2", fp(o))], {"m/1", "m/2", "other/5"}))
+    assert plan.prunes == ()
+    assert plan.unmanaged == ("m/1", "other/5")
+    assert not plan.changes
+
+
+def test_unmanaged_folder_in_bucket_is_replaced() -> None:
+    plan = make_plan([obj("m/1.zip")], P, view([], {"m/1"}))
+    assert installs(plan) == {"m/1": "replaces unmanaged"}
+    assert plan.installs[0].replaces
+    assert plan.unmanaged == ()
+
+
+def test_managed_but_missing_is_reinstalled() -> None:
+    o = obj("m/1.zip")
+    plan = make_plan([o], P, view([Managed("m", "1", fp(o))], set()))
+    assert installs(plan) == {"m/1": "missing locally"}
+    assert not plan.installs[0].replaces
+    assert plan.forget == ()
+
+
+def test_managed_missing_and_gone_from_bucket_is_forgotten() -> None:
+    plan = make_plan([obj("m/2.zip")], P, view([Managed("m", "1", "zip:1")], set()))
+    assert plan.forget == ("m/1",)
+    assert plan.prunes == ()
+    assert installs(plan) == {"m/2": "new"}
+
+
+@pytest.mark.parametrize("spread", ["one model", "two models"])
+def test_keep_fetches_only_the_newest(spread: str) -> None:
+    models = ["m"] if spread == "one model" else ["a", "b/c"]
+    objects = [obj(f"{m}/{n}.zip") for m in models for n in (1, 2, 10, 3)]
+    plan = make_plan(objects, P, view(), keep=2)
+    assert installs(plan) == {f"{m}/{n}": "new" for m in models for n in (3, 10)}
+    assert plan.outside_keep == tuple(f"{m}/{n}" for m in models for n in (1, 2))
+
+
+def test_keep_prunes_older_managed_and_leaves_older_unmanaged() -> None:
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3, 4)]
+    managed = [Managed("m", "2", fp(objects[1])), Managed("m", "4", fp(objects[3]))]
+    plan = make_plan(objects, P, view(managed, {"m/1", "m/2", "m/4"}), keep=2)
+    assert prunes(plan) == {"m/2": "outside --keep 2"}
+    assert installs(plan) == {"m/3": "new"}
+    assert plan.in_sync == ("m/4",)
+    assert plan.unmanaged == ("m/1",)
+    assert plan.outside_keep == ("m/1", "m/2")
+
+
+def test_keep_forgets_missing_managed_outside_keep() -> None:
+    objects = [obj(f"m/{n}.zip") for n in (1, 2)]
+    plan = make_plan(objects, P, view([Managed("m", "1", fp(objects[0]))], set()), keep=1)
+    assert plan.forget == ("m/1",)
+    assert installs(plan) == {"m/2": "new"}
+
+
+def test_keep_compares_numbers_not_spellings() -> None:
+    objects = [obj("m/9.zip"), obj("m/0010.zip"), obj("m/0008.zip")]
+    plan = make_plan(objects, P, view(), keep=1)
+    assert installs(plan) == {"m/0010": "new"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        (["m/2.zip", "m/0002.tar.gz"], ["p/m/2.zip", "p/m/0002.tar.gz"]),
+        (["m/3.zip", "m/3/saved_model.pb", "m/3/v/x"], ["p/m/3.zip", "folder p/m/3/"]),
+        (["m/3.zip", "m/3.tar"], ["p/m/3.zip", "p/m/3.tar"]),
+        (["m/4/a", "m/04/a"], ["folder p/m/4/", "folder p/m/04/"]),
+        (["m/3.zip", "m/3/sub3/x"], ["p/m/3.zip", "folder p/m/3/ "]),
+    ],
+)
+def test_ambiguous_versions_are_rejected_naming_both(keys: list[str], named: list[str]) -> None:
+    objects = [obj(k) for k in keys] + [obj("m/9.zip")]
+    plan = make_plan(objects, P, view())
+    assert installs(plan) == {"m/9": "new"}
+    assert len(plan.rejections) == 1
+    message = plan.rejections[0].message + " "
+    assert "ambiguous" in message
+    for name in named:
+        assert name in message
+    assert "\n" not in message
+
+
+def test_ambiguous_version_is_not_pruned_under_any_spelling() -> None:
+    """A managed `2` stays while `2.zip` and `0002.tar.gz` both claim version 2."""
+    zip2, tgz2 = obj("m/2.zip"), obj("m/0002.tar.gz")
+    managed = [Managed("m", "2", fp(zip2)), Managed("m", "0002", "tar.gz:9")]
+    for keep in (0, 1, 2):
+        plan = make_plan([zip2, tgz2], P, view(managed, {"m/2", "m/0002"}), keep=keep)
+        assert plan.prunes == (), keep
+        assert plan.installs == (), keep
+        assert plan.forget == (), keep
+        assert len(plan.rejections) == 1
+
+
+def test_ambiguous_version_counts_for_keep() -> None:
+    objects = [obj("m/1.zip"), obj("m/2.zip"), obj("m/3.zip"), obj("m/3/x")]
+    managed = [Managed("m", "2", fp(objects[1]))]
+    plan = make_plan(objects, P, view(managed, {"m/2"}), keep=2)
+    assert installs(plan) == {}
+    assert plan.in_sync == ("m/2",)
+    assert plan.outside_keep == ("m/1",)
+    assert [r.id for r in plan.rejections] == ["m/3"]
+
+
+def test_unsafe_key_rejects_its_version_only() -> None:
+    objects = [obj("m/1/ok"), obj("m/1/../../evil"), obj("m/2.zip")]
+    managed = [Managed("m", "1", "old")]
+    plan = make_plan(objects, P, view(managed, {"m/1"}))
+    assert installs(plan) == {"m/2": "new"}
+    assert [r.id for r in plan.rejections] == ["m/1"]
+    assert "p/m/1/../../evil" in plan.rejections[0].message
+    assert plan.prunes == ()  # still in the bucket, just unusable
+
+
+def test_empty_source_guards_managed_versions() -> None:
+    local = view([Managed("m", "1", "zip:1"), Managed("m", "2", "zip:1")], {"m/1", "m/2"})
+    for objects in ([], [obj("README.md"), obj("m/")]):
+        plan = make_plan(objects, P, local)
+        assert prunes(plan) == {"m/1": "removed from the bucket", "m/2": "removed from the bucket"}
+        assert plan.guard is not None
+        assert "--allow-empty-source" in plan.guard
+        assert not plan.changes
+    plan = make_plan([], P, local, allow_empty_source=True)
+    assert plan.guard is None
+    assert set(prunes(plan)) == {"m/1", "m/2"}
+    assert plan.changes
+
+
+def test_empty_source_without_managed_versions_needs_no_guard() -> None:
+    plan = make_plan([], P, view([], {"m/1"}))
+    assert plan.guard is None
+    assert plan.unmanaged == ("m/1",)
+    plan = make_plan([], P, view([Managed("m", "1", "x")], set()))
+    assert plan.guard is None
+    assert plan.forget == ("m/1",)
+
+
+@pytest.mark.parametrize(
+    ("max_delete", "guarded"), [(None, False), (3, False), (2, True), (0, True)]
+)
+def test_max_delete(max_delete: int | None, guarded: bool) -> None:
+    managed = [Managed("m", str(n), "zip:1") for n in (1, 2, 3)]
+    plan = make_plan(
+        [obj("m/9.zip")], P, view(managed, {"m/1", "m/2", "m/3"}), max_delete=max_delete
+    )
+    assert len(plan.prunes) == 3
+    assert (plan.guard is not None) == guarded
+    if guarded:
+        assert f"--max-delete {max_delete}" in str(plan.guard)
+    assert installs(plan) == {"m/9": "new"}
+    assert plan.changes  # the install still happens
+
+
+def test_group_versions_alone() -> None:
+    entries = classify([obj("m/1/a"), obj("m/1/b"), obj("m/2.zip"), obj("n/2.zip")], P)
+    versions, rejections = group_versions(entries)
+    assert rejections == []
+    assert sorted((v.id, v.form, len(v.entries)) for v in versions) == [
+        ("m/1", Form.FOLDER, 2),
+        ("m/2", Form.ZIP, 1),
+        ("n/2", Form.ZIP, 1),
+    ]
+
+
+# --- properties: applying a plan makes the local side mirror the bucket ------------------------
+
+MODELS = ["", "a", "b/c"]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[RemoteObject], LocalView]:
+    objects: list[RemoteObject] = []
+    remote_ids = []
+    for model in MODELS:
+        for number in draw(st.sets(st.integers(0, 12), max_size=5)):
+            version = draw(st.sampled_from([str(number), f"{number:04d}"]))
+            base = f"{model}/{version}" if model else version
+            remote_ids.append(base)
+            form = draw(st.sampled_from(["zip", "tar", "tar.gz", "tgz", "folder"]))
+            gen = draw(st.integers(1, 3))
+            if form == "folder":
+                files = draw(st.sets(st.sampled_from(["a", "b/c", "d/e/f"]), min_size=1))
+                objects += [obj(f"{base}/{f}", gen) for f in sorted(files)]
+            else:
+                objects.append(obj(f"{base}.{form}", gen))
+    noise = draw(st.lists(st.sampled_from(["README.md", "a/latest", "b/c/", "x/y.txt"])))
+    objects += [obj(k) for k in noise]
+    candidates = [*remote_ids, "a/99", "b/c/77", "5", "a/0005"]
+    managed_ids = draw(st.sets(st.sampled_from(candidates)))
+    on_disk = draw(st.sets(st.sampled_from(candidates)))
+    remote_fps = {v.id: v.fingerprint for v in group_versions(classify(objects, P))[0]}
+    managed = []
+    for vid in managed_ids:
+        model, _, version = vid.rpartition("/")
+        choice = draw(st.sampled_from(["same", "stale", PENDING]))
+        fingerprint_ = remote_fps.get(vid, "stale") if choice == "same" else choice
+        managed.append(Managed(model, version, fingerprint_))
+    return objects, view(managed, on_disk)
+
+
+def apply(plan: Plan, local: LocalView) -> LocalView:
+    """What the engine does with a plan when every step succeeds."""
+    managed = dict(local.managed)
+    on_disk = set(local.on_disk)
+    for i in plan.installs:
+        v = i.version
+        managed[v.id] = Managed(v.model, v.version, v.fingerprint)
+        on_disk.add(v.id)
+    for vid in plan.forget:
+        del managed[vid]
+    if not plan.guard:
+        for p in plan.prunes:
+            del managed[p.managed.id]
+            on_disk.remove(p.managed.id)
+    return LocalView(managed, frozenset(on_disk))
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_applying_the_plan_mirrors_the_bucket_and_is_idempotent(
+    scenario: tuple[list[RemoteObject], LocalView],
+) -> None:
+    objects, local = scenario
+    plan = make_plan(objects, P, local, allow_empty_source=True)
+    assert plan.guard is None
+    assert plan.rejections == ()
+    after = apply(plan, local)
+
+    remote = {v.id: v.fingerprint for v in group_versions(classify(objects, P))[0]}
+    # every bucket version is on disk, owned, and from the listed generation
+    assert {vid: m.fingerprint for vid, m in after.managed.items()} == remote
+    assert set(remote) <= after.on_disk
+    # nothing we own is left that the bucket lacks; folders we never owned are untouched
+    unmanaged_before = local.on_disk - set(local.managed)
+    assert after.on_disk - set(remote) == unmanaged_before - set(remote)
+    assert set(plan.unmanaged) == unmanaged_before - set(remote)
+
+    again = make_plan(objects, P, after, allow_empty_source=True)
+    assert again.installs == again.prunes == again.forget == ()
+    assert set(again.in_sync) == set(remote)
+    assert not again.changes
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), st.integers(1, 3))
+def test_applying_a_keep_plan_holds_the_newest_n(
+    scenario: tuple[list[RemoteObject], LocalView], keep: int
+) -> None:
+    objects, local = scenario
+    plan = make_plan(objects, P, local, keep=keep, allow_empty_source=True)
+    after = apply(plan, local)
+    versions = group_versions(classify(objects, P))[0]
+    newest = set()
+    for model in MODELS:
+        ranked = sorted((v.number, v.id) for v in versions if v.model == model)
+        newest |= {vid for _, vid in ranked[-keep:]}
+    assert set(after.managed) == newest
+    assert newest <= after.on_disk
+    again = make_plan(objects, P, after, keep=keep, allow_empty_source=True)
+    assert again.installs == again.prunes == again.forget == ()
