@@ -373,6 +373,12 @@ _command("plan", COMMON, _lazy("plan"), "Show what `once` would do; change nothi
 _command(
     "status", COMMON, _lazy("status"), "Per model: bucket versions, local versions, in sync or not."
 )
+_command(
+    "run",
+    COMMON + HOOKS + LOOP,
+    _lazy("run"),
+    "Sidecar: a pass every --interval seconds, with health, metrics and hooks.",
+)
 
 
 def _version(value: bool) -> None:
@@ -409,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(app(args=argv, standalone_mode=False) or 0)
     except click_error as exc:
         ctx = getattr(exc, "ctx", None)
-        hint = f" (see `gcs-model-sync {ctx.command.name} --help`)" if ctx and ctx.command else ""
+        hint = f" (see `{ctx.command_path} --help`)" if ctx else ""
         message = exc.format_message()  # type: ignore[attr-defined]
         print(f"gcs-model-sync: error: {message}{hint}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))

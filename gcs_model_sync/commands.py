@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from gcs_model_sync import __version__, logs
+from gcs_model_sync import __version__, logs, progress
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
-from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK, Interrupted
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK, ConfigError, Interrupted
+from gcs_model_sync.hooks import Hook, redact
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.retry import StopToken
@@ -37,14 +38,57 @@ def stop_on_signals() -> Iterator[StopToken]:
 def once(config: Config) -> int:
     logs.setup(config.log_format, config.verbosity)
     log_start("once", config)
+    show = progress.wanted(config.log_format, config.verbosity)
     with stop_on_signals() as stop:
         try:
-            report = sync_once(config, stop)
+            report = sync_once(config, stop, show_progress=show)
         except Interrupted as exc:
             event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
             exit_now(exc.exit_code)
     log_summary(report)
+    hook = make_hook(config)
+    if hook and report.changed:
+        hook.add(report.published, report.pruned)
+        if hook.run() != "success" and report.exit_code == EXIT_OK:
+            return EXIT_FAILED
     return report.exit_code
+
+
+def run(config: Config) -> int:
+    """The sidecar: passes forever, until a signal (exit 0) or --max-failures (exit 1)."""
+    from gcs_model_sync.daemon import Loop
+    from gcs_model_sync.health import Health, Server
+    from gcs_model_sync.metrics import Metrics
+
+    logs.setup(config.log_format, config.verbosity)
+    log_start("run", config)
+    metrics, health = Metrics(), Health(config.stuck_after)
+    server = None
+    if config.http_port is not None:
+        try:
+            server = Server(config.http_host, config.http_port, health, metrics).start()
+        except OSError as exc:
+            raise ConfigError(f"--http-port {config.http_port}: {exc.strerror}") from exc
+        event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
+    show = progress.wanted(config.log_format, config.verbosity)
+
+    def one(c: Config, stop: StopToken) -> Report:
+        report = sync_once(c, stop, show_progress=show)
+        log_summary(report)
+        return report
+
+    with stop_on_signals() as stop:
+        code = Loop(config, stop, one, health, metrics, make_hook(config)).run()
+    if server:
+        server.stop()
+    exit_now(code)  # a transfer thread may still sit in a socket read
+
+
+def make_hook(config: Config) -> Hook | None:
+    if not config.on_change:
+        return None
+    env = {"GCS_MODEL_SYNC_DEST": str(config.dest), "GCS_MODEL_SYNC_SOURCE": str(config.source)}
+    return Hook(config.on_change, config.hook_timeout, env)
 
 
 def exit_now(code: int) -> NoReturn:
@@ -61,6 +105,7 @@ def exit_now(code: int) -> NoReturn:
 
 def log_start(command: str, config: Config) -> None:
     fields = {k: (str(v) if v is not None else None) for k, v in _config_items(config)}
+    fields["on_change"] = redact(config.on_change)
     event(
         logging.INFO,
         "start",
@@ -142,7 +187,7 @@ def plan(config: Config) -> int:
     for row in rows:
         detail = row["reason"]
         if "form" in row:
-            detail = f"{row['form']}, {_size(row['bytes'])}, {row['reason']}"
+            detail = f"{row['form']}, {progress.human(row['bytes'])}, {row['reason']}"
         print(f"  {row['action']:<12} {row['version']:<32} {detail}", file=out)
     if p.guard and p.prunes:
         print(f"  guard: {p.guard}", file=out)
@@ -225,12 +270,3 @@ def _split(vid: str) -> tuple[str, str]:
 def _versions(vs: list[str]) -> str:
     text = " ".join(vs) or "-"
     return text if len(text) <= 24 else "…" + text[-23:]
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

@@ -8,11 +8,12 @@ pruning in its own model, so one bad upload cannot leave a model short under --k
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
-from gcs_model_sync import fetch, lock, publish
+from gcs_model_sync import fetch, lock, progress, publish, tfs_config
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import (
     EXIT_FAILED,
@@ -122,7 +123,7 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
     return Snapshot(objects, local, plan)
 
 
-def sync_once(config: Config, stop: StopToken) -> Report:
+def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> Report:
     started = time.monotonic()
     paths = Paths(config.dest)
     paths.ensure()
@@ -131,7 +132,7 @@ def sync_once(config: Config, stop: StopToken) -> Report:
         clean_scratch(paths)
         bucket = Bucket(config, stop)
         try:
-            _run(config, stop, paths, bucket, report)
+            _run(config, stop, paths, bucket, report, show_progress)
         finally:
             bucket.close()
             report.bytes_downloaded = bucket.counters.bytes_read
@@ -141,7 +142,14 @@ def sync_once(config: Config, stop: StopToken) -> Report:
     return report
 
 
-def _run(config: Config, stop: StopToken, paths: Paths, bucket: Bucket, report: Report) -> None:
+def _run(
+    config: Config,
+    stop: StopToken,
+    paths: Paths,
+    bucket: Bucket,
+    report: Report,
+    show_progress: bool = False,
+) -> None:
     try:
         objects = bucket.list_objects()
     except Interrupted:
@@ -165,12 +173,35 @@ def _run(config: Config, stop: StopToken, paths: Paths, bucket: Bucket, report: 
         )
 
     saver = _StateSaver(paths, managed, str(config.source))
-    _install_all(config, stop, paths, bucket, plan.installs, report, managed, saver)
+    total = sum(i.version.size for i in plan.installs)
+    with (
+        progress.Progress(total, lambda: bucket.counters.bytes_read)
+        if show_progress and total
+        else _nothing()
+    ):
+        _install_all(config, stop, paths, bucket, plan.installs, report, managed, saver)
     for vid in plan.forget:
         managed.pop(vid, None)
     saver.dirty = saver.dirty or bool(plan.forget)
     _prune(plan, paths, report, managed, saver)
     saver.save()
+    if config.tfs_config:
+        _write_tfs_config(config, paths, managed, report)
+
+
+def _write_tfs_config(
+    config: Config, paths: Paths, managed: dict[str, Managed], report: Report
+) -> None:
+    """Name every model that has a version under DEST, so TF Serving learns of new models."""
+    assert config.tfs_config is not None
+    models = {m.model for m in managed.values() if paths.version_dir(m.model, m.version).is_dir()}
+    try:
+        text = tfs_config.render(tfs_config.models_for(paths.dest, models))
+        if tfs_config.write_if_changed(config.tfs_config, text):
+            event(logging.INFO, "tfs_config", f"wrote {config.tfs_config} ({len(models)} models)")
+    except (SyncError, OSError) as exc:
+        report.failures.append(Failure(None, None, f"--tfs-config {config.tfs_config}: {exc}"))
+        event(logging.ERROR, "tfs_config_failed", f"--tfs-config {config.tfs_config}: {exc}")
 
 
 def _install_all(
@@ -310,6 +341,10 @@ def _prune(
             version=m.version,
             reason=p.reason,
         )
+
+
+def _nothing() -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
 
 
 class _StateSaver:

@@ -33,6 +33,10 @@ class StopToken:
         if self._event.is_set():
             raise Interrupted(self.signum)
 
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True when a stop was requested."""
+        return self._event.wait(seconds)
+
     def sleep(self, seconds: float) -> None:
         """A wait that a shutdown signal cuts short (then raises Interrupted)."""
         self._event.wait(seconds)

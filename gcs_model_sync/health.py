@@ -1,0 +1,94 @@
+"""/healthz, /readyz and /metrics for Kubernetes probes and Prometheus.
+
+/healthz: 200 while the loop is alive and no pass has run longer than --stuck-after.
+/readyz:  503 until the first successful pass, then 200; 503 again while the last pass failed,
+          so a serving pod takes no traffic before its models are there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gcs_model_sync.metrics import Metrics
+
+
+class Health:
+    """Loop state the probes read; updated by the loop thread, read by HTTP threads."""
+
+    def __init__(self, stuck_after: float) -> None:
+        self.stuck_after = stuck_after
+        self._lock = threading.Lock()
+        self.pass_started: float | None = None
+        self.last_ok: bool | None = None  # None until the first pass ends
+        self.alive = True
+
+    def pass_begins(self) -> None:
+        with self._lock:
+            self.pass_started = time.monotonic()
+
+    def pass_ends(self, ok: bool) -> None:
+        with self._lock:
+            self.pass_started = None
+            self.last_ok = ok
+
+    def healthy(self) -> tuple[bool, str]:
+        with self._lock:
+            if not self.alive:
+                return False, "loop stopped"
+            if self.pass_started is not None:
+                running = time.monotonic() - self.pass_started
+                if running > self.stuck_after:
+                    return False, f"pass running for {running:.0f}s (> --stuck-after)"
+            return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            if self.last_ok is None:
+                return False, "no pass has finished yet"
+            return (True, "ok") if self.last_ok else (False, "last pass failed")
+
+
+class Server:
+    def __init__(self, host: str, port: int, health: Health, metrics: Metrics) -> None:
+        handler = _handler(health, metrics)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def start(self) -> Server:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def _handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            elif path in ("/healthz", "/readyz"):
+                ok, why = health.healthy() if path == "/healthz" else health.ready()
+                self._send(200 if ok else 503, f"{why}\n".encode(), "text/plain")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Probes every few seconds would drown the log."""
+
+    return Handler

@@ -1,0 +1,83 @@
+"""Prometheus metrics (prometheus-client), all prefixed gcs_model_sync_, on a private registry."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gcs_model_sync.engine import Report
+from gcs_model_sync.layout import VERSION_RE
+
+PREFIX = "gcs_model_sync"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.passes = Counter(f"{PREFIX}_passes", "Passes by outcome.", ["outcome"], registry=r)
+        self.duration = Histogram(
+            f"{PREFIX}_pass_duration_seconds",
+            "Wall time of a pass.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.bytes = Counter(f"{PREFIX}_downloaded_bytes", "Object bytes read.", registry=r)
+        self.published = Counter(f"{PREFIX}_versions_published", "Versions published.", registry=r)
+        self.pruned = Counter(f"{PREFIX}_versions_pruned", "Versions pruned.", registry=r)
+        self.rejected = Counter(
+            f"{PREFIX}_objects_rejected", "Versions whose bucket content was refused.", registry=r
+        )
+        self.failed = Counter(
+            f"{PREFIX}_version_failures", "Versions that failed to install.", registry=r
+        )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time of the last pass that succeeded.",
+            registry=r,
+        )
+        self.consecutive_failures = Gauge(
+            f"{PREFIX}_consecutive_failures", "Failed passes in a row.", registry=r
+        )
+        self.newest = Gauge(
+            f"{PREFIX}_model_newest_version",
+            "Newest version number published locally, per model.",
+            ["model"],
+            registry=r,
+        )
+        self.hooks = Counter(
+            f"{PREFIX}_hook_runs", "--on-change runs by outcome.", ["outcome"], registry=r
+        )
+        for outcome in ("success", "error", "noop"):
+            self.passes.labels(outcome)
+        for outcome in ("success", "failure", "timeout"):
+            self.hooks.labels(outcome)
+
+    def observe(self, report: Report, dest: Path, models: set[str]) -> None:
+        self.passes.labels(report.outcome).inc()
+        self.duration.observe(report.seconds)
+        self.bytes.inc(report.bytes_downloaded)
+        self.published.inc(len(report.published))
+        self.pruned.inc(len(report.pruned))
+        self.rejected.inc(sum(1 for f in report.failures if f.content))
+        self.failed.inc(sum(1 for f in report.failures if f.version and not f.content))
+        if report.outcome != "error":
+            self.last_success.set(time.time())
+        self._newest(dest, models)
+
+    def _newest(self, dest: Path, models: set[str]) -> None:
+        """One scandir per model: cheap, and never walks inside a version."""
+        for model in models:
+            try:
+                names = [e.name for e in os.scandir(dest / model) if VERSION_RE.fullmatch(e.name)]
+            except OSError:
+                names = []
+            label = model or "."
+            if names:
+                self.newest.labels(label).set(max(int(n) for n in names))
+            else:
+                with contextlib.suppress(KeyError):
+                    self.newest.remove(label)

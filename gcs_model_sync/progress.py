@@ -1,0 +1,59 @@
+"""Download progress on a terminal: bytes and rate, redrawn in place; silent elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+
+def wanted(log_format: str, verbosity: int, stream: TextIO = sys.stderr) -> bool:
+    """Only for people: never in JSON mode, with --quiet, or when stderr is not a terminal."""
+    return log_format == "text" and verbosity >= 0 and stream.isatty()
+
+
+class Progress:
+    """A thread that redraws one status line from a byte counter until stopped."""
+
+    def __init__(
+        self,
+        total: int,
+        done: Callable[[], int],
+        stream: TextIO = sys.stderr,
+        every: float = 0.5,
+    ) -> None:
+        self.total, self.done, self.stream, self.every = total, done, stream, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.stream.write("\r\x1b[K" + self.line())
+            self.stream.flush()
+
+    def line(self) -> str:
+        done = self.done()
+        rate = done / max(time.monotonic() - self._started, 1e-6)
+        pct = f" {100 * done / self.total:5.1f}%" if self.total else ""
+        return f"  {human(done)} / {human(self.total)}{pct}  {human(rate)}/s"
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
