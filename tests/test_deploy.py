@@ -251,6 +251,9 @@ def test_runtime_user_env_and_signal() -> None:
     for key in ("title", "description", "source", "licenses", "version"):
         assert f"org.opencontainers.image.{key}=" in labels
     assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+    version = pyproject()["project"]["version"]
+    assert f"VERSION={version}" in [i.args for i in _final("ARG")], "image version != pyproject"
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
 
 
 # --- Kubernetes manifests ----------------------------------------------------------------------
