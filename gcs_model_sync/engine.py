@@ -199,7 +199,7 @@ def _write_tfs_config(
         text = tfs_config.render(tfs_config.models_for(paths.dest, models))
         if tfs_config.write_if_changed(config.tfs_config, text):
             event(logging.INFO, "tfs_config", f"wrote {config.tfs_config} ({len(models)} models)")
-    except (SyncError, OSError) as exc:
+    except (SyncError, OSError, ValueError) as exc:
         report.failures.append(Failure(None, None, f"--tfs-config {config.tfs_config}: {exc}"))
         event(logging.ERROR, "tfs_config_failed", f"--tfs-config {config.tfs_config}: {exc}")
 

@@ -86,9 +86,15 @@ def redact(command: str | None) -> str | None:
     import re
 
     command = re.sub(r"(://)[^/@\s]+@", r"\1<redacted>@", command)
+    command = re.sub(r"(?i)\b(bearer|basic)\s+[^\s'\"]+", r"\1 <redacted>", command)
     command = re.sub(
-        r"(?i)((?:token|secret|password|passwd|key|auth\w*)[=:]\s*)[^\s&'\"]+",
+        r"(?i)(--?[\w-]*(?:token|secret|password|passwd|key)[\w-]*\s+)[^\s'\"-][^\s'\"]*",
         r"\1<redacted>",
         command,
     )
-    return re.sub(r"(?i)(bearer\s+)[^\s'\"]+", r"\1<redacted>", command)
+    return re.sub(
+        r"(?i)((?:token|secret|password|passwd|key|authorization)[=:]\s*)(?!bearer|basic)"
+        r"[^\s&'\"]+",
+        r"\1<redacted>",
+        command,
+    )

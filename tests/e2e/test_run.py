@@ -1,0 +1,190 @@
+"""`run`: the sidecar loop, its probes, metrics and hooks, driven as Kubernetes would."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Sync
+from tests.e2e.test_faults import big_files
+from tests.support.emulator import free_port
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.models import sample_files
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metric(port: int, name: str) -> float:
+    _, text = get(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
+@contextmanager
+def sidecar(sync: Sync, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    proc = sync.start(
+        "run", "--interval", "0.3", "--http-port", str(port), "--http-host", "127.0.0.1", *extra
+    )
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+
+
+def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sidecar(sync) as (_proc, port):
+        wait_for(lambda: sync.versions("m") == ["1"], what="first version")
+        sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+        wait_for(lambda: sync.versions("m") == ["1", "2"], what="new version")
+        sync.bucket.delete(sync.key("m/1.zip"))
+        wait_for(lambda: sync.versions("m") == ["2"], what="prune")
+        wait_for(lambda: metric(port, "gcs_model_sync_versions_pruned_total") == 1)
+        assert metric(port, "gcs_model_sync_versions_published_total") == 2
+        assert metric(port, 'gcs_model_sync_model_newest_version{model="m"}') == 2
+    assert sync.version("m/2") == sample_files("b")
+
+
+def test_readyz_waits_for_first_success_and_follows_failures(sync: Sync) -> None:
+    with sidecar(sync, "--source", "gs://bucket-that-does-not-exist-yet/models") as (proc, port):
+        wait_for(lambda: get(port, "/healthz")[0] == 200, what="http up")
+        wait_for(lambda: metric(port, 'gcs_model_sync_passes_total{outcome="error"}') >= 3)
+        assert get(port, "/readyz")[0] == 503
+        assert get(port, "/healthz")[0] == 200  # alive, just not ready
+        assert proc.poll() is None  # the loop keeps running through failures
+
+
+def test_readyz_turns_ready_then_unready_when_the_bucket_breaks(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    with sidecar(proxied, "--retry-attempts", "1") as (_proc, port):
+        wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
+        proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=403))
+        wait_for(lambda: get(port, "/readyz")[0] == 503, what="unready after failure")
+        proxy.clear_rules()
+        wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready again")
+    assert proxied.versions("m") == ["1"]
+
+
+def test_on_change_hook_gets_what_changed(sync: Sync, tmp_path: Path) -> None:
+    out = tmp_path / "hook.jsonl"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        "import json, os, sys\n"
+        f"open({str(out)!r}, 'a').write(json.dumps({{k: v for k, v in os.environ.items()"
+        " if k.startswith('GCS_MODEL_SYNC_')}) + '\\n')\n"
+    )
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sidecar(sync, "--on-change", f"{sys.executable} {script}") as (_proc, port):
+        wait_for(lambda: out.exists(), what="first hook run")
+        sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+        sync.bucket.delete(sync.key("m/1.zip"))
+        wait_for(lambda: len(out.read_text().splitlines()) >= 2, what="second hook run")
+        assert metric(port, 'gcs_model_sync_hook_runs_total{outcome="success"}') >= 2
+    runs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert runs[0]["GCS_MODEL_SYNC_PUBLISHED"] == "m/1"
+    assert runs[0]["GCS_MODEL_SYNC_DEST"] == str(sync.dest)
+    changed = {k: v for r in runs[1:] for k, v in r.items() if v}
+    assert "m/2" in changed["GCS_MODEL_SYNC_PUBLISHED"]
+    assert "m/1" in changed["GCS_MODEL_SYNC_PRUNED"]
+
+
+def test_failing_hook_is_counted_and_the_loop_goes_on(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sidecar(sync, "--on-change", "false") as (proc, port):
+        wait_for(
+            lambda: metric(port, 'gcs_model_sync_hook_runs_total{outcome="failure"}') >= 2,
+            what="hook retried after the next pass",
+        )
+        sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+        wait_for(lambda: sync.versions("m") == ["1", "2"])
+        assert proc.poll() is None
+
+
+def test_sigterm_during_large_download_exits_zero_quickly(proxied: Sync, proxy: FaultProxy) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), big_files("a"))
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=100_000, delay=60))
+    with sidecar(proxied) as (proc, _port):
+        wait_for(lambda: proxy.counts["download"] > 0, what="download start")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proc.wait(timeout=15)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+    assert proxied.versions("m") == []
+
+
+def test_max_failures_exits_nonzero(sync: Sync) -> None:
+    proc = sync.start(
+        "run",
+        "--interval",
+        "0.1",
+        "--max-failures",
+        "3",
+        "--source",
+        "gs://no-such-bucket-for-max-failures/x",
+    )
+    proc.wait(timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr is not None
+    assert "3 consecutive failed passes" in proc.stderr.read()
+
+
+def test_json_logs_are_one_object_per_line_with_config_redacted(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    result = sync.once(
+        "--log-format", "json", "--on-change", "curl -H 'Authorization: Bearer s3cr3t' http://x/"
+    )
+    assert result.returncode in (0, 1)  # curl may be missing; the log is what matters
+    lines = [json.loads(x) for x in result.stderr.splitlines()]
+    assert all({"ts", "level", "event", "message"} <= set(x) for x in lines)
+    start = next(x for x in lines if x["event"] == "start")
+    assert start["version"]
+    assert start["config"]["dest"] == str(sync.dest)
+    assert "s3cr3t" not in json.dumps(lines)
+    published = next(x for x in lines if x["event"] == "published")
+    assert published["model"] == "m"
+    assert published["version"] == "1"
+    assert published["bytes"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_no_progress_output_when_not_a_terminal(sync: Sync, fmt: str) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), big_files("a"))
+    result = sync.once("--log-format", fmt)
+    assert result.returncode == 0
+    assert "\r" not in result.stderr
