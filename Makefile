@@ -21,9 +21,22 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gcs_model_sync tests bench
-	$(BIN)/ruff format --check gcs_model_sync tests bench
+	$(BIN)/ruff check gcs_model_sync tests bench scripts
+	$(BIN)/ruff format --check gcs_model_sync tests bench scripts
 	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	bash bench/setup.sh
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+docker:
+	docker build -t gcs-model-sync:$$($(BIN)/python -c 'import gcs_model_sync as m; print(m.__version__)') .
+
+k8s-check: $(STAMP)
+	$(BIN)/kubernetes-validate --strict deploy/k8s/*.yaml
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
