@@ -27,7 +27,7 @@ def main() -> int:
         bucket.put_tar("models/half_plus_two/0002.tar.gz", sample_files("v2"), top="0002", gz=True)
         bucket.put_folder("models/resnet/0007", sample_files("r7"))
         print(f"emulator on {emu.url} holds:")
-        for key in bucket.keys():
+        for key in bucket.object_names():
             print(f"  gs://demo-models/{key}")
         env = {**os.environ, "STORAGE_EMULATOR_HOST": emu.url}
         args = ["--source", "gs://demo-models/models", "--dest", str(dest)]

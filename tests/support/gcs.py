@@ -48,5 +48,5 @@ class Bucket:
         for name, data in files.items():
             self.put(f"{prefix.rstrip('/')}/{name}", data)
 
-    def keys(self) -> list[str]:
+    def object_names(self) -> list[str]:
         return sorted(b.name for b in self.bucket.list_blobs())
