@@ -61,6 +61,7 @@ class Writer:
         self.limits = limits
         self.fsync = fsync
         self.dirs: set[str] = set()
+        self.links: list[tuple[str, str]] = []
         root.mkdir(parents=True, exist_ok=True)
 
     def _parent(self, rel: str) -> Path:
@@ -109,10 +110,15 @@ class Writer:
             os.symlink(target, path)
         except FileExistsError:
             raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+        self.links.append((rel, target))
 
     def hardlink(self, rel: str, target_rel: str) -> None:
         target = self.root / target_rel
-        if not target.is_file() or target.is_symlink():
+        parents = target_rel.split("/")[:-1]
+        via_link = any(
+            self.root.joinpath(*parents[: i + 1]).is_symlink() for i in range(len(parents))
+        )
+        if via_link or not target.is_file() or target.is_symlink():
             raise VersionRejected(
                 f"{self.limits.where}: hard link {rel!r} -> {target_rel!r} has no target "
                 "inside the version folder"
@@ -123,6 +129,11 @@ class Writer:
         except FileExistsError:
             raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
 
+    def check_links(self) -> None:
+        """Once every member is in: each link resolves inside the root, whatever the order."""
+        for rel, target in self.links:
+            _check_link(self.root, rel, target, self.limits.where)
+
     def sync_dirs(self) -> None:
         if not self.fsync:
             return
@@ -132,6 +143,41 @@ class Writer:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def _check_link(top: Path, rel: str, target: str, where: str) -> None:
+    """Refuse a link whose resolution from its folder ever steps above `top`.
+
+    Checked component by component on the finished tree, because `s -> .` plus `t -> s/..`
+    is harmless to a lexical check of each link alone, yet `t` is the parent of `top`.
+    After passing through another link the path may only go down: that link was checked
+    itself, and what lies below a folder inside `top` is inside `top`.
+    """
+    stack = rel.split("/")[:-1]
+    through_link = False
+    ok = not target.startswith("/")
+    for part in target.split("/") if ok else ():
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not stack or through_link:
+                ok = False
+                break
+            stack.pop()
+        else:
+            stack.append(part)
+            through_link = through_link or top.joinpath(*stack).is_symlink()
+    if not ok:
+        raise VersionRejected(f"{where}: link {rel!r} -> {target!r} leaves the version folder")
+
+
+def _check_links(top: Path, where: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(top):  # never follows links
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                rel = os.path.relpath(path, top).replace(os.sep, "/")
+                _check_link(top, rel, os.readlink(path), where)
 
 
 def _raise_space(exc: OSError, where: str) -> None:
@@ -165,6 +211,7 @@ def extract_zip(archive: Path, writer: Writer, where: str) -> None:
                 else:
                     with zf.open(info) as src:
                         writer.file(rel, src, (info.external_attr >> 16) & 0o777)
+            writer.check_links()
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
 
@@ -182,6 +229,7 @@ def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) 
         with tarfile.open(fileobj=source, mode="r|") as tf:  # type: ignore[call-overload]
             for member in tf:
                 _tar_member(tf, member, writer, where)
+        writer.check_links()
         while source.read(COPY_CHUNK):
             pass
     except (tarfile.TarError, zlib.error, EOFError, gzip.BadGzipFile) as exc:
@@ -207,12 +255,18 @@ def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, writer: Writer, wh
 
 
 def content_root(staged: Path, where: str) -> Path:
-    """The seed zips `0002/` itself: a lone top-level folder becomes the version folder."""
+    """The seed zips `0002/` itself: a lone top-level folder becomes the version folder.
+
+    Links are checked against the folder that is published: `0002/ln -> ../0001/x` stays
+    inside the archive but would point at another version once `0002/` is the version.
+    """
     children = list(staged.iterdir())
     if not children:
         raise VersionRejected(f"{where}: the archive is empty")
+    top = staged
     if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
         if not any(children[0].iterdir()):
             raise VersionRejected(f"{where}: the archive holds only an empty folder")
-        return children[0]
-    return staged
+        top = children[0]
+    _check_links(top, where)
+    return top
