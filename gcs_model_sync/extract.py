@@ -7,6 +7,7 @@ total extracted size (zip bombs). Any problem raises VersionRejected naming the 
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import stat
@@ -53,6 +54,19 @@ def member_path(name: str, where: str) -> str | None:
     return "/".join(parts) or None
 
 
+# errors that come from a member's name or kind, rather than from the disk
+_MEMBER_ERRNOS = {
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+    errno.EINVAL,
+    errno.EILSEQ,
+    errno.ELOOP,
+    errno.EMLINK,
+}
+
+
 class Writer:
     """Creates files and folders under `root`, refusing anything that would land outside."""
 
@@ -70,13 +84,26 @@ class Writer:
             self.mkdir(parent)
         return self.root / rel
 
+    def _refused(self, rel: str, exc: OSError) -> VersionRejected:
+        """The file system will not take this member: a name clash, too long, and so on."""
+        _raise_space(exc, self.limits.where)
+        if exc.errno not in _MEMBER_ERRNOS:
+            raise exc  # a problem of this disk, not of the archive
+        if isinstance(exc, FileExistsError):
+            return VersionRejected(f"{self.limits.where}: duplicate member {rel!r}")
+        why = exc.strerror
+        return VersionRejected(f"{self.limits.where}: cannot create member {rel!r} ({why})")
+
     def mkdir(self, rel: str) -> None:
         path = self.root
         for part in rel.split("/"):
             path = path / part
-            if path.is_symlink():
+            if os.path.islink(path):
                 raise VersionRejected(f"{self.limits.where}: member path {rel!r} crosses a link")
-            path.mkdir(exist_ok=True)
+            try:
+                path.mkdir(exist_ok=True)
+            except OSError as exc:  # a file is in the way, or the name is too long
+                raise self._refused(rel, exc) from exc
         self.dirs.add(rel)
 
     def file(self, rel: str, src: Readable, mode: int = 0o644) -> None:
@@ -85,8 +112,8 @@ class Writer:
             fd = os.open(
                 path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if mode & 0o111 else 0o644
             )
-        except FileExistsError:
-            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+        except OSError as exc:
+            raise self._refused(rel, exc) from exc
         try:
             with open(fd, "wb", closefd=True) as out:
                 while chunk := src.read(COPY_CHUNK):
@@ -100,6 +127,8 @@ class Writer:
             raise
 
     def symlink(self, rel: str, target: str) -> None:
+        if not target or "\x00" in target:
+            raise VersionRejected(f"{self.limits.where}: link {rel!r} has an empty or NUL target")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
         if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
             raise VersionRejected(
@@ -108,17 +137,17 @@ class Writer:
         path = self._parent(rel)
         try:
             os.symlink(target, path)
-        except FileExistsError:
-            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+        except OSError as exc:
+            raise self._refused(rel, exc) from exc
         self.links.append((rel, target))
 
     def hardlink(self, rel: str, target_rel: str) -> None:
         target = self.root / target_rel
         parents = target_rel.split("/")[:-1]
         via_link = any(
-            self.root.joinpath(*parents[: i + 1]).is_symlink() for i in range(len(parents))
+            os.path.islink(self.root.joinpath(*parents[: i + 1])) for i in range(len(parents))
         )
-        if via_link or not target.is_file() or target.is_symlink():
+        if via_link or not os.path.isfile(target) or os.path.islink(target):
             raise VersionRejected(
                 f"{self.limits.where}: hard link {rel!r} -> {target_rel!r} has no target "
                 "inside the version folder"
@@ -126,8 +155,8 @@ class Writer:
         path = self._parent(rel)
         try:
             os.link(target, path)
-        except FileExistsError:
-            raise VersionRejected(f"{self.limits.where}: duplicate member {rel!r}") from None
+        except OSError as exc:
+            raise self._refused(rel, exc) from exc
 
     def check_links(self) -> None:
         """Once every member is in: each link resolves inside the root, whatever the order."""
@@ -166,7 +195,7 @@ def _check_link(top: Path, rel: str, target: str, where: str) -> None:
             stack.pop()
         else:
             stack.append(part)
-            through_link = through_link or top.joinpath(*stack).is_symlink()
+            through_link = through_link or os.path.islink(top.joinpath(*stack))
     if not ok:
         raise VersionRejected(f"{where}: link {rel!r} -> {target!r} leaves the version folder")
 
@@ -264,7 +293,7 @@ def content_root(staged: Path, where: str) -> Path:
     if not children:
         raise VersionRejected(f"{where}: the archive is empty")
     top = staged
-    if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+    if len(children) == 1 and not children[0].is_symlink() and children[0].is_dir():
         if not any(children[0].iterdir()):
             raise VersionRejected(f"{where}: the archive holds only an empty folder")
         top = children[0]
