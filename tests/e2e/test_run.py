@@ -112,14 +112,23 @@ def test_on_change_hook_gets_what_changed(sync: Sync, tmp_path: Path) -> None:
         wait_for(lambda: out.exists(), what="first hook run")
         sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
         sync.bucket.delete(sync.key("m/1.zip"))
-        wait_for(lambda: len(out.read_text().splitlines()) >= 2, what="second hook run")
+
+        def later() -> dict[str, str]:
+            runs = [json.loads(x) for x in out.read_text().splitlines()[1:]]
+            joined: dict[str, str] = {}
+            for r in runs:
+                for k, v in r.items():
+                    joined[k] = ",".join(filter(None, [joined.get(k, ""), v]))
+            return joined
+
+        wait_for(lambda: "m/1" in later().get("GCS_MODEL_SYNC_PRUNED", ""), what="prune hook")
         assert metric(port, 'gcs_model_sync_hook_runs_total{outcome="success"}') >= 2
-    runs = [json.loads(x) for x in out.read_text().splitlines()]
-    assert runs[0]["GCS_MODEL_SYNC_PUBLISHED"] == "m/1"
-    assert runs[0]["GCS_MODEL_SYNC_DEST"] == str(sync.dest)
-    changed = {k: v for r in runs[1:] for k, v in r.items() if v}
-    assert "m/2" in changed["GCS_MODEL_SYNC_PUBLISHED"]
-    assert "m/1" in changed["GCS_MODEL_SYNC_PRUNED"]
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["GCS_MODEL_SYNC_PUBLISHED"] == "m/1"
+    assert first["GCS_MODEL_SYNC_PRUNED"] == ""
+    assert first["GCS_MODEL_SYNC_DEST"] == str(sync.dest)
+    assert "m/2" in later()["GCS_MODEL_SYNC_PUBLISHED"].split(",")
+    assert "m/1" not in later()["GCS_MODEL_SYNC_PUBLISHED"].split(",")
 
 
 def test_failing_hook_is_counted_and_the_loop_goes_on(sync: Sync) -> None:
