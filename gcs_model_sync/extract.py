@@ -7,13 +7,16 @@ total extracted size (zip bombs). Any problem raises VersionRejected naming the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import lzma
 import os
 import posixpath
 import stat
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -216,6 +219,38 @@ def _raise_space(exc: OSError, where: str) -> None:
         raise InsufficientSpace(f"{where}: no space left on the destination filesystem") from exc
 
 
+class _Decoded:
+    """A zip member's bytes. Failing to locate or decompress them means a corrupt archive:
+    a bad header offset makes zipfile seek before the start (EINVAL), and bzip2 and lzma
+    raise their own errors rather than BadZipFile."""
+
+    _ERRORS = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> None:
+        self.where = where
+        with self._corrupt():
+            self.src = zf.open(info)
+
+    @contextlib.contextmanager
+    def _corrupt(self) -> Iterator[None]:
+        try:
+            yield
+        except self._ERRORS as exc:
+            raise VersionRejected(
+                f"{self.where}: corrupt or unsupported zip archive ({exc})"
+            ) from exc
+
+    def read(self, size: int = -1, /) -> bytes:
+        with self._corrupt():
+            return self.src.read(size)
+
+    def __enter__(self) -> _Decoded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.src.close()
+
+
 def extract_zip(archive: Path, writer: Writer, where: str) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -231,17 +266,21 @@ def extract_zip(archive: Path, writer: Writer, where: str) -> None:
                 if rel is None:
                     continue
                 kind = stat.S_IFMT(info.external_attr >> 16)
+                if info.flag_bits & 0x1:
+                    raise VersionRejected(f"{where}: member {rel!r} is encrypted")
                 if info.is_dir():
                     writer.mkdir(rel)
                 elif kind == stat.S_IFLNK:
-                    writer.symlink(rel, zf.read(info).decode("utf-8", "replace"))
+                    with _Decoded(zf, info, where) as src:
+                        target = src.read()
+                    writer.symlink(rel, target.decode("utf-8", "replace"))
                 elif kind not in (0, stat.S_IFREG):
                     raise VersionRejected(f"{where}: member {rel!r} is not a regular file")
                 else:
-                    with zf.open(info) as src:
+                    with _Decoded(zf, info, where) as src:
                         writer.file(rel, src, (info.external_attr >> 16) & 0o777)
             writer.check_links()
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
         raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
 
 
