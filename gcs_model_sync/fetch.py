@@ -9,16 +9,18 @@ from __future__ import annotations
 import io
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs_model_sync import extract, retry
+from gcs_model_sync import extract, retry, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Paths, remove_tree
+from gcs_model_sync.logs import log
 from gcs_model_sync.plan import RemoteVersion
-from gcs_model_sync.remote import CHUNK, Bucket
+from gcs_model_sync.remote import CHUNK, Bucket, ObjectReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +71,11 @@ def _stage_once(
     writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
     try:
         if version.form is Form.ZIP:
-            _zip(bucket, version, workdir, writer, name)
+            writer = _zip(bucket, version, workdir, writer, name)
         elif version.form in (Form.TAR, Form.TGZ):
-            _tar(bucket, version, writer, name)
+            writer = _tar(bucket, version, writer, name)
         else:
-            _folder(bucket, version, writer)
+            writer = _folder(bucket, version, writer)
         writer.sync_dirs()
         content = extract.content_root(tree, name)
     except BaseException:
@@ -84,7 +86,16 @@ def _stage_once(
 
 def _zip(
     bucket: Bucket, version: RemoteVersion, workdir: Path, writer: extract.Writer, name: str
-) -> None:
+) -> extract.Writer:
+    """Extract while downloading; spool to a file only for zips that need random access."""
+    try:
+        with bucket.open(version.objects[0]) as reader:
+            _checked(reader, lambda: zipstream.extract(_buffered(reader), writer, name))
+        return writer
+    except zipstream.Unstreamable as exc:
+        log.debug("%s: %s; extracting from a local copy", name, exc)
+    remove_tree(writer.root)
+    writer = extract.Writer(writer.root, extract.Limits(writer.limits.max_bytes, name))
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
         try:
@@ -96,21 +107,39 @@ def _zip(
         reader.verify()
     extract.extract_zip(archive, writer, name)
     archive.unlink()  # the archive never outlives its extraction
+    return writer
 
 
-def _tar(bucket: Bucket, version: RemoteVersion, writer: extract.Writer, name: str) -> None:
-    with bucket.open(version.objects[0]) as reader:
-        try:
-            buffered = io.BufferedReader(reader, buffer_size=CHUNK)
-            extract.extract_tar(buffered, writer, name, gz=version.form is Form.TGZ)
-        except VersionRejected:
-            reader.verify()  # bytes damaged in transit explain a "corrupt" archive: retry those
-            raise
+def _checked(reader: ObjectReader, extract_all: Callable[[], None]) -> None:
+    """Extract, then verify the object's checksum over every byte, read or not.
+
+    When extraction calls the archive corrupt, a checksum failure is the better explanation
+    (bytes damaged in transit), and that one is retried.
+    """
+    try:
+        extract_all()
+    except VersionRejected:
         reader.verify()
+        raise
+    reader.verify()
 
 
-def _folder(bucket: Bucket, version: RemoteVersion, writer: extract.Writer) -> None:
+def _buffered(reader: ObjectReader) -> io.BufferedReader:
+    return io.BufferedReader(reader, buffer_size=CHUNK)
+
+
+def _tar(
+    bucket: Bucket, version: RemoteVersion, writer: extract.Writer, name: str
+) -> extract.Writer:
+    gz = version.form is Form.TGZ
+    with bucket.open(version.objects[0]) as reader:
+        _checked(reader, lambda: extract.extract_tar(_buffered(reader), writer, name, gz=gz))
+    return writer
+
+
+def _folder(bucket: Bucket, version: RemoteVersion, writer: extract.Writer) -> extract.Writer:
     for entry in sorted(version.entries, key=lambda e: e.relpath):
         with bucket.open(entry.obj) as reader:
             writer.file(entry.relpath, reader)
             reader.verify()
+    return writer

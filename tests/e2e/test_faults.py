@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -21,6 +22,22 @@ def big_files(tag: str, size: int = 2 * 1024 * 1024) -> dict[str, bytes]:
     files = sample_files(tag)
     files["variables/variables.data-00000-of-00001"] = rng.randbytes(size)
     return files
+
+
+def _read_tree(dir_fd: int, prefix: str) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for entry in os.scandir(dir_fd):
+        if entry.is_dir(follow_symlinks=False):
+            sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+            try:
+                out.update(_read_tree(sub, f"{prefix}{entry.name}/"))
+            finally:
+                os.close(sub)
+        else:
+            f = os.open(entry.name, os.O_RDONLY, dir_fd=dir_fd)
+            with os.fdopen(f, "rb") as fh:
+                out[prefix + entry.name] = fh.read()
+    return out
 
 
 class Watcher:
@@ -45,17 +62,21 @@ class Watcher:
             self.looks += 1
 
     def _check(self, name: str) -> None:
+        """Read one version through a directory fd, so a swap mid-read cannot mix trees."""
         root = self.base / name
         try:
-            seen = {
-                p.relative_to(root).as_posix(): p.read_bytes()
-                for p in root.rglob("*")
-                if p.is_file()
-            }
-        except FileNotFoundError:
-            return  # pruned or swapped between listing and reading: not a partial view
-        if not root.exists():
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
             return
+        try:
+            inode = os.fstat(fd).st_ino
+            seen = _read_tree(fd, "")
+            if os.stat(root).st_ino != inode:
+                return  # replaced while we read: what we read was the retired tree
+        except (FileNotFoundError, NotADirectoryError):
+            return  # retired and being removed while we read
+        finally:
+            os.close(fd)
         if seen not in self.expected.get(name, []):
             self.bad.append(f"{name}: {sorted(seen)}")
 

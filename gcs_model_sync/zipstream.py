@@ -1,0 +1,237 @@
+"""Extract a zip while it downloads, from its local headers, so no archive copy touches disk.
+
+The central directory sits at the end of a zip, so a stream reader walks the local headers
+instead: each member's bytes are inflated, checked against its CRC-32 and size, and written
+through the same safe Writer as every other form. The central directory is then read (it is
+small) to cross-check the member list and to learn which members are symbolic links, which
+only it records. Zips that cannot be read this way (stored members with a trailing data
+descriptor, bzip2/lzma) raise Unstreamable, and the caller falls back to a seekable copy.
+"""
+
+from __future__ import annotations
+
+import stat
+import struct
+import zlib
+
+from gcs_model_sync.errors import VersionRejected
+from gcs_model_sync.extract import COPY_CHUNK, Readable, Writer, member_path
+
+LOCAL = b"PK\x03\x04"
+CENTRAL = b"PK\x01\x02"
+END = (b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07")
+DESCRIPTOR = b"PK\x07\x08"
+CENTRAL_LIMIT = 64 * 1024 * 1024  # a central directory larger than this is not a model
+STORED, DEFLATED = 0, 8
+
+
+class Unstreamable(Exception):
+    """This zip needs random access; extract it from a file instead."""
+
+
+class _Input:
+    """The archive stream with exact reads and push-back of over-read bytes."""
+
+    def __init__(self, src: Readable, where: str) -> None:
+        self.src, self.where, self.pending = src, where, b""
+
+    def read(self, n: int) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[:n], self.pending[n:]
+            return data
+        return self.src.read(n)
+
+    def exact(self, n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            data = self.read(min(left, COPY_CHUNK))
+            if not data:
+                raise VersionRejected(f"{self.where}: truncated zip archive")
+            parts.append(data)
+            left -= len(data)
+        return b"".join(parts)
+
+    def unread(self, data: bytes) -> None:
+        self.pending = data + self.pending
+
+
+class _Member:
+    """A Readable over one member's uncompressed bytes; checks CRC-32 and size at the end."""
+
+    def __init__(
+        self, inp: _Input, method: int, csize: int | None, crc: int, usize: int, where: str
+    ) -> None:
+        self.inp, self.method, self.left, self.where = inp, method, csize, where
+        self.crc, self.usize = crc, usize
+        self.d = zlib.decompressobj(-15) if method == DEFLATED else None
+        self.got_crc, self.got = 0, 0
+        self.done = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = COPY_CHUNK if size < 0 else size
+        while not self.done:
+            out = self._step(want)
+            if out:
+                self.got += len(out)
+                self.got_crc = zlib.crc32(out, self.got_crc)
+                return out
+        return b""
+
+    def _step(self, want: int) -> bytes:
+        d = self.d
+        if d is not None and d.unconsumed_tail:
+            return d.decompress(d.unconsumed_tail, want)
+        if d is not None and d.eof:
+            self.inp.unread(d.unused_data)
+            self._finish()
+            return b""
+        if self.left == 0:
+            if d is not None:
+                raise VersionRejected(f"{self.where}: truncated deflate data in zip member")
+            self._finish()
+            return b""
+        n = COPY_CHUNK if self.left is None else min(COPY_CHUNK, self.left)
+        data = self.inp.read(n)
+        if not data:
+            raise VersionRejected(f"{self.where}: truncated zip archive")
+        if self.left is not None:
+            self.left -= len(data)
+        return data if d is None else d.decompress(data, want)
+
+    def _finish(self) -> None:
+        self.done = True
+        if self.left:  # compressed bytes after the end of the deflate stream
+            raise VersionRejected(f"{self.where}: zip member has trailing data")
+
+
+def extract(stream: Readable, writer: Writer, where: str) -> None:
+    """Walk local headers; then check the central directory and restore symbolic links."""
+    inp = _Input(stream, where)
+    seen: dict[str, int] = {}  # member name -> CRC-32, to cross-check the central directory
+    try:
+        while True:
+            sig = inp.exact(4)
+            if sig == LOCAL:
+                _local_member(inp, writer, where, seen)
+            elif sig == CENTRAL:
+                inp.unread(sig)
+                break
+            elif sig in END and not seen:
+                raise VersionRejected(f"{where}: the archive is empty")
+            elif not seen:
+                raise Unstreamable("no local header at the start (prefixed or not a zip)")
+            else:
+                raise VersionRejected(f"{where}: corrupt zip archive (bad signature {sig!r})")
+        _central(inp, writer, where, seen)
+    except zlib.error as exc:
+        raise VersionRejected(f"{where}: corrupt zip member ({exc})") from exc
+
+
+def _local_member(inp: _Input, writer: Writer, where: str, seen: dict[str, int]) -> None:
+    _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen = struct.unpack(
+        "<HHHHHIIIHH", inp.exact(26)
+    )
+    raw_name = inp.exact(nlen)
+    extra = inp.exact(xlen)
+    name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if flags & 0x1:
+        raise VersionRejected(f"{where}: member {name!r} is encrypted")
+    if method not in (STORED, DEFLATED):
+        raise Unstreamable(f"compression method {method}")
+    descriptor = bool(flags & 0x8)
+    if descriptor and method == STORED:
+        raise Unstreamable("stored member with a data descriptor")
+    zip64 = csize == 0xFFFFFFFF or usize == 0xFFFFFFFF
+    if zip64:
+        usize, csize = _zip64_sizes(extra, usize, csize, where)
+    rel = member_path(name, where)
+    member = _Member(inp, method, None if descriptor else csize, crc, usize, where)
+    if rel is None or name.endswith("/"):
+        if rel is not None:
+            writer.mkdir(rel)
+        while member.read(COPY_CHUNK):
+            pass
+    else:
+        writer.file(rel, member)
+    if descriptor:
+        member.crc, member.usize = _descriptor(inp, zip64)
+    if member.got_crc != member.crc or member.got != member.usize:
+        raise VersionRejected(f"{where}: member {name!r} fails its CRC-32 or size check")
+    seen[name] = member.crc
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int, where: str) -> tuple[int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[i : i + 4])
+        body = extra[i + 4 : i + 4 + size]
+        if tag == 0x0001:
+            values = list(struct.unpack(f"<{len(body) // 8}Q", body[: len(body) // 8 * 8]))
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            return usize, csize
+        i += 4 + size
+    raise VersionRejected(f"{where}: zip64 member without its sizes")
+
+
+def _descriptor(inp: _Input, zip64: bool) -> tuple[int, int]:
+    head = inp.exact(4)
+    if head != DESCRIPTOR:
+        inp.unread(head)
+    if zip64:
+        crc, _csize, usize = struct.unpack("<IQQ", inp.exact(20))
+    else:
+        crc, _csize, usize = struct.unpack("<III", inp.exact(12))
+    return crc, usize
+
+
+def _central(inp: _Input, writer: Writer, where: str, seen: dict[str, int]) -> None:
+    """Cross-check names and CRCs; turn members the directory marks as links into links."""
+    listed: set[str] = set()
+    total = 0
+    while True:
+        sig = inp.exact(4)
+        if sig != CENTRAL:
+            break
+        fixed = inp.exact(42)
+        total += 46
+        (
+            _vm,
+            _vn,
+            flags,
+            _m,
+            _t,
+            _d,
+            crc,
+            _cs,
+            _us,
+            nlen,
+            xlen,
+            clen,
+            _disk,
+            _ia,
+            ext_attr,
+            _off,
+        ) = struct.unpack("<HHHHHHIIIHHHHHII", fixed)
+        name = inp.exact(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        inp.exact(xlen + clen)
+        total += nlen + xlen + clen
+        if total > CENTRAL_LIMIT:
+            raise VersionRejected(f"{where}: zip central directory is unreasonably large")
+        if seen.get(name) != crc:
+            raise VersionRejected(f"{where}: central directory does not match member {name!r}")
+        listed.add(name)
+        kind = stat.S_IFMT(ext_attr >> 16)
+        rel = member_path(name, where)
+        if rel is None or kind in (0, stat.S_IFREG, stat.S_IFDIR):
+            continue
+        if kind != stat.S_IFLNK:
+            raise VersionRejected(f"{where}: member {rel!r} is not a regular file")
+        path = writer.root / rel
+        target = path.read_bytes().decode("utf-8", "replace")
+        path.unlink()
+        writer.symlink(rel, target)
+    if listed != set(seen):
+        raise VersionRejected(f"{where}: central directory and local headers disagree")
