@@ -272,6 +272,9 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
     anonymous_credentials: Any = importlib.import_module("google.auth.credentials")
     AnonymousCredentials = anonymous_credentials.AnonymousCredentials
 
+    # google-cloud-storage >= 3.x fetches bucket metadata in the background to decorate trace
+    # spans: one more request per pass, needing storage.buckets.get. Polling must not pay it.
+    os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=config.workers + 4, max_retries=0)
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     if emulator:
