@@ -339,3 +339,27 @@ def test_environment_variables_configure_every_command(sync: Sync) -> None:
     result = run_cli(["once"], sync.endpoint, env=env)
     assert result.returncode == 0, result.stderr
     assert sync.versions("m") == ["1"]
+
+
+def test_tfs_config_names_every_model_and_changes_only_when_models_do(sync: Sync) -> None:
+    from tests.test_tfs_config import configs
+
+    config_file = sync.dest / "models.config"
+    sync.bucket.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    sync.bucket.put_folder(sync.key("team/bert/4"), sample_files("b"))
+    assert sync.once("--tfs-config", str(config_file)).returncode == 0
+    first = configs(config_file.read_text())
+    assert [(name, path) for name, path, _ in first] == [
+        ("resnet", str(sync.dest / "resnet")),
+        ("team_bert", str(sync.dest / "team" / "bert")),
+    ]
+    mtime = config_file.stat().st_mtime_ns
+
+    sync.bucket.put_zip(sync.key("resnet/2.zip"), sample_files("c"))  # a version, not a model
+    assert sync.once("--tfs-config", str(config_file)).returncode == 0
+    assert config_file.stat().st_mtime_ns == mtime
+
+    sync.bucket.delete_prefix(sync.key("team/"))
+    sync.bucket.put_zip(sync.key("gpt/9.zip"), sample_files("d"))
+    assert sync.once("--tfs-config", str(config_file)).returncode == 0
+    assert [name for name, _, _ in configs(config_file.read_text())] == ["gpt", "resnet"]
