@@ -16,7 +16,7 @@ import typer
 
 from gcs_model_sync import __version__
 from gcs_model_sync.config import ENV_PREFIX, Config, Source, default_workers
-from gcs_model_sync.errors import EXIT_USAGE, ConfigError
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 the destination mirrors the source (also when nothing changed); "
@@ -424,3 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"gcs-model-sync: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the file system refused something we did not foresee
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gcs-model-sync: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED

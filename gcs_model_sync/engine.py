@@ -126,7 +126,10 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
 def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> Report:
     started = time.monotonic()
     paths = Paths(config.dest)
-    paths.ensure()
+    try:
+        paths.ensure()
+    except OSError as exc:
+        raise SyncError(f"--dest {config.dest}: cannot write there ({os_error(exc)})") from exc
     report = Report()
     with lock.hold(paths.lock_file, config.lock_timeout, stop):
         clean_scratch(paths)
@@ -279,13 +282,20 @@ def _finish_one(
         report.failures.append(Failure(v.model, v.id, str(exc), content))
         event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
         return
+    except OSError as exc:
+        _local_failure(report, v.model, v.id, f"{v.id}: staging failed: {os_error(exc)}")
+        return
     except Exception as exc:  # a bug must not stop the other versions
         report.failures.append(Failure(v.model, v.id, f"{v.id}: internal error: {exc!r}"))
         logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
         return
+    target = paths.version_dir(v.model, v.version)
     try:
         stop.check()
-        publish.publish(staged.content, paths.version_dir(v.model, v.version), paths.trash)
+        publish.publish(staged.content, target, paths.trash)
+    except OSError as exc:
+        _local_failure(report, v.model, v.id, f"{target}: cannot publish: {os_error(exc)}")
+        return
     finally:
         remove_tree(staged.workdir)
     managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time())
@@ -329,7 +339,11 @@ def _prune(
                 f"not deleting {m.id}: another version of this model failed this pass",
             )
             continue
-        publish.retire(paths.version_dir(m.model, m.version), paths.trash)
+        try:
+            publish.retire(paths.version_dir(m.model, m.version), paths.trash)
+        except OSError as exc:
+            _local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+            continue
         managed.pop(m.id, None)
         saver.changed()
         report.pruned.append(m.id)
@@ -341,6 +355,17 @@ def _prune(
             version=m.version,
             reason=p.reason,
         )
+
+
+def os_error(exc: OSError) -> str:
+    """`[Errno 30] Read-only file system: '/models/x'` -> `Read-only file system (/models/x)`."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _local_failure(report: Report, model: str, vid: str, message: str) -> None:
+    report.failures.append(Failure(model, vid, message))
+    event(logging.ERROR, "local_failure", message)
 
 
 def _nothing() -> contextlib.AbstractContextManager[None]:

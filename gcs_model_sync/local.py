@@ -65,10 +65,28 @@ def load_state(paths: Paths) -> dict[str, Managed]:
     except (OSError, ValueError) as exc:
         # A damaged state file must not make us delete anything: forget ownership instead.
         raise StateError(f"{paths.state_file}: unreadable state file ({exc})") from exc
-    versions = raw.get("versions", {}) if isinstance(raw, dict) else {}
+    try:
+        return _parse_state(raw)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise StateError(f"{paths.state_file}: unreadable state file ({exc})") from exc
+
+
+def _parse_state(raw: object) -> dict[str, Managed]:
+    """Trust nothing: a version id from here decides what may be deleted under DEST."""
+    if not isinstance(raw, dict):
+        raise TypeError("not a JSON object")
     managed = {}
-    for item in versions.values():
+    for item in raw.get("versions", {}).values():
         m = Managed(**item)
+        if not all(isinstance(v, str) for v in (m.model, m.version, m.fingerprint)):
+            raise TypeError(f"bad entry {item!r}")
+        parts = m.model.split("/") if m.model else []
+        if (
+            not VERSION_RE.fullmatch(m.version)
+            or any(p in ("", ".", "..") or "\x00" in p for p in parts)
+            or parts[:1] == [STATE_DIR]
+        ):
+            raise ValueError(f"bad entry {item!r}")
         managed[m.id] = m
     return managed
 
