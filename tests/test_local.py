@@ -1,0 +1,227 @@
+"""The local side: the state file, atomic writes, scanning version folders, scratch space."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gcs_model_sync import local
+from gcs_model_sync.layout import STATE_DIR
+from gcs_model_sync.local import (
+    LocalView,
+    Managed,
+    Paths,
+    StateError,
+    atomic_write,
+    clean_scratch,
+    load_state,
+    remove_tree,
+    save_state,
+    scan,
+)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    p = Paths(tmp_path / "models")
+    p.ensure()
+    return p
+
+
+def test_paths_live_under_dest(tmp_path: Path) -> None:
+    p = Paths(tmp_path / "d")
+    assert p.state_dir == tmp_path / "d" / STATE_DIR
+    assert p.state_file.parent == p.staging.parent == p.trash.parent == p.state_dir
+    assert p.version_dir("m/x", "0002") == tmp_path / "d" / "m" / "x" / "0002"
+    assert p.version_dir("", "0002") == tmp_path / "d" / "0002"
+    p.ensure()
+    assert p.staging.is_dir()
+    assert p.trash.is_dir()
+    p.ensure()  # twice is fine
+
+
+def test_state_round_trip(paths: Paths) -> None:
+    managed = {
+        "resnet/0002": Managed("resnet", "0002", "zip:17", 1234, 1700000000.5),
+        "0007": Managed("", "0007", "a" * 32, 0, 0.0),
+        "a/b/1": Managed("a/b", "1", "pending"),
+    }
+    save_state(paths, managed, "gs://bkt/prefix/")
+    assert load_state(paths) == managed
+    doc = json.loads(paths.state_file.read_text())
+    assert doc["format"] == local.STATE_FORMAT
+    assert doc["source"] == "gs://bkt/prefix/"
+    assert list(doc["versions"]) == sorted(managed)
+
+
+def test_missing_state_is_empty(paths: Paths) -> None:
+    assert load_state(paths) == {}
+
+
+def test_saving_replaces_the_previous_state(paths: Paths) -> None:
+    save_state(paths, {"1": Managed("", "1", "x")}, "gs://b/")
+    save_state(paths, {"2": Managed("", "2", "y")}, "gs://b/")
+    assert load_state(paths) == {"2": Managed("", "2", "y")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "not json",
+        '{"versions": {"1": {"model": "", "version": "1"',
+        '{"versions": {"1": {"model": "", "version": "1", "fingerprint": "x", "extra": 1}}}',
+        '{"versions": {"1": {"model": ""}}}',
+        '{"versions": {"1": 5}}',
+        '{"versions": [1, 2]}',
+        '{"versions": "1"}',
+        "[]",
+        "null",
+        '"state"',
+        '{"versions": {"1": {"model": 1, "version": 2, "fingerprint": 3}}}',
+        '{"versions": {"x": {"model": "..", "version": "1", "fingerprint": "f"}}}',
+        '{"versions": {"x": {"model": "m", "version": "../..", "fingerprint": "f"}}}',
+        '{"versions": {"x": {"model": "/etc", "version": "1", "fingerprint": "f"}}}',
+        '{"versions": {"x": {"model": "m", "version": "v1", "fingerprint": "f"}}}',
+    ],
+)
+def test_corrupt_state_raises_state_error(paths: Paths, text: str) -> None:
+    paths.state_file.write_text(text)
+    with pytest.raises(StateError, match=r"state\.json"):
+        load_state(paths)
+
+
+def test_undecodable_state_raises_state_error(paths: Paths) -> None:
+    paths.state_file.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(StateError):
+        load_state(paths)
+
+
+def test_state_without_versions_is_empty(paths: Paths) -> None:
+    paths.state_file.write_text('{"format": 1, "source": "gs://b/"}')
+    assert load_state(paths) == {}
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "file.json"
+    atomic_write(target, b"one")
+    atomic_write(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert os.listdir(tmp_path) == ["file.json"]
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "file.json"
+    atomic_write(target, b"old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(local.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["file.json"]
+
+
+def test_save_state_leaves_no_temp_files(paths: Paths) -> None:
+    for n in range(3):
+        save_state(paths, {str(n): Managed("", str(n), "f")}, "gs://b/")
+    assert sorted(os.listdir(paths.state_dir)) == ["staging", "state.json", "trash"]
+
+
+def _mk(base: Path, *rels: str) -> None:
+    for rel in rels:
+        (base / rel).mkdir(parents=True, exist_ok=True)
+
+
+def test_scan_lists_numeric_folders_of_the_given_models(paths: Paths) -> None:
+    dest = paths.dest
+    _mk(dest, "m/0001", "m/2", "m/latest", "m/v3", "m/1.5", "m/²", "other/7", "a/b/9")
+    _mk(dest, "m/0001/0005", "m/0001/variables")  # inside a version: never looked at
+    (dest / "m" / "0004").write_text("a file, not a version")
+    (dest / "m" / "0006.zip").write_text("an archive someone left")
+    view = scan(paths, ["m", "a/b", "gone"], {})
+    assert view == LocalView({}, frozenset({"m/0001", "m/2", "a/b/9"}))
+
+
+def test_scan_of_the_top_level_model(paths: Paths) -> None:
+    _mk(paths.dest, "0001", "12", "m/3", "tmp")
+    (paths.dest / "5").write_text("file")
+    view = scan(paths, [""], {})
+    assert view.on_disk == frozenset({"0001", "12"})  # never the state folder, never m/3
+
+
+def test_scan_includes_models_only_the_state_knows(paths: Paths) -> None:
+    _mk(paths.dest, "old/0001", "old/0002", "new/1")
+    managed = {"old/0001": Managed("old", "0001", "f"), "ghost/1": Managed("ghost", "1", "f")}
+    view = scan(paths, ["new"], managed)
+    assert view.on_disk == frozenset({"old/0001", "old/0002", "new/1"})
+    assert view.managed == managed
+    assert view.managed is not managed  # a copy: the plan cannot change the caller's dict
+
+
+def test_scan_ignores_a_model_path_that_is_a_file(paths: Paths) -> None:
+    (paths.dest / "m").write_text("not a folder")
+    assert scan(paths, ["m", "m/x"], {}).on_disk == frozenset()
+
+
+def test_scan_never_descends_into_versions(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mk(paths.dest, "m/1/a/b/c", "m/2/d", "n/3")
+    scanned = []
+    real = os.scandir
+
+    def spy(path: str | os.PathLike[str]) -> object:
+        scanned.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(local.os, "scandir", spy)
+    view = scan(paths, ["m", "n"], {})
+    assert view.on_disk == frozenset({"m/1", "m/2", "n/3"})
+    assert sorted(scanned) == [paths.dest / "m", paths.dest / "n"]
+
+
+def test_clean_scratch_empties_staging_and_trash(paths: Paths) -> None:
+    _mk(paths.staging, "m_1.abc/tree/variables", "m_2.def")
+    (paths.staging / "m_1.abc" / "tree" / "variables" / "v").write_text("x")
+    (paths.staging / "stray-file").write_text("x")
+    _mk(paths.trash, "0001.123")
+    (paths.trash / "link").symlink_to(paths.dest / "keep")
+    _mk(paths.dest, "keep/1")
+    (paths.dest / "keep" / "1" / "f").write_text("keep me")
+    save_state(paths, {}, "gs://b/")
+
+    assert clean_scratch(paths) == 5
+    assert list(paths.staging.iterdir()) == []
+    assert list(paths.trash.iterdir()) == []
+    assert (paths.dest / "keep" / "1" / "f").read_text() == "keep me"  # not through the link
+    assert paths.state_file.exists()
+    assert clean_scratch(paths) == 0
+
+
+def test_clean_scratch_without_scratch_folders(tmp_path: Path) -> None:
+    assert clean_scratch(Paths(tmp_path / "never-created")) == 0
+
+
+def test_remove_tree_handles_folders_files_links_and_nothing(tmp_path: Path) -> None:
+    _mk(tmp_path, "d/e")
+    (tmp_path / "d" / "e" / "f").write_text("x")
+    (tmp_path / "file").write_text("x")
+    _mk(tmp_path, "target")
+    (tmp_path / "target" / "t").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    for name in ("d", "file", "link", "missing"):
+        remove_tree(tmp_path / name)
+    assert sorted(os.listdir(tmp_path)) == ["target"]
+    assert (tmp_path / "target" / "t").read_text() == "x"
+
+
+def test_managed_id() -> None:
+    assert Managed("m", "0002", "f").id == "m/0002"
+    assert Managed("", "0002", "f").id == "0002"
