@@ -1,0 +1,139 @@
+"""Source URLs and the validation every Config goes through, whatever built it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcs_model_sync import config as config_mod
+from gcs_model_sync.config import Config, Source, default_workers
+from gcs_model_sync.errors import EXIT_USAGE, ConfigError
+
+
+@pytest.mark.parametrize(
+    ("url", "bucket", "prefix"),
+    [
+        ("gs://bkt", "bkt", ""),
+        ("gs://bkt/", "bkt", ""),
+        ("gs://bkt/models", "bkt", "models/"),
+        ("gs://bkt/models/", "bkt", "models/"),
+        ("gs://bkt/a/b/c", "bkt", "a/b/c/"),
+        ("gs://bkt//models//", "bkt", "models/"),
+        ("gs://my-bkt.example.com/p", "my-bkt.example.com", "p/"),
+        ("gs://bkt/dossier modèles", "bkt", "dossier modèles/"),
+    ],
+)
+def test_source_parse(url: str, bucket: str, prefix: str) -> None:
+    source = Source.parse(url)
+    assert source == Source(bucket, prefix)
+    assert str(source) == f"gs://{bucket}/{prefix}"
+    assert Source.parse(str(source)) == source
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("s3://bkt/p", "gs://BUCKET"),
+        ("bkt/p", "gs://BUCKET"),
+        ("/local/path", "gs://BUCKET"),
+        ("GS://bkt", "gs://BUCKET"),
+        ("https://storage.googleapis.com/bkt", "gs://BUCKET"),
+        ("", "gs://BUCKET"),
+        ("gs://", "bucket"),
+        ("gs:///prefix", "bucket"),
+        ("gs://b kt/p", "bucket"),
+        ("gs://b\\kt", "bucket"),
+        ("gs://bkt\n/p", "bucket"),
+    ],
+)
+def test_source_parse_rejects(url: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="--source") as info:
+        Source.parse(url)
+    assert says in str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+    assert "\n" not in str(info.value).replace(repr(url), "")
+
+
+def make(tmp_path: Path, **kw: Any) -> Config:
+    return Config(source=Source("b", ""), dest=tmp_path / "models", **kw)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    c = make(tmp_path)
+    assert (c.keep, c.allow_empty_source, c.max_delete) == (0, False, None)
+    assert c.max_version_size == 64 * 1024**3
+    assert c.log_format == "text"
+    assert c.verbosity == 0
+    assert c.workers == default_workers()
+    assert not (tmp_path / "models").exists()  # validating does not create --dest
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("keep", -1, "--keep"),
+        ("max_delete", -1, "--max-delete"),
+        ("workers", 0, "--workers"),
+        ("interval", 0, "--interval"),
+        ("interval", -5.0, "--interval"),
+        ("jitter", -0.1, "--jitter"),
+        ("jitter", 1.0, "--jitter"),
+        ("max_failures", -1, "--max-failures"),
+        ("retry_attempts", 0, "--retry-attempts"),
+        ("list_page_size", 0, "--list-page-size"),
+        ("list_page_size", 1001, "--list-page-size"),
+        ("max_version_size", 0, "--max-version-size"),
+        ("max_version_size", -1, "--max-version-size"),
+    ],
+)
+def test_invalid_values_are_config_errors(
+    tmp_path: Path, field: str, value: object, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says):
+        make(tmp_path, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("keep", 0),
+        ("keep", 1),
+        ("max_delete", 0),
+        ("workers", 1),
+        ("jitter", 0.0),
+        ("jitter", 0.99),
+        ("max_failures", 0),
+        ("retry_attempts", 1),
+        ("list_page_size", 1),
+        ("list_page_size", 1000),
+        ("max_version_size", 1),
+    ],
+)
+def test_boundary_values_are_fine(tmp_path: Path, field: str, value: object) -> None:
+    assert getattr(make(tmp_path, **{field: value}), field) == value
+
+
+def test_dest_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "models").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"--dest .* is not a directory"):
+        make(tmp_path)
+
+
+def test_dest_that_is_a_folder_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    assert make(tmp_path).dest == tmp_path / "models"
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    c = make(tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.keep = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(None, 2), (1, 2), (2, 4), (3, 6), (64, 8)])
+def test_default_workers(monkeypatch: pytest.MonkeyPatch, cpus: int | None, expected: int) -> None:
+    monkeypatch.setattr(config_mod.os, "cpu_count", lambda: cpus)
+    assert default_workers() == expected
