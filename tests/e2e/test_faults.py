@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import Sync
 from tests.support.faultproxy import Fault, FaultProxy, Rule
 from tests.support.models import sample_files
@@ -153,21 +155,22 @@ def test_permission_denied_fails_fast_naming_bucket_and_permission(
     assert "Traceback" not in result.stderr
 
 
-def test_listing_that_fails_midway_prunes_nothing(proxied: Sync, proxy: FaultProxy) -> None:
-    for v in range(1, 6):
+def test_listing_that_fails_on_page_3_of_5_prunes_nothing(proxied: Sync, proxy: FaultProxy) -> None:
+    for v in range(1, 11):
         proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), sample_files(str(v)))
-    assert proxied.once().returncode == 0
+    assert proxied.once("--list-page-size", "2").returncode == 0
     proxied.bucket.delete(proxied.key("m/1.zip"))
-    # pageToken requests are pages 2+; fail them for good
-    proxy.add_rule(
-        Rule(kind="list", query=lambda q: "pageToken" in q, fault=Fault.STATUS, status=500)
-    )
+    proxied.bucket.delete(proxied.key("m/10.zip"))  # 8 objects: pages 1-4 of 2, and page 5
+    proxied.bucket.put_zip(proxied.key("m/11.zip"), sample_files("11"))
+    proxy.reset_counts()
+    proxy.add_rule(Rule(kind="list", skip=2, fault=Fault.STATUS, status=500))
 
     result = proxied.once("--retry-attempts", "2", "--list-page-size", "2")
 
     assert result.returncode == 1
-    assert proxied.versions("m") == ["1", "2", "3", "4", "5"]
-    assert proxy.counts["list"] >= 3
+    assert sorted(proxied.versions("m"), key=int) == [str(v) for v in range(1, 11)]
+    assert proxy.counts["list"] == 4  # pages 1 and 2, then page 3 twice
+    assert proxy.counts["download"] == 0
 
 
 def test_failed_download_skips_every_prune(proxied: Sync, proxy: FaultProxy) -> None:
@@ -260,3 +263,99 @@ def test_kill_during_replace_then_rerun_converges(proxied: Sync, proxy: FaultPro
     assert watcher.bad == []
     for v, files in new.items():
         assert proxied.version(f"m/{v}") == files
+
+
+def test_stalled_requests_time_out_and_the_pass_still_finishes(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxied.bucket.put_tar(proxied.key("m/2.tar"), sample_files("b"))
+    proxy.add_rule(Rule(kind="list", fault=Fault.STALL, delay=30, times=1))
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=40, delay=30, times=2))
+    started = time.monotonic()
+
+    result = proxied.once("--request-timeout", "1")
+
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 25
+    assert proxied.version("m/1") == sample_files("a")
+    assert proxied.version("m/2") == sample_files("b")
+
+
+def test_object_replaced_mid_download_is_never_published_mixed(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    old, new = big_files("old", 256 * 1024), big_files("new", 256 * 1024)
+    proxied.bucket.put_folder(proxied.key("m/1"), old)
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), old)
+
+    def replace_everything(_record: object) -> None:
+        proxied.bucket.put_folder(proxied.key("m/1"), new)
+        proxied.bucket.put_zip(proxied.key("m/2.zip"), new)
+
+    proxy.add_rule(
+        Rule(kind="download", fault=Fault.CALLBACK, skip=1, times=1, callback=replace_everything)
+    )
+    first = proxied.once()
+
+    for v in proxied.versions("m"):
+        assert proxied.version(f"m/{v}") in (old, new), f"m/{v} is a mix"
+    assert first.returncode == 1
+    assert "changed or deleted mid-pass" in first.stderr
+    second = proxied.once()
+    assert second.returncode == 0, second.stderr
+    assert proxied.version("m/1") == new
+    assert proxied.version("m/2") == new
+
+
+@pytest.mark.parametrize("nth", [1, 2, 4, 7])
+def test_kill_after_the_nth_download_request_then_rerun_converges(
+    proxied: Sync, proxy: FaultProxy, nth: int
+) -> None:
+    versions = {str(v): big_files(f"d{v}", 512 * 1024) for v in range(1, 5)}
+    for v, files in versions.items():
+        if int(v) % 2:
+            proxied.bucket.put_zip(proxied.key(f"m/{v}.zip"), files)
+        else:
+            proxied.bucket.put_folder(proxied.key(f"m/{v}"), files)
+    proc = proxied.start("once", "--workers", "2")
+    proxy.add_rule(
+        Rule(
+            kind="download",
+            fault=Fault.CALLBACK,
+            skip=nth - 1,
+            times=1,
+            callback=lambda _r: proc.kill(),
+        )
+    )
+    proc.wait(timeout=60)
+    for v in proxied.versions("m"):
+        assert proxied.version(f"m/{v}") == versions[v]
+
+    proxy.clear_rules()
+    final = proxied.once()
+    assert final.returncode == 0, final.stderr
+    assert {v: proxied.version(f"m/{v}") for v in proxied.versions("m")} == versions
+
+
+def test_kill_during_pruning_then_rerun_converges(proxied: Sync) -> None:
+    many = {f"{v}": {f"shard-{i}": bytes([i]) * 2048 for i in range(60)} for v in range(1, 31)}
+    for v, files in many.items():
+        proxied.bucket.put_folder(proxied.key(f"m/{v}"), files)
+    assert proxied.once("--workers", "8").returncode == 0
+    proxied.bucket.delete_prefix(proxied.key("m/"))
+    proxied.bucket.put_folder(proxied.key("m/99"), {"saved_model.pb": b"keep"})
+    rng = random.Random(5)
+    for _ in range(4):
+        proc = proxied.start("once", "--allow-empty-source")
+        time.sleep(rng.uniform(0.4, 1.0))
+        proc.kill()
+        proc.wait()
+        for v in proxied.versions("m"):
+            expected = {"saved_model.pb": b"keep"} if v == "99" else many[v]
+            assert proxied.version(f"m/{v}") == expected, f"m/{v} half-deleted"
+
+    final = proxied.once()
+    assert final.returncode == 0, final.stderr
+    assert proxied.versions("m") == ["99"]
+    assert list((proxied.dest / ".gcs-model-sync" / "trash").iterdir()) == []
