@@ -1,0 +1,386 @@
+"""The CLI in-process: options and GCS_MODEL_SYNC_* variables become one Config; errors are
+one line and an exit code. Commands are replaced by recorders, so nothing reaches a network."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from gcs_model_sync import __version__, cli, commands
+from gcs_model_sync.config import ENV_PREFIX, Config, Source
+from gcs_model_sync.errors import GuardRefused, Interrupted, LockBusy, SyncError
+
+COMMANDS = ["once", "plan", "status", "run"]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GCS_MODEL_SYNC_* from the surroundings leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+class Recorder:
+    """Stands in for the command functions and keeps the Config each one was given."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, Config]] = []
+        self.result: Callable[[], int] = lambda: 0
+        for name in COMMANDS:
+            monkeypatch.setattr(commands, name, self._make(name))
+
+    def _make(self, name: str) -> Callable[[Config], int]:
+        def run(config: Config) -> int:
+            self.calls.append((name, config))
+            return self.result()
+
+        return run
+
+    @property
+    def config(self) -> Config:
+        assert len(self.calls) == 1, self.calls
+        return self.calls[0][1]
+
+
+@pytest.fixture
+def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    return Recorder(monkeypatch)
+
+
+def options_of(command: str) -> dict[str, tuple[str | None, list[str]]]:
+    """What the CLI really declares: parameter name -> (env var, flags)."""
+    group: Any = typer.main.get_command(cli.app)
+    return {p.name: (p.envvar, list(p.opts)) for p in group.commands[command].params}
+
+
+# One row per option: (parameter, env value, flag args, Config field, expected from env,
+# expected from the flag). Flag and env values differ, so precedence is visible.
+def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, Any]]:
+    return [
+        ("source", "gs://env-bkt/env/p", ["--source", "gs://flag-bkt/f"], "source",
+         Source("env-bkt", "env/p/"), Source("flag-bkt", "f/")),
+        ("dest", str(tmp_path / "env-dest"), ["--dest", str(tmp_path / "flag-dest")], "dest",
+         tmp_path / "env-dest", tmp_path / "flag-dest"),
+        ("keep", "3", ["--keep", "5"], "keep", 3, 5),
+        ("allow_empty_source", "1", ["--allow-empty-source"], "allow_empty_source", True, True),
+        ("max_delete", "4", ["--max-delete", "6"], "max_delete", 4, 6),
+        ("anonymous", "true", ["--anonymous"], "anonymous", True, True),
+        ("project", "env-proj", ["--project", "flag-proj"], "project", "env-proj", "flag-proj"),
+        ("log_format", "json", ["--log-format", "text"], "log_format", "json", "text"),
+        ("verbose", "2", ["-v"], "verbosity", 2, 1),
+        ("quiet", "0", ["-q"], "verbosity", 0, -1),
+        ("workers", "3", ["--workers", "5"], "workers", 3, 5),
+        ("lock_timeout", "1.5", ["--lock-timeout", "2.5"], "lock_timeout", 1.5, 2.5),
+        ("retry_attempts", "2", ["--retry-attempts", "9"], "retry_attempts", 2, 9),
+        ("retry_deadline", "30", ["--retry-deadline", "40"], "retry_deadline", 30.0, 40.0),
+        ("request_timeout", "5", ["--request-timeout", "7"], "request_timeout", 5.0, 7.0),
+        ("list_page_size", "10", ["--list-page-size", "20"], "list_page_size", 10, 20),
+        ("max_version_size", "10M", ["--max-version-size", "2G"], "max_version_size",
+         10 * 1024**2, 2 * 1024**3),
+        ("min_free_space", "1K", ["--min-free-space", "512"], "min_free_space", 1024, 512),
+        ("on_change", "echo env", ["--on-change", "echo flag"], "on_change",
+         "echo env", "echo flag"),
+        ("hook_timeout", "3", ["--hook-timeout", "4"], "hook_timeout", 3.0, 4.0),
+        ("tfs_config", str(tmp_path / "env.conf"), ["--tfs-config", str(tmp_path / "f.conf")],
+         "tfs_config", tmp_path / "env.conf", tmp_path / "f.conf"),
+        ("interval", "5", ["--interval", "6"], "interval", 5.0, 6.0),
+        ("jitter", "0.1", ["--jitter", "0.2"], "jitter", 0.1, 0.2),
+        ("max_failures", "2", ["--max-failures", "3"], "max_failures", 2, 3),
+        ("http_port", "8081", ["--http-port", "8082"], "http_port", 8081, 8082),
+        ("http_host", "127.0.0.1", ["--http-host", "::1"], "http_host", "127.0.0.1", "::1"),
+        ("stuck_after", "100", ["--stuck-after", "200"], "stuck_after", 100.0, 200.0),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_its_env_var(tmp_path: Path, command: str) -> None:
+    declared = options_of(command)
+    table = {row[0] for row in option_table(tmp_path)}
+    assert set(declared) <= table, "add the new option to option_table"
+    for name, (envvar, flags) in declared.items():
+        assert envvar == ENV_PREFIX + name.upper()
+        assert f"--{name.replace('_', '-')}" in flags
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_env_vars_alone_build_the_config(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+) -> None:
+    declared = options_of(command)
+    rows = [row for row in option_table(tmp_path) if row[0] in declared]
+    for name, env_value, *_ in option_table(tmp_path):  # the others must be ignored
+        monkeypatch.setenv(ENV_PREFIX + name.upper(), env_value)
+    assert cli.main([command]) == 0
+    assert rec.calls[0][0] == command
+    got = {field: getattr(rec.config, field) for _, _, _, field, _, _ in rows}
+    expected = {field: from_env for _, _, _, field, from_env, _ in rows}
+    if "quiet" in declared:
+        expected["verbosity"] = 2  # GCS_MODEL_SYNC_QUIET=0 leaves GCS_MODEL_SYNC_VERBOSE=2
+    assert got == expected
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_flags_win_over_env_vars(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str
+) -> None:
+    declared = options_of(command)
+    rows = [row for row in option_table(tmp_path) if row[0] in declared]
+    argv = [command]
+    for name, env_value, flags, *_ in rows:
+        monkeypatch.setenv(ENV_PREFIX + name.upper(), env_value)
+        argv += flags
+    # booleans: the variable says no, the flag says yes
+    for name in ("allow_empty_source", "anonymous", "quiet"):
+        monkeypatch.setenv(ENV_PREFIX + name.upper(), "false")
+    assert cli.main(argv) == 0
+    got = {field: getattr(rec.config, field) for _, _, _, field, _, _ in rows}
+    expected = {field: from_flag for _, _, _, field, _, from_flag in rows}
+    assert got == expected  # -q wins over -v: verbosity -1
+
+
+@pytest.mark.parametrize(
+    ("name", "env_value", "args", "field", "expected"),
+    [
+        ("allow_empty_source", "false", [], "allow_empty_source", False),
+        ("allow_empty_source", "yes", [], "allow_empty_source", True),
+        ("anonymous", "0", [], "anonymous", False),
+        ("quiet", "true", [], "verbosity", -1),
+        ("quiet", "true", ["-v"], "verbosity", -1),
+        ("verbose", "0", [], "verbosity", 0),
+        ("verbose", "3", ["-v"], "verbosity", 1),
+        ("verbose", "1", ["-vvv"], "verbosity", 3),
+        ("max_delete", "4", ["--max-delete", "0"], "max_delete", 0),
+        ("keep", "7", ["--keep", "0"], "keep", 0),
+    ],
+)
+def test_boolean_and_count_env_vars(
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    name: str,
+    env_value: str,
+    args: list[str],
+    field: str,
+    expected: object,
+) -> None:
+    monkeypatch.setenv(ENV_PREFIX + name.upper(), env_value)
+    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path), *args]) == 0
+    assert getattr(rec.config, field) == expected
+
+
+def test_defaults_when_nothing_is_set(rec: Recorder, tmp_path: Path) -> None:
+    assert cli.main(["run", "--source", "gs://b/p", "--dest", str(tmp_path / "d")]) == 0
+    expected = Config(source=Source("b", "p/"), dest=tmp_path / "d")
+    assert rec.config == expected
+
+
+def test_relative_and_home_dest_become_absolute(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cli.main(["plan", "--source", "gs://b", "--dest", "rel/models"]) == 0
+    assert cli.main(["plan", "--source", "gs://b", "--dest", "~/models"]) == 0
+    assert [c.dest for _, c in rec.calls] == [tmp_path / "rel/models", tmp_path / "home/models"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("512", 512),
+        ("10M", 10 * 1024**2),
+        ("10m", 10 * 1024**2),
+        ("10MB", 10 * 1024**2),
+        ("10MiB", 10 * 1024**2),
+        ("1.5G", 3 * 1024**3 // 2),
+        ("2T", 2 * 1024**4),
+        ("1K", 1024),
+        (" 64G ", 64 * 1024**3),
+        ("100B", 100),
+    ],
+)
+def test_sizes_parse(rec: Recorder, tmp_path: Path, text: str, expected: int) -> None:
+    base = ["once", "--source", "gs://b", "--dest", str(tmp_path)]
+    assert cli.main([*base, "--min-free-space", text]) == 0
+    assert rec.config.min_free_space == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "", "M", "10X", "1..5G", "nan"])
+def test_bad_sizes_are_usage_errors(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
+) -> None:
+    code = cli.main(
+        ["once", "--source", "gs://b", "--dest", str(tmp_path), "--max-version-size", text]
+    )
+    assert code == 2
+    err = one_line_error(capsys)
+    assert "--max-version-size" in err
+    assert rec.calls == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="cli.parse_size: int(float('inf')) raises OverflowError, which main() lets through "
+    "as a traceback instead of a usage error",
+)
+def test_infinite_size_is_a_usage_error(rec: Recorder, tmp_path: Path) -> None:
+    code = cli.main(
+        ["once", "--source", "gs://b", "--dest", str(tmp_path), "--max-version-size", "inf"]
+    )
+    assert code == 2
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("gcs-model-sync: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["once", "plan", "status", "run"])
+@pytest.mark.parametrize("source", ["s3://bkt/models", "bkt/models", "/data/models", "gs://"])
+def test_bad_source_is_one_line_and_exit_2(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, source: str
+) -> None:
+    assert cli.main([command, "--source", source, "--dest", str(tmp_path)]) == 2
+    assert "--source" in one_line_error(capsys)
+    assert rec.calls == []
+
+
+def test_bad_source_from_env_is_one_line_and_exit_2(
+    rec: Recorder,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("GCS_MODEL_SYNC_SOURCE", "s3://elsewhere")
+    monkeypatch.setenv("GCS_MODEL_SYNC_DEST", str(tmp_path))
+    assert cli.main(["once"]) == 2
+    assert "s3://elsewhere" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", ["plan", "once"])
+def test_bad_source_stops_the_real_command_before_connecting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """No recorder here: the real commands would connect, the Config error comes first."""
+    assert cli.main([command, "--source", "s3://x", "--dest", str(tmp_path / "d")]) == 2
+    one_line_error(capsys)
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["once", "--dest", "/tmp/x"], "--source"),
+        (["once", "--source", "gs://b"], "--dest"),
+        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--bogus"], "--bogus"),
+        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--keep", "many"], "--keep"),
+        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--keep", "-1"], "--keep"),
+        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--log-format", "xml"], "xml"),
+        (["plan", "--source", "gs://b", "--dest", "/tmp/x", "--workers", "0"], "--workers"),
+        (["plan", "--source", "gs://b", "--dest", "/tmp/x", "--on-change", "x"], "--on-change"),
+        (["run", "--source", "gs://b", "--dest", "/tmp/x", "--jitter", "1.5"], "--jitter"),
+        (["nonsense"], "nonsense"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    assert cli.main(argv) == 2
+    assert says in one_line_error(capsys)
+    assert rec.calls == []
+
+
+def test_dest_that_is_a_file_is_exit_2(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path / "f")]) == 2
+    assert "is not a directory" in one_line_error(capsys)
+
+
+def _raise(exc: BaseException) -> Callable[[], int]:
+    def result() -> int:
+        raise exc
+
+    return result
+
+
+@pytest.mark.parametrize(
+    ("result", "code", "says"),
+    [
+        (lambda: 0, 0, None),
+        (lambda: 1, 1, None),
+        (lambda: 3, 3, None),
+        (_raise(GuardRefused("refusing to delete 9 versions")), 3, "refusing to delete"),
+        (_raise(LockBusy("another run holds /x")), 1, "another run"),
+        (_raise(SyncError("it broke")), 1, "it broke"),
+        (_raise(Interrupted(15)), 143, "signal 15"),
+    ],
+)
+def test_command_outcomes_become_exit_codes(
+    rec: Recorder,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    result: Callable[[], int],
+    code: int,
+    says: str | None,
+) -> None:
+    rec.result = result
+    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path)]) == code
+    if says:
+        assert says in one_line_error(capsys)
+    else:
+        assert capsys.readouterr().err == ""
+
+
+def help_text(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    return " ".join(out.split())  # undo the wrapping
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([c, "--help"] for c in COMMANDS)])
+def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    text = help_text(capsys, argv)
+    assert "Exit codes: 0 the destination mirrors the source" in text
+    for piece in ("1 something failed", "2 usage or configuration error", "3 a safety guard"):
+        assert piece in text
+    assert "128+N" in text
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_every_env_var(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    text = help_text(capsys, [command, "--help"])
+    for name, (envvar, flags) in options_of(command).items():
+        assert envvar is not None
+        assert envvar in text, name
+        assert flags[0] in text
+
+
+def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, ["--help"])
+    for command in COMMANDS:
+        assert f" {command} " in text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"gcs-model-sync {__version__}"
+
+
+def test_help_runs_no_command(rec: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    help_text(capsys, ["once", "--help"])
+    assert rec.calls == []
