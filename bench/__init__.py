@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of gcs-model-sync against rclone, gcloud and the seed's way."""

@@ -1,0 +1,171 @@
+"""Medians, ratios and markdown tables of the samples; the JSON record of a whole run."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, NamedTuple
+
+from bench.emulator import RequestCounts
+from bench.workloads import CaseResult, Sample
+
+MiB = 1 << 20
+TARGET_VS_RCLONE = 1.5
+
+
+class Summary(NamedTuple):
+    tool: str
+    ok: int
+    runs: int
+    median: float | None  # seconds, over the runs that verified
+    low: float | None
+    high: float | None
+    cpu: float | None
+    peak_rss_kb: int  # the highest over all runs
+    requests: RequestCounts  # per run, the median of each count
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self._asdict()
+        d["requests"] = self.requests._asdict()
+        return d
+
+
+def summarize(tool: str, samples: list[Sample]) -> Summary:
+    good = [s for s in samples if s.ok]
+    walls = [s.wall for s in good]
+    counts = RequestCounts(
+        *(statistics.median_low([s.requests[i] for s in samples]) if samples else 0
+          for i in range(len(RequestCounts._fields)))
+    )  # fmt: skip
+    return Summary(
+        tool,
+        len(good),
+        len(samples),
+        statistics.median(walls) if walls else None,
+        min(walls) if walls else None,
+        max(walls) if walls else None,
+        statistics.median(s.cpu for s in good) if good else None,
+        max((s.max_rss_kb for s in samples), default=0),
+        counts,
+    )
+
+
+def summaries(result: CaseResult) -> dict[str, Summary]:
+    names = [n for n in result.spec.tools if any(s.tool == n for s in result.samples)]
+    return {n: summarize(n, [s for s in result.samples if s.tool == n]) for n in names}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _fmt(x: float | None, pattern: str = "{:.2f}") -> str:
+    return "—" if x is None else pattern.format(x)
+
+
+def describe(result: CaseResult) -> str:
+    ds, spec = result.dataset, result.spec
+    objects = len(ds.objects)
+    return (f"{spec.id}: {spec.title}; {ds.versions} versions over {ds.models} models, "
+            f"{objects} objects, {ds.payload_bytes / MiB:.0f} MiB extracted")  # fmt: skip
+
+
+def table(result: CaseResult) -> list[str]:
+    """The case as a markdown table, one row per tool, skipped tools included."""
+    sums = summaries(result)
+    cold = result.spec.mode == "cold"
+    base = sums.get("rclone")
+    ours = sums.get("ours")
+    rows = [
+        f"### {describe(result)}",
+        "",
+        "| tool | ok runs | median s | min-max s | MiB/s | ÷ rclone | ours ÷ tool "
+        "| peak RSS MiB | CPU s | requests list/meta/read/other |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in result.spec.tools:
+        if name in result.skipped:
+            rows.append(f"| {name} | {result.skipped[name]} |  |  |  |  |  |  |  |  |")
+            continue
+        s = sums.get(name)
+        if s is None:
+            continue
+        rate = result.dataset.payload_bytes / MiB / s.median if cold and s.median else None
+        r = s.requests
+        rows.append(
+            f"| {name} | {s.ok}/{s.runs} | {_fmt(s.median)} "
+            f"| {_fmt(s.low)}-{_fmt(s.high)} | {_fmt(rate, '{:.0f}')} "
+            f"| {_fmt(ratio(s.median, base.median if base else None))} "
+            f"| {_fmt(ratio(ours.median if ours else None, s.median))} "
+            f"| {s.peak_rss_kb / 1024:.0f} | {_fmt(s.cpu, '{:.1f}')} "
+            f"| {r.list}/{r.metadata}/{r.read}/{r.other} |"
+        )
+    rows += ["", *notes(result, sums), ""]
+    return rows
+
+
+def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
+    """The verdicts the case exists for."""
+    spec = result.spec
+    ours, rclone = sums.get("ours"), sums.get("rclone")
+    lines = []
+    for s in sums.values():
+        bad = [x for x in result.samples if x.tool == s.tool and not x.ok]
+        for x in bad[:2]:
+            lines.append(f"- **{s.tool} run {x.rep} failed**: {'; '.join(x.problems)}")
+    if "ours" in result.skipped:
+        lines.append(f"- ours: {result.skipped['ours']}")
+        return lines
+    if ours is None:
+        return lines
+    if spec.id.startswith("W1") and rclone:
+        r = ratio(ours.median, rclone.median)
+        verdict = "—" if r is None else ("PASS" if r <= TARGET_VS_RCLONE else "MISS")
+        lines.append(f"- target ours <= {TARGET_VS_RCLONE}x rclone: {_fmt(r)}x, {verdict}")
+    if spec.mode == "noop":
+        n = ours.requests
+        lines.append(f"- ours no-op requests: {n.list} list, {n.metadata} metadata, "
+                     f"{n.read} object reads, {n.other} other ({n.errors} errors)")  # fmt: skip
+    return lines
+
+
+def rss_comparison(results: list[CaseResult]) -> list[str]:
+    """W3: peak RSS for the 1 GiB version against the 100 MiB one, per tool and format."""
+    by_id = {r.spec.id: summaries(r) for r in results}
+    lines = []
+    for form in ("zip", "tgz"):
+        big, small = by_id.get(f"W3-{form}-1g"), by_id.get(f"W3-{form}-100m")
+        if not big or not small:
+            continue
+        for tool in big.keys() & small.keys():
+            b, s = big[tool].peak_rss_kb / 1024, small[tool].peak_rss_kb / 1024
+            lines.append(f"- W3 {form} {tool}: peak RSS {b:.0f} MiB for 1 GiB vs {s:.0f} MiB "
+                         f"for 100 MiB ({_fmt(ratio(b, s))}x)")  # fmt: skip
+    return lines
+
+
+def case_record(result: CaseResult) -> dict[str, Any]:
+    ds = result.dataset
+    return {
+        "id": result.spec.id,
+        "title": result.spec.title,
+        "mode": result.spec.mode,
+        "dataset": {
+            "source": ds.source,
+            "form": ds.form,
+            "models": ds.models,
+            "versions": ds.versions,
+            "objects": len(ds.objects),
+            "payload_bytes": ds.payload_bytes,
+        },
+        "skipped": result.skipped,
+        "primed": {k: _sample(v) for k, v in result.primed.items()},
+        "samples": [_sample(s) for s in result.samples],
+        "summary": {k: v.as_dict() for k, v in summaries(result).items()},
+    }
+
+
+def _sample(s: Sample) -> dict[str, Any]:
+    d = s._asdict()
+    d["requests"] = s.requests._asdict()
+    d["ok"] = s.ok
+    return d

