@@ -17,7 +17,7 @@ from gcs_model_sync import extract, retry, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Form
-from gcs_model_sync.local import Paths, remove_tree
+from gcs_model_sync.local import Paths, remove_tree, sync_tree
 from gcs_model_sync.logs import log
 from gcs_model_sync.plan import RemoteVersion
 from gcs_model_sync.remote import CHUNK, Bucket, ObjectReader
@@ -68,7 +68,7 @@ def _stage_once(
 ) -> Staged:
     workdir = paths.staging / f"{version.id.replace('/', '_')}.{uuid.uuid4().hex[:12]}"
     tree = workdir / "tree"
-    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
+    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name), fsync=False)
     try:
         if version.form is Form.ZIP:
             writer = _zip(bucket, version, workdir, writer, name)
@@ -76,8 +76,8 @@ def _stage_once(
             writer = _tar(bucket, version, writer, name)
         else:
             writer = _folder(bucket, version, writer)
-        writer.sync_dirs()
         content = extract.content_root(tree, name)
+        sync_tree(tree)
     except BaseException:
         remove_tree(workdir)
         raise
@@ -95,7 +95,8 @@ def _zip(
     except zipstream.Unstreamable as exc:
         log.debug("%s: %s; extracting from a local copy", name, exc)
     remove_tree(writer.root)
-    writer = extract.Writer(writer.root, extract.Limits(writer.limits.max_bytes, name))
+    limits = extract.Limits(writer.limits.max_bytes, name)
+    writer = extract.Writer(writer.root, limits, fsync=False)
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
         try:

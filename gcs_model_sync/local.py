@@ -130,6 +130,43 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def sync_tree(root: Path) -> None:
+    """Make a staged version durable before its rename.
+
+    Linux: one syncfs(2) for the file system: one journal commit, instead of an fsync per file
+    (10,000 small files cost seconds of fsyncs). Elsewhere: fsync every file and folder.
+    """
+    if _syncfs(root):
+        return
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(dirpath))
+
+
+def _syncfs(path: Path) -> bool:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return bool(libc.syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
 def scan(paths: Paths, models: Iterable[str], managed: dict[str, Managed]) -> LocalView:
     """List version folders of the given models; never walks inside a version."""
     found = set()
