@@ -3,6 +3,8 @@
 A reader (TF Serving polls every second) sees a version complete or not at all. Replacing
 an existing version swaps the two folders atomically where the OS can (Linux renameat2
 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); elsewhere it falls back to two renames.
+Replaced and retired trees go to the trash, which the next pass empties: a reader inside
+one keeps a whole tree for a pass interval (git-sync's grace period).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from gcs_model_sync.local import fsync_dir, remove_tree
+from gcs_model_sync.local import fsync_dir
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux
@@ -66,18 +68,19 @@ def publish(content: Path, target: Path, trash: Path) -> None:
 
 def _replace(content: Path, target: Path, trash: Path) -> None:
     if exchange(content, target):
-        old = content  # the swap left the previous version where the new one was staged
+        # The swap left the previous version where the new one was staged.
+        os.rename(content, _trash_slot(trash, target))
     else:
         # Fallback: the version is missing for the instant between these two renames.
-        old = trash / f"{target.name}.{uuid.uuid4().hex[:12]}"
-        os.rename(target, old)
+        os.rename(target, _trash_slot(trash, target))
         os.rename(content, target)
-    remove_tree(old)
 
 
 def retire(target: Path, trash: Path) -> None:
-    """Remove a version so that readers never see it half-deleted."""
-    doomed = trash / f"{target.name}.{uuid.uuid4().hex[:12]}"
-    os.rename(target, doomed)
+    """Take a version away in one rename; its tree is removed with the trash next pass."""
+    os.rename(target, _trash_slot(trash, target))
     fsync_dir(target.parent)
-    remove_tree(doomed)
+
+
+def _trash_slot(trash: Path, target: Path) -> Path:
+    return trash / f"{target.name}.{uuid.uuid4().hex[:12]}"

@@ -35,6 +35,11 @@ def dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
     return dest, staging, trash
 
 
+def trashed(trash: Path) -> list[dict[str, str] | str]:
+    """What the trash holds: whole old trees (or a file) waiting for the next pass."""
+    return [contents(p) if p.is_dir() else p.read_text() for p in sorted(trash.iterdir())]
+
+
 def test_exchange_swaps_two_folders(tmp_path: Path) -> None:
     a = make_version(tmp_path / "a", "A")
     b = make_version(tmp_path / "b", "B")
@@ -76,10 +81,11 @@ def test_publish_over_an_existing_version(dirs: tuple[Path, Path, Path]) -> None
     target = make_version(dest / "m" / "0001", "OLD")
     staged = make_version(staging / "w" / "tree", "NEW")
     expected = contents(staged)
+    old = contents(target)
     publish(staged, target, trash)
     assert contents(target) == expected
-    assert not staged.exists()  # the old version was swapped here and then removed
-    assert list(trash.iterdir()) == []
+    assert not staged.exists()  # the old version was swapped here, then moved to the trash
+    assert trashed(trash) == [old]  # whole, until the next pass empties the trash
     assert sorted(p.name for p in (dest / "m").iterdir()) == ["0001"]
 
 
@@ -102,7 +108,7 @@ def test_publish_over_a_file(dirs: tuple[Path, Path, Path]) -> None:
     assert target.is_dir()
     assert (target / "variables" / "v").read_text() == "NEW"
     assert not staged.exists()
-    assert list(trash.iterdir()) == []
+    assert trashed(trash) == ["someone put a file here"]
 
 
 @pytest.mark.parametrize("existing", ["folder", "file"])
@@ -125,11 +131,12 @@ def test_publish_falls_back_to_two_renames(
         target.write_text("file")
     staged = make_version(staging / "w" / "tree", "NEW")
     expected = contents(staged)
+    old = contents(target) if existing == "folder" else "file"
     publish(staged, target, trash)
     assert calls == [(staged, target)]
     assert contents(target) == expected
     assert not staged.exists()
-    assert list(trash.iterdir()) == []  # the old version went through trash and is gone
+    assert trashed(trash) == [old]  # the old version waits, whole, in the trash
 
 
 def test_publish_surfaces_other_errors(dirs: tuple[Path, Path, Path]) -> None:
@@ -143,9 +150,10 @@ def test_retire_removes_a_version(dirs: tuple[Path, Path, Path]) -> None:
     dest, _staging, trash = dirs
     keep = make_version(dest / "m" / "0002", "KEEP")
     doomed = make_version(dest / "m" / "0001", "OLD")
+    old = contents(doomed)
     retire(doomed, trash)
     assert not doomed.exists()
-    assert list(trash.iterdir()) == []
+    assert trashed(trash) == [old]
     assert (keep / "variables" / "v").read_text() == "KEEP"
     assert sorted(p.name for p in (dest / "m").iterdir()) == ["0002"]
 
@@ -161,20 +169,10 @@ def test_readers_never_see_a_missing_or_partial_version(
 ) -> None:
     """A reader polling the target (as TF Serving does) while it is replaced 50 times.
 
-    Replaced trees are kept until the end here: this is about the swap. What happens to a
-    reader that is inside the old tree when it is deleted is the next test.
+    Replaced trees wait in the trash for the next pass, so all 50 can be checked whole.
     """
     dest, staging, trash = dirs
     target = make_version(dest / "m" / "0001", "v0")
-    real_remove = publish_mod.remove_tree
-    retired: list[Path] = []
-
-    def deferred_remove(path: Path) -> None:
-        kept = trash / f"kept-{len(retired)}"
-        os.rename(path, kept)
-        retired.append(kept)
-
-    monkeypatch.setattr(publish_mod, "remove_tree", deferred_remove)
     problems: list[str] = []
     listings = 0
     done = threading.Event()
@@ -204,19 +202,11 @@ def test_readers_never_see_a_missing_or_partial_version(
     assert problems == []
     assert listings > 0
     assert (target / "variables" / "v").read_text() == "v50"
+    retired = list(trash.iterdir())
     assert len(retired) == 50
     assert {contents(p)["variables/v"] for p in retired} == {f"v{i}" for i in range(50)}
-    for path in retired:
-        real_remove(path)
-    assert list(trash.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish deletes the replaced tree at once, so a reader that opened the version "
-    "just before the swap sees its files vanish; git-sync keeps replaced trees for a grace "
-    "period. Remove this mark when publish does.",
-)
 def test_a_reader_inside_the_replaced_version_keeps_a_whole_tree(
     dirs: tuple[Path, Path, Path],
 ) -> None:
