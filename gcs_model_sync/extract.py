@@ -7,6 +7,7 @@ total extracted size (zip bombs). Any problem raises VersionRejected naming the 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import lzma
@@ -284,6 +285,33 @@ def extract_zip(archive: Path, writer: Writer, where: str) -> None:
         raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
 
 
+class _Tail:
+    """Passes reads through, keeping the most recent bytes to look back at one block."""
+
+    KEEP = 64 * 1024  # more than tarfile reads ahead of its position (one 10 KiB record)
+
+    def __init__(self, src: Readable) -> None:
+        self.src = src
+        self.total = 0
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.kept = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.src.read(size)
+        self.total += len(data)
+        self.chunks.append(data)
+        self.kept += len(data)
+        while self.chunks and self.kept - len(self.chunks[0]) >= self.KEEP:
+            self.kept -= len(self.chunks.popleft())
+        return data
+
+    def block_at(self, offset: int) -> bytes:
+        start = offset - (self.total - self.kept)
+        if start < 0:
+            return b""
+        return b"".join(self.chunks)[start : start + tarfile.BLOCKSIZE]
+
+
 def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) -> None:
     """Extract a tar or tar.gz as it streams in; no copy of the archive touches disk.
 
@@ -292,11 +320,18 @@ def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) 
     """
     import gzip
 
-    source: Readable = gzip.GzipFile(fileobj=cast(Any, stream), mode="rb") if gz else stream
+    source = _Tail(gzip.GzipFile(fileobj=cast(Any, stream), mode="rb") if gz else stream)
     try:
         with tarfile.open(fileobj=source, mode="r|") as tf:  # type: ignore[call-overload]
             for member in tf:
                 _tar_member(tf, member, writer, where)
+            # tarfile ends quietly on a cut or damaged header after the first member; only
+            # a zero block where the next header would be is a real end of the archive.
+            if source.block_at(tf.offset) != bytes(tarfile.BLOCKSIZE):
+                raise VersionRejected(
+                    f"{where}: truncated or corrupt tar archive (no end-of-archive block "
+                    f"after the last good member, at byte {tf.offset})"
+                )
         writer.check_links()
         while source.read(COPY_CHUNK):
             pass
