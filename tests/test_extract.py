@@ -532,6 +532,28 @@ def test_tar_truncated_inside_a_member_is_rejected(box: Sandbox, cut: int) -> No
     assert "truncated" in box.reject("tar", data[:cut])
 
 
+@pytest.mark.parametrize("kind", ["tar", "tar.gz"])
+@pytest.mark.parametrize("damage", ["header checksum", "header garbage", "cut after a member"])
+def test_tar_that_ends_without_its_end_block_is_rejected(
+    box: Sandbox, kind: str, damage: str
+) -> None:
+    """tarfile stops quietly at a bad header after the first member; that must not pass for
+    a shorter archive (for tar.gz the gzip layer is intact, so only this check sees it)."""
+    import gzip
+
+    data = bytearray(make_tar([M("a", b"x" * 600), M("b", b"y" * 100), M("c", b"z")]))
+    second = 512 + 1024  # after a's header and its two data blocks
+    assert data[second : second + 2] == b"b\0"
+    if damage == "header checksum":
+        data[second + 148 : second + 156] = b"0000000\0"
+    elif damage == "header garbage":
+        data[second : second + 512] = noise(512, 10)
+    else:
+        data = data[:second]
+    payload = gzip.compress(bytes(data)) if kind == "tar.gz" else bytes(data)
+    assert "end-of-archive" in box.reject(kind, payload)
+
+
 def test_gzip_data_in_a_plain_tar_object_is_rejected(box: Sandbox) -> None:
     box.reject("tar", make_tar([M("a", b"1")], gz=True))
 
