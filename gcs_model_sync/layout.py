@@ -12,6 +12,7 @@ from typing import NamedTuple
 VERSION_RE = re.compile(r"[0-9]+")
 ARCHIVE_RE = re.compile(r"([0-9]+)\.(zip|tar\.gz|tgz|tar)")
 STATE_DIR = ".gcs-model-sync"  # reserved at the top of DEST
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 
 
 class Form(StrEnum):
@@ -63,6 +64,8 @@ def _unsafe(parts: Iterable[str], top_level: bool) -> str | None:
             return "path component contains NUL or backslash"
         if top_level and i == 0 and part == STATE_DIR:
             return f"{STATE_DIR} is reserved for the tool's own state"
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            return f"path component longer than {NAME_MAX} bytes"
     return None
 
 
@@ -81,7 +84,9 @@ def parse_key(name: str, prefix: str) -> Entry | None:
         else:
             continue
         model_parts = parts[:i]
-        problem = _unsafe(model_parts, top_level=True) or _unsafe(relparts, top_level=False)
+        problem = _unsafe([*model_parts, part], top_level=True) or _unsafe(
+            relparts, top_level=False
+        )
         return Entry(
             obj=RemoteObject(name, 0, 0),
             model="/".join(model_parts),
