@@ -111,6 +111,29 @@ def test_escaping_keys_are_flagged(key: str, problem_has: str) -> None:
     assert problem_has in entry.problem
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"{P}{'m' * 256}/1.zip",
+        f"{P}{'é' * 128}/1.zip",  # 256 bytes in UTF-8
+        f"{P}m/{'1' * 256}.zip",
+        f"{P}m/{'1' * 256}/f",
+        f"{P}m/1/{'f' * 256}",
+        f"{P}m/1/d/{'f' * 300}/x",
+    ],
+)
+def test_components_too_long_for_a_file_name_are_flagged(key: str) -> None:
+    entry = parse_key(key, P)
+    assert entry is not None
+    assert entry.problem == "path component longer than 255 bytes"
+
+
+def test_components_of_255_bytes_are_fine() -> None:
+    entry = parse_key(f"{P}{'m' * 255}/{'1' * 255}/{'é' * 127}", P)
+    assert entry is not None
+    assert entry.problem is None
+
+
 def test_state_dir_name_is_fine_below_the_top() -> None:
     entry = parse_key(f"{P}m/0001/{STATE_DIR}", P)
     assert entry is not None
@@ -205,6 +228,7 @@ def test_parse_key_never_raises_and_never_returns_an_unflagged_escape(
                 assert part not in ("", ".", "..")
                 assert "\x00" not in part
                 assert "\\" not in part
+                assert len(part.encode("utf-8", "surrogatepass")) <= 255
         assert entry.model.split("/")[0] != STATE_DIR
         # the pieces rebuild the key exactly
         rebuilt = "/".join(p for p in (entry.model, entry.version) if p)
