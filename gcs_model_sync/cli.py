@@ -45,9 +45,12 @@ def parse_size(text: str) -> int:
     t = text.strip().upper().removesuffix("IB").removesuffix("B")
     unit = t[-1:] if t[-1:] in units else ""
     try:
-        return int(float(t[: len(t) - len(unit)]) * units[unit])
-    except ValueError:
+        size = int(float(t[: len(t) - len(unit)]) * units[unit])
+    except (ValueError, OverflowError):
         raise typer.BadParameter(f"not a size: {text!r} (use bytes or 10M, 2G, ...)") from None
+    if size < 0:
+        raise typer.BadParameter(f"a size cannot be negative: {text!r}")
+    return size
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:

@@ -78,6 +78,16 @@ class Config:
             (self.retry_attempts >= 1, "--retry-attempts must be >= 1"),
             (1 <= self.list_page_size <= 1000, "--list-page-size must be within 1..1000"),
             (self.max_version_size > 0, "--max-version-size must be > 0"),
+            (self.min_free_space >= 0, "--min-free-space must be >= 0"),
+            (self.lock_timeout >= 0, "--lock-timeout must be >= 0"),
+            (self.request_timeout > 0, "--request-timeout must be > 0"),
+            (self.retry_deadline > 0, "--retry-deadline must be > 0"),
+            (self.hook_timeout > 0, "--hook-timeout must be > 0"),
+            (self.stuck_after > 0, "--stuck-after must be > 0"),
+            (
+                self.http_port is None or 0 <= self.http_port <= 65535,
+                "--http-port must be within 0..65535",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -66,7 +66,9 @@ def check_space(staging: Path, version: RemoteVersion, config: Config, name: str
 def _stage_once(
     bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
 ) -> Staged:
-    workdir = paths.staging / f"{version.id.replace('/', '_')}.{uuid.uuid4().hex[:12]}"
+    # A short, readable, unique name: the version id may be as long as a path allows.
+    label = version.id.replace("/", "_")[-40:]
+    workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
     tree = workdir / "tree"
     writer = extract.Writer(tree, extract.Limits(config.max_version_size, name), fsync=False)
     try:

@@ -230,6 +230,8 @@ def _central(inp: _Input, writer: Writer, where: str, seen: dict[str, int]) -> N
         if kind != stat.S_IFLNK:
             raise VersionRejected(f"{where}: member {rel!r} is not a regular file")
         path = writer.root / rel
+        if path.is_symlink() or not path.is_file():
+            raise VersionRejected(f"{where}: link {rel!r} is not a file in the local headers")
         target = path.read_bytes().decode("utf-8", "replace")
         path.unlink()
         writer.symlink(rel, target)

@@ -225,12 +225,6 @@ def test_bad_sizes_are_usage_errors(
     assert rec.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="cli.parse_size: int(float('inf')) raises OverflowError, which main() lets through "
-    "as a traceback instead of a usage error",
-)
 def test_infinite_size_is_a_usage_error(rec: Recorder, tmp_path: Path) -> None:
     code = cli.main(
         ["once", "--source", "gs://b", "--dest", str(tmp_path), "--max-version-size", "inf"]
