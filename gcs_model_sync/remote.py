@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -303,6 +304,10 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
         session = transport.AuthorizedSession(credentials)
         project = config.project or adc_project or "unknown"
     base = base.rstrip("/")
+    if not urllib.request.getproxies():
+        # requests re-reads proxy variables and .netrc on every request otherwise: ~10% of the
+        # CPU of a pass over many small objects. With a proxy configured we keep that behaviour.
+        session.trust_env = False
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     client = storage.Client(

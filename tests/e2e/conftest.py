@@ -38,9 +38,9 @@ class Sync:
         return run_cli(self.args(command, *extra), self.endpoint, env=env, timeout=timeout)
 
     def once(
-        self, *extra: str, env: Mapping[str, str] | None = None
+        self, *extra: str, env: Mapping[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return self.run("once", "--retry-deadline", "20", *extra, env=env)
+        return self.run("once", "--retry-deadline", "20", *extra, env=env, timeout=timeout)
 
     def start(self, command: str, *extra: str) -> subprocess.Popen[str]:
         return popen_cli(self.args(command, *extra), self.endpoint)

@@ -24,7 +24,7 @@ def test_ten_thousand_objects_cold_then_noop(sync: Sync) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: sync.bucket.put(k, k.encode()), keys))
 
-    cold = sync.once("--workers", "8", "--log-format", "json")
+    cold = sync.once("--workers", "8", "--log-format", "json", timeout=900)
     assert cold.returncode == 0, cold.stderr[-2000:]
     assert sum(len(sync.versions(f"model{m:03d}")) for m in range(100)) == 1000
     sample = sync.version("model042/7")
