@@ -65,8 +65,9 @@ def _fmt(x: float | None, pattern: str = "{:.2f}") -> str:
 def describe(result: CaseResult) -> str:
     ds, spec = result.dataset, result.spec
     objects = len(ds.objects)
-    return (f"{spec.id}: {spec.title}; {ds.versions} versions over {ds.models} models, "
-            f"{objects} objects, {ds.payload_bytes / MiB:.0f} MiB extracted")  # fmt: skip
+    return (f"{spec.id}: {spec.title}; versions: {ds.versions}, models: {ds.models}, "
+            f"objects: {objects}, {ds.payload_bytes / MiB:.0f} MiB extracted; "
+            f"emulator: {result.backend}")  # fmt: skip
 
 
 def table(result: CaseResult) -> list[str]:
@@ -107,7 +108,8 @@ def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
     """The verdicts the case exists for."""
     spec = result.spec
     ours, rclone = sums.get("ours"), sums.get("rclone")
-    lines = []
+    loads = [x.load1 for x in [*result.samples, *result.primed.values()]]
+    lines = [f"- load average before runs: {min(loads):.1f}-{max(loads):.1f}"] if loads else []
     for s in sums.values():
         bad = [x for x in result.samples if x.tool == s.tool and not x.ok]
         for x in bad[:2]:
@@ -130,16 +132,20 @@ def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
 
 def rss_comparison(results: list[CaseResult]) -> list[str]:
     """W3: peak RSS for the 1 GiB version against the 100 MiB one, per tool and format."""
-    by_id = {r.spec.id: summaries(r) for r in results}
+    by_id = {r.spec.id: r for r in results}
     lines = []
     for form in ("zip", "tgz"):
         big, small = by_id.get(f"W3-{form}-1g"), by_id.get(f"W3-{form}-100m")
         if not big or not small:
             continue
-        for tool in big.keys() & small.keys():
-            b, s = big[tool].peak_rss_kb / 1024, small[tool].peak_rss_kb / 1024
-            lines.append(f"- W3 {form} {tool}: peak RSS {b:.0f} MiB for 1 GiB vs {s:.0f} MiB "
-                         f"for 100 MiB ({_fmt(ratio(b, s))}x)")  # fmt: skip
+        big_sums, small_sums = summaries(big), summaries(small)
+        for tool in [t for t in big_sums if t in small_sums]:
+            b, s = big_sums[tool].peak_rss_kb / 1024, small_sums[tool].peak_rss_kb / 1024
+            lines.append(
+                f"- W3 {form} {tool}: peak RSS {b:.0f} MiB for a "
+                f"{big.dataset.payload_bytes / MiB:.0f} MiB version vs {s:.0f} MiB for "
+                f"{small.dataset.payload_bytes / MiB:.0f} MiB ({_fmt(ratio(b, s))}x)"
+            )
     return lines
 
 
@@ -149,6 +155,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "id": result.spec.id,
         "title": result.spec.title,
         "mode": result.spec.mode,
+        "emulator_backend": result.backend,
         "dataset": {
             "source": ds.source,
             "form": ds.form,

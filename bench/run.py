@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=4, help="ours --workers (default 4)")
     p.add_argument("--ours-python", default=sys.executable,
                    help="python that has gcs_model_sync installed (default: this one)")  # fmt: skip
-    p.add_argument("--backend", choices=("filesystem", "memory"), default="filesystem",
-                   help="fake-gcs-server storage backend (default filesystem)")  # fmt: skip
+    p.add_argument("--backend", choices=("auto", "filesystem", "memory"), default="auto",
+                   help="emulator storage; auto: filesystem for W1, memory for W2, W3")  # fmt: skip
     p.add_argument("--workdir", type=Path, default=BENCH / "out" / "work",
                    help="where data, emulator storage and destinations go")  # fmt: skip
     p.add_argument("--out", type=Path, default=BENCH / "out", help="where results are written")
@@ -60,6 +60,18 @@ def _version(cmd: list[str]) -> str:
     return ((out.stdout or out.stderr).strip().splitlines() or ["unknown"])[0]
 
 
+def _commit() -> str:
+    """HEAD, and whether the package under test differs from it."""
+
+    def git(*args: str) -> str:
+        cmd = ["git", "-C", str(BENCH.parent), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "gcs_model_sync")
+    return head + (" + uncommitted gcs_model_sync changes" if dirty else "")
+
+
 def machine(args: argparse.Namespace) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -73,6 +85,7 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
     except PackageNotFoundError:
         emulator = "not installed"
     return {
+        "commit": _commit(),
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kb / (1 << 20), 1),
         "kernel": platform.release(),
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
 
     lines = [f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "
-             f"backend={args.backend}, {elapsed:.0f} s in all", ""]  # fmt: skip
+             f"backend={args.backend} commit={info['commit']}, {elapsed:.0f} s in all", ""]  # fmt: skip
     for result in results:
         lines += report.table(result)
     lines += report.rss_comparison(results) + [f"- {e}" for e in extra]

@@ -63,6 +63,11 @@ SPECS: tuple[CaseSpec, ...] = (
 )
 PREFIX = "bench"
 
+# filesystem serves big objects faster and keeps them out of RAM, but lists by reading every
+# object's metadata from disk: W2's thousands of objects need memory (see bench/README.md).
+# W3 is about our RSS, not time: memory loads its 2.2 GiB in a quarter of the time.
+AUTO_BACKEND: dict[str, Backend] = {"W1": "filesystem", "W2": "memory", "W3": "memory"}
+
 
 class Sample(NamedTuple):
     tool: str
@@ -86,6 +91,7 @@ class CaseResult(NamedTuple):
     skipped: dict[str, str]  # tool -> reason
     primed: dict[str, Sample]  # noop mode: the untimed first sync
     samples: list[Sample]
+    backend: Backend  # the emulator's storage
 
 
 def build_dataset(spec: CaseSpec, data_dir: Path, scale: float) -> Dataset:
@@ -173,7 +179,7 @@ class Runner:
                 if spec.mode == "cold":  # before its pages are written back: less to sync
                     _clear(ctx.dest, ctx.staging)
         shutil.rmtree(self.workdir / spec.id, ignore_errors=True)
-        return CaseResult(spec, dataset, skipped, primed, samples)
+        return CaseResult(spec, dataset, skipped, primed, samples, self.emulator.backend)
 
 
 def run_workload(
@@ -184,10 +190,12 @@ def run_workload(
     scale: float,
     runs: int,
     workers: int,
-    backend: Backend,
+    backend: Backend | Literal["auto"],
     keep: bool = False,
 ) -> list[CaseResult]:
     """Generate the data of `specs`, serve it from one emulator, run every case."""
+    if backend == "auto":
+        backend = AUTO_BACKEND.get(name, "filesystem")
     base = workdir / name
     shutil.rmtree(base, ignore_errors=True)
     data_dir = base / "data"
