@@ -129,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                                 args.workers, args.backend, keep=args.keep)  # fmt: skip
     elapsed = time.perf_counter() - start
 
-    lines = [f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "
-             f"backend={args.backend} commit={info['commit']}, {elapsed:.0f} s in all", ""]  # fmt: skip
+    header = (
+        f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "
+        f"backend={args.backend} commit={info['commit']}, {elapsed:.0f} s in all"
+    )
+    lines = [header, ""]
     for result in results:
         lines += report.table(result)
     lines += report.rss_comparison(results) + [f"- {e}" for e in extra]
