@@ -118,6 +118,12 @@ class BenchEmulator:
                 self._proc.kill()
                 self._proc.wait()
 
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("fake-gcs-server is not running")
+        return self._proc.pid
+
     def log_offset(self) -> int:
         return self.log_path.stat().st_size
 

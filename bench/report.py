@@ -108,8 +108,11 @@ def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
     """The verdicts the case exists for."""
     spec = result.spec
     ours, rclone = sums.get("ours"), sums.get("rclone")
-    loads = [x.load1 for x in [*result.samples, *result.primed.values()]]
-    lines = [f"- load average before runs: {min(loads):.1f}-{max(loads):.1f}"] if loads else []
+    noise = [x.other_cpu for x in result.samples]
+    lines = []
+    if noise:
+        lines.append(f"- CPU used by other processes during a run: median "
+                     f"{statistics.median(noise):.1f} s, max {max(noise):.1f} s")  # fmt: skip
     for s in sums.values():
         bad = [x for x in result.samples if x.tool == s.tool and not x.ok]
         for x in bad[:2]:

@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 
 from bench.data import Dataset, FileSpec, Form, generate, saved_model
 from bench.emulator import Backend, BenchEmulator, RequestCounts
+from bench.noise import busy_seconds, process_seconds
 from bench.tools import Context, Tool
 from bench.verify import check_tree
 
@@ -72,7 +73,7 @@ AUTO_BACKEND: dict[str, Backend] = {"W1": "filesystem", "W2": "memory", "W3": "m
 class Sample(NamedTuple):
     tool: str
     rep: int  # -1: the untimed first sync of a no-op case
-    load1: float  # the 1-minute load average just before the run: other work on the machine
+    other_cpu: float  # CPU s used meanwhile by neither contender nor emulator: noise
     wall: float
     cpu: float
     max_rss_kb: int
@@ -131,19 +132,21 @@ class Runner:
 
     def once(self, case_id: str, tool: Tool, ctx: Context, rep: int) -> Sample:
         os.sync()  # the previous run's dirty pages are written back on nobody's clock
-        load1 = os.getloadavg()[0]
         offset = self.emulator.log_offset()
+        busy, emulator_cpu = busy_seconds(), process_seconds(self.emulator.pid)
         outcome = tool.run(ctx)
         m = outcome.measured
+        emulator_cpu = process_seconds(self.emulator.pid) - emulator_cpu
+        other_cpu = max(busy_seconds() - busy - m.cpu - emulator_cpu, 0.0)
         problems = [f"exit status {m.returncode} (see {ctx.log})"] if m.returncode else []
         problems += check_tree(outcome.tree, outcome.expected)
         requests = self.emulator.requests_since(offset)
-        sample = Sample(tool.name, rep, load1, m.wall, m.cpu, m.max_rss_kb, m.returncode, problems,
-                        requests)  # fmt: skip
+        sample = Sample(tool.name, rep, other_cpu, m.wall, m.cpu, m.max_rss_kb, m.returncode,
+                        problems, requests)  # fmt: skip
         status = "ok" if sample.ok else "FAILED: " + "; ".join(problems)
         self.say(f"  {case_id:<12} {rep if rep >= 0 else 'prime':>5} {tool.name:<15}"
                  f"{m.wall:8.2f} s  RSS {m.max_rss_kb / 1024:7.0f} MiB  "
-                 f"req {requests.total:5d}  {status}")  # fmt: skip
+                 f"req {requests.total:5d}  other CPU {other_cpu:5.1f} s  {status}")  # fmt: skip
         return sample
 
     def run_case(
