@@ -23,8 +23,13 @@ def _ts(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
+    def __init__(self, terminal: bool = False) -> None:
+        super().__init__()
+        # On a terminal a progress line may be showing: clear it before writing a log line.
+        self.lead = "\r\x1b[K" if terminal else ""
+
     def format(self, record: logging.LogRecord) -> str:
-        return f"{_ts(record)} {record.levelname:<7} {record.getMessage()}"
+        return f"{self.lead}{_ts(record)} {record.levelname:<7} {record.getMessage()}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +48,8 @@ class JsonFormatter(logging.Formatter):
 
 def setup(fmt: LogFormat, verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    terminal = sys.stderr.isatty()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(terminal))
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity else logging.INFO)

@@ -197,3 +197,41 @@ def test_no_progress_output_when_not_a_terminal(sync: Sync, fmt: str) -> None:
     result = sync.once("--log-format", fmt)
     assert result.returncode == 0
     assert "\r" not in result.stderr
+
+
+def test_progress_is_shown_on_a_terminal(proxied: Sync, proxy: FaultProxy) -> None:
+    import os
+    import pty
+
+    from tests.support.cli import cli_env, command
+
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), big_files("a", 4 * 1024 * 1024))
+    proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=1_000_000, delay=1.5))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        command(*proxied.args("once")),
+        env=cli_env(proxied.endpoint),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0
+    text = seen.decode(errors="replace")
+    assert "\r\x1b[K  " in text  # the progress line, redrawn in place
+    assert " / 4.0 MiB" in text
+    assert "B/s" in text
+    published = next(line for line in text.split("\r\n") if "published m/1" in line)
+    assert published.startswith("\r\x1b[K"), "a log line must clear the progress line first"
+    assert published.rsplit("\r\x1b[K", 1)[1][:4].isdigit()  # then the timestamp, alone
