@@ -362,3 +362,31 @@ def test_kill_during_pruning_then_rerun_converges(proxied: Sync) -> None:
     # pass empties it
     assert proxied.once().returncode == 0
     assert list((proxied.dest / ".gcs-model-sync" / "trash").iterdir()) == []
+
+
+def test_rejected_credentials_fail_fast_naming_the_bucket(proxied: Sync, proxy: FaultProxy) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=401))
+
+    result = proxied.once()
+
+    assert result.returncode == 1
+    assert f"credentials rejected listing gs://{proxied.bucket.name}" in result.stderr
+    assert proxy.counts["list"] == 1
+
+
+def test_permission_denied_on_an_object_fails_that_version_fast(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), sample_files("b"))
+    proxy.add_rule(Rule(kind="download", path="m/2.zip", fault=Fault.STATUS, status=403))
+
+    result = proxied.once()
+
+    assert result.returncode == 1
+    assert f"gs://{proxied.bucket.name}/models/m/2.zip: permission storage.objects.get denied" in (
+        result.stderr
+    )
+    assert proxied.versions("m") == ["1"]
+    assert sum(1 for r in proxy.records if r.name and r.name.endswith("m/2.zip")) == 1
