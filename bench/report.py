@@ -94,7 +94,7 @@ def table(result: CaseResult) -> list[str]:
         r = s.requests
         rows.append(
             f"| {name} | {s.ok}/{s.runs} | {_fmt(s.median)} "
-            f"| {_fmt(s.low)}-{_fmt(s.high)} | {_fmt(rate, '{:.0f}')} "
+            f"| {_fmt(s.low) + '-' + _fmt(s.high) if s.ok else '—'} | {_fmt(rate, '{:.0f}')} "
             f"| {_fmt(ratio(s.median, base.median if base else None))} "
             f"| {_fmt(ratio(ours.median if ours else None, s.median))} "
             f"| {s.peak_rss_kb / 1024:.0f} | {_fmt(s.cpu, '{:.1f}')} "
@@ -124,7 +124,7 @@ def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
         return lines
     if spec.id.startswith("W1") and rclone:
         r = ratio(ours.median, rclone.median)
-        verdict = "—" if r is None else ("PASS" if r <= TARGET_VS_RCLONE else "MISS")
+        verdict = "no good runs" if r is None else ("PASS" if r <= TARGET_VS_RCLONE else "MISS")
         lines.append(f"- target ours <= {TARGET_VS_RCLONE}x rclone: {_fmt(r)}x, {verdict}")
     if spec.mode == "noop":
         n = ours.requests

@@ -181,7 +181,6 @@ class Runner:
                 samples.append(self.once(spec.id, tool, ctx, rep))
                 if spec.mode == "cold":  # before its pages are written back: less to sync
                     _clear(ctx.dest, ctx.staging)
-        shutil.rmtree(self.workdir / spec.id, ignore_errors=True)
         return CaseResult(spec, dataset, skipped, primed, samples, self.emulator.backend)
 
 
@@ -217,7 +216,10 @@ def run_workload(
             results.append(runner.run_case(spec, dataset, tools, runs))
     finally:
         emu.stop()
-    if not keep:
+    failed = any(not s.ok for r in results for s in [*r.samples, *r.primed.values()])
+    if failed:
+        print(f"{name}: kept {base} (data, emulator log, tools' logs) to look into the failures")
+    elif not keep:
         shutil.rmtree(base, ignore_errors=True)
     return results
 
