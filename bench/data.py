@@ -62,10 +62,10 @@ def saved_model(big: int, shards: int = 1, small: int = 256 << 10) -> list[FileS
     ]
 
 
-def tiny_model(tag: int) -> list[FileSpec]:
+def tiny_model() -> list[FileSpec]:
     """A few hundred bytes in three files, for the no-op workload."""
     return [
-        FileSpec("saved_model.pb", 64 + tag % 7),
+        FileSpec("saved_model.pb", 64),
         FileSpec("variables/variables.index", 32),
         FileSpec("variables/variables.data-00000-of-00001", 128),
     ]
@@ -160,8 +160,7 @@ def generate(
     form: Form,
     models: int,
     versions_per_model: int,
-    files: list[FileSpec] | None = None,
-    tiny: bool = False,
+    files: list[FileSpec],
 ) -> Dataset:
     """Write `models` x `versions_per_model` versions under `data_dir/bucket/prefix/`."""
     base = data_dir / bucket / prefix
@@ -170,21 +169,20 @@ def generate(
     def one(job: tuple[int, int]) -> tuple[dict[str, str], dict[str, str], int]:
         m, v = job
         model, version = f"model{m:0{len(str(models - 1))}d}", f"{v:04d}"
-        specs = tiny_model(m * 10_000 + v) if tiny else list(files or [])
         (base / model).mkdir(parents=True, exist_ok=True)
         key = f"{model}/{version}{SUFFIX[form]}"
         if form == "zip":
-            sums = _write_zip(base / key, version, specs)
+            sums = _write_zip(base / key, version, files)
         elif form == "tgz":
-            sums = _write_tgz(base / key, version, specs)
+            sums = _write_tgz(base / key, version, files)
         else:
-            sums = _write_folder(base / key, specs)
+            sums = _write_folder(base / key, files)
         published = {f"{model}/{version}/{name}": sha for name, sha in sums.items()}
         if form == "folder":
             objects = {f"{key}/{name}": sha for name, sha in sums.items()}
         else:
             objects = {key: sha256_file(base / key)}
-        return objects, published, sum(s.size for s in specs)
+        return objects, published, sum(f.size for f in files)
 
     objects: dict[str, str] = {}
     published: dict[str, str] = {}

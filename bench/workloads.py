@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from bench.data import Dataset, FileSpec, Form, generate, saved_model
+from bench.data import Dataset, Form, generate, saved_model, tiny_model
 from bench.emulator import Backend, BenchEmulator, RequestCounts
 from bench.noise import busy_seconds, process_seconds
 from bench.tools import Context, Tool
@@ -96,13 +96,11 @@ class CaseResult(NamedTuple):
 
 
 def build_dataset(spec: CaseSpec, data_dir: Path, scale: float) -> Dataset:
+    models, files = spec.models, saved_model(max(int(spec.big * scale), 1), spec.shards)
     if spec.big == 0:  # tiny versions: scale their number instead of their size
-        models = max(1, round(spec.models * scale))
-        return generate(data_dir, spec.bucket, PREFIX, spec.form, models, spec.versions_per_model,
-                        tiny=True)  # fmt: skip
-    files: list[FileSpec] = saved_model(max(int(spec.big * scale), 1), spec.shards)
-    return generate(data_dir, spec.bucket, PREFIX, spec.form, spec.models,
-                    spec.versions_per_model, files)  # fmt: skip
+        models, files = max(1, round(spec.models * scale)), tiny_model()
+    return generate(data_dir, spec.bucket, PREFIX, spec.form, models, spec.versions_per_model,
+                    files)  # fmt: skip
 
 
 def _clear(*paths: Path) -> None:
