@@ -128,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         results += run_workload(name, specs, tools, args.workdir, args.scale, args.runs,
                                 args.workers, args.backend, keep=args.keep)  # fmt: skip
     elapsed = time.perf_counter() - start
+    for tool in tools:
+        for source, seconds in getattr(tool, "in_process", {}).items():
+            ordered = sorted(seconds)
+            extra.append(
+                f"ours in-process pass time for {source}: median {ordered[len(ordered) // 2]:.3f} s"
+                f" over {len(ordered)} runs (from its pass_done event; the rest is start-up)"
+            )
 
     header = (
         f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "

@@ -207,12 +207,14 @@ class Ours:
     def __init__(self, python: str) -> None:
         self.python = python
         self._why_not: str | bool | None = False  # False: not probed yet
+        # The pass's own time, from its pass_done log event: the process minus start-up.
+        self.in_process: dict[str, list[float]] = {}
 
     def command(self, ctx: Context) -> list[str]:
         return [
             self.python, "-m", "gcs_model_sync", "once",
             "--source", ctx.dataset.source, "--dest", str(ctx.dest),
-            "--workers", str(ctx.workers),
+            "--workers", str(ctx.workers), "--log-format", "json",
         ]  # fmt: skip
 
     def unavailable(self, form: Form) -> str | None:
@@ -231,7 +233,24 @@ class Ours:
     def run(self, ctx: Context) -> Outcome:
         env = cli_env(ctx.url)
         measured = run_measured(self.command(ctx), ctx.log, env=env, cwd=REPO)
+        seconds = last_pass_seconds(ctx.log)
+        if seconds is not None:
+            self.in_process.setdefault(ctx.dataset.source, []).append(seconds)
         return Outcome(measured, ctx.dest, ctx.dataset.published)
+
+
+def last_pass_seconds(log: Path) -> float | None:
+    """`seconds` of the last pass_done event ours wrote to its log."""
+    import json
+
+    found = None
+    for line in log.read_text(errors="replace").splitlines():
+        if '"pass_done"' in line:
+            try:
+                found = float(json.loads(line)["seconds"])
+            except (ValueError, KeyError):
+                continue
+    return found
 
 
 def all_tools(python: str, workdir: Path) -> list[Tool]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import time
@@ -222,11 +221,37 @@ def run_workload(
     return results
 
 
-def w4_plan() -> str:
-    """W4 (planning over 100k objects) is measured in-process by the core engineer."""
-    try:
-        plan = importlib.import_module("gcs_model_sync.plan")
-    except ImportError as exc:
-        return f"W4: skipped (gcs_model_sync.plan not importable: {exc})"
-    # TODO(core): build 100k remote entries and time plan.<function>(remote, local, options).
-    return f"W4: skipped (not written yet; {plan.__name__} is importable)"
+def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
+    """W4: plan over N listed objects (10 per version, 100 versions per model), in-process.
+
+    CPU time (process_time), best of 5, so that other work on a shared machine does not count.
+    """
+    from gcs_model_sync.layout import RemoteObject
+    from gcs_model_sync.local import LocalView, Managed
+    from gcs_model_sync.plan import make_plan
+
+    rows = []
+    for n in sizes:
+        objects = [
+            RemoteObject(f"models/m{i // 1000:03d}/{(i // 10) % 100 + 1:04d}/part-{i % 10}",
+                         1_000_000 + i, 1024, "AAAAAA==")
+            for i in range(n)
+        ]  # fmt: skip
+        cold = make_plan(objects, "models/", LocalView({}, frozenset()))
+        managed = {
+            i.version.id: Managed(i.version.model, i.version.version, i.version.fingerprint)
+            for i in cold.installs
+        }
+        in_sync = LocalView(managed, frozenset(managed))
+        best = {"cold": float("inf"), "in sync": float("inf")}
+        for _ in range(5):
+            for label, view in (("cold", LocalView({}, frozenset())), ("in sync", in_sync)):
+                started = time.process_time()
+                plan = make_plan(objects, "models/", view)
+                best[label] = min(best[label], time.process_time() - started)
+                assert label == "cold" or not plan.installs
+        rows.append(
+            f"{n:,} objects: {best['cold'] * 1000:.0f} ms cold, {best['in sync'] * 1000:.0f} ms "
+            f"in sync ({best['in sync'] / n * 1e6:.1f} us/object)"
+        )
+    return "W4 planning (CPU, best of 5): " + "; ".join(rows)

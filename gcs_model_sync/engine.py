@@ -23,7 +23,7 @@ from gcs_model_sync.errors import (
     SyncError,
     VersionRejected,
 )
-from gcs_model_sync.layout import RemoteObject
+from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.local import (
     LocalView,
     Managed,
@@ -108,10 +108,8 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
     except StateError as exc:
         event(logging.WARNING, "state_unreadable", f"{exc}; treating every folder as unmanaged")
         managed = {}
-    from gcs_model_sync.layout import classify
-
-    models = {e.model for e in classify(objects, config.source.prefix)}
-    local = scan(paths, models, managed)
+    groups = group(objects, config.source.prefix)  # once: the scan and the plan share it
+    local = scan(paths, {model for model, _version, _form in groups}, managed)
     plan = make_plan(
         objects,
         config.source.prefix,
@@ -119,6 +117,7 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
         keep=config.keep,
         allow_empty_source=config.allow_empty_source,
         max_delete=config.max_delete,
+        groups=groups,
     )
     return Snapshot(objects, local, plan)
 

@@ -322,7 +322,7 @@ def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) 
 
     source = _Tail(gzip.GzipFile(fileobj=cast(Any, stream), mode="rb") if gz else stream)
     try:
-        with tarfile.open(fileobj=source, mode="r|") as tf:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=source, mode="r|", bufsize=COPY_CHUNK) as tf:  # type: ignore[call-overload]
             for member in tf:
                 _tar_member(tf, member, writer, where)
             # tarfile ends quietly on a cut or damaged header after the first member; only

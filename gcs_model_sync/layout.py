@@ -78,6 +78,11 @@ class _Head(NamedTuple):
     rest: str  # path between the version component and the object's own name
     problem: str | None
     parts: tuple[str, ...]
+    key: tuple[str, str, Form] | None  # the version's group key, for folder-form objects
+
+
+GroupKey = tuple[str, str, Form]  # (model, version as spelled, form)
+Groups = dict[GroupKey, list[Entry]]
 
 
 def parse_key(name: str, prefix: str) -> Entry | None:
@@ -119,8 +124,50 @@ def _head(folder: str, has_folder: bool) -> _Head:
             problem = _unsafe([*model_parts, part], top_level=True) or _unsafe(
                 rest, top_level=False
             )
-            return _Head("/".join(model_parts), part, "/".join(rest), problem, parts)
-    return _Head(None, "", "", None, parts)
+            model = "/".join(model_parts)
+            return _Head(model, part, "/".join(rest), problem, parts, (model, part, Form.FOLDER))
+    return _Head(None, "", "", None, parts, None)
+
+
+def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
+    """One pass over a listing: entries grouped by version, in listing order within a group.
+
+    The hot loop of planning (100,000 objects a pass is normal): per object it only looks at
+    the last path component; everything about the folder is computed once and shared.
+    """
+    heads: dict[str, _Head] = {}
+    groups: Groups = {}
+    plen = len(prefix)
+    for obj in objects:
+        name = obj.name
+        rel = name[plen:] if name.startswith(prefix) else name
+        if not rel or rel[-1] == "/":
+            continue  # folder placeholder
+        folder, sep, last = rel.rpartition("/")
+        hkey = folder if sep else "\x00"  # "\x00" never names a folder: "no folder at all"
+        head = heads.get(hkey)
+        if head is None:
+            head = heads[hkey] = _head(folder, bool(sep))
+        if head.key is not None:
+            problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
+            relpath = f"{head.rest}/{last}" if head.rest else last
+            entry = Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem)
+            key = head.key
+        else:
+            m = ARCHIVE_RE.fullmatch(last)
+            if m is None:
+                continue
+            version = m.group(1)
+            form = _ARCHIVE_FORMS[m.group(2)]
+            problem = _unsafe((*head.parts, version), top_level=True)
+            entry = Entry(obj, folder, version, form, "", problem)
+            key = (folder, version, form)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [entry]
+        else:
+            members.append(entry)
+    return groups
 
 
 def classify(objects: Iterable[RemoteObject], prefix: str) -> list[Entry]:

@@ -8,7 +8,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from gcs_model_sync.layout import Entry, Form, RemoteObject, classify, fingerprint, version_id
+from gcs_model_sync.layout import (
+    Entry,
+    Form,
+    Groups,
+    RemoteObject,
+    fingerprint,
+    group,
+    version_id,
+)
 from gcs_model_sync.local import LocalView, Managed
 
 
@@ -85,14 +93,14 @@ def group_versions(
     entries: Iterable[Entry],
 ) -> tuple[list[RemoteVersion], list[Rejection]]:
     """Group entries into versions; two spellings of one version number reject it."""
-    groups: dict[tuple[str, str, Form], list[Entry]] = {}
+    groups: Groups = {}
     for e in entries:
-        key = (e.model, e.version, e.form)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [e]
-        else:
-            group.append(e)
+        groups.setdefault((e.model, e.version, e.form), []).append(e)
+    return versions_of(groups)
+
+
+def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
+    """Versions from grouped entries; two spellings of one version number reject it."""
     by_number: dict[tuple[str, int], dict[tuple[str, Form], list[Entry]]] = defaultdict(dict)
     for (model, version, form), es in groups.items():
         by_number[(model, int(version))][(version, form)] = es
@@ -148,18 +156,37 @@ def make_plan(
     keep: int = 0,
     allow_empty_source: bool = False,
     max_delete: int | None = None,
+    groups: Groups | None = None,
 ) -> Plan:
-    entries = classify(objects, prefix)
-    versions, rejections = group_versions(entries)
+    """`groups` may be passed when the caller already grouped the listing (one pass, not two)."""
+    with _no_gc():
+        return _plan(
+            groups if groups is not None else group(objects, prefix),
+            local,
+            keep,
+            allow_empty_source,
+            max_delete,
+        )
+
+
+def _plan(
+    groups: Groups,
+    local: LocalView,
+    keep: int,
+    allow_empty_source: bool,
+    max_delete: int | None,
+) -> Plan:
+    versions, rejections = versions_of(groups)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
     # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
     spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
     for v in versions:
         spellings[(v.model, v.number)].add(v.id)
     rejected = {(r.model, int(r.version)) for r in rejections}
-    for e in entries:
-        if (e.model, e.number) in rejected:
-            spellings[(e.model, e.number)].add(version_id(e.model, e.version))
+    if rejected:
+        for model, version, _form in groups:
+            if (model, int(version)) in rejected:
+                spellings[(model, int(version))].add(version_id(model, version))
     remote_ids = set().union(*spellings.values())
 
     # --keep ranks every version the bucket holds, rejected ones included.
