@@ -1,0 +1,65 @@
+"""The retry policy: what is retried, the original error at the end, and a stop cuts waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gcs_model_sync.errors import AccessDenied, ChecksumMismatch, Interrupted, TransientError
+from gcs_model_sync.retry import StopToken, call, is_transient
+
+
+class Flaky:
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors, self.calls = errors, 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def test_transient_errors_are_retried_until_success() -> None:
+    fn = Flaky([TransientError("503"), ChecksumMismatch("crc"), TransientError("reset")])
+    assert call(fn, what="t", attempts=5, deadline=30, stop=StopToken(), max_wait=0.01) == "ok"
+    assert fn.calls == 4
+
+
+def test_permanent_errors_are_not_retried() -> None:
+    fn = Flaky([AccessDenied("403")])
+    with pytest.raises(AccessDenied):
+        call(fn, what="t", attempts=5, deadline=30, stop=StopToken(), max_wait=0.01)
+    assert fn.calls == 1
+
+
+def test_the_original_error_is_raised_when_attempts_run_out() -> None:
+    fn = Flaky([TransientError(f"503 #{i}") for i in range(10)])
+    with pytest.raises(TransientError, match="503 #2"):
+        call(fn, what="t", attempts=3, deadline=30, stop=StopToken(), max_wait=0.01)
+    assert fn.calls == 3
+
+
+def test_a_stop_cuts_the_backoff_short() -> None:
+    stop = StopToken()
+    fn = Flaky([TransientError("503")] * 10)
+    threading.Timer(0.2, stop.set, args=(15,)).start()
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        call(fn, what="t", attempts=10, deadline=600, stop=stop, max_wait=60)
+    assert time.monotonic() - started < 5
+
+
+def test_library_errors_are_classified() -> None:
+    import requests
+    from google.api_core import exceptions as gexc
+
+    assert is_transient(requests.exceptions.ConnectionError())
+    assert is_transient(requests.exceptions.ReadTimeout())
+    assert is_transient(gexc.TooManyRequests("429"))
+    assert is_transient(gexc.ServiceUnavailable("503"))
+    assert not is_transient(gexc.Forbidden("403"))
+    assert not is_transient(gexc.NotFound("404"))
+    assert not is_transient(ValueError("bug"))
