@@ -34,6 +34,7 @@ from gcs_model_sync.local import (
     remove_tree,
     save_state,
     scan,
+    sync_trees,
 )
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan, make_plan
@@ -231,8 +232,9 @@ def _install_all(
         while pending:
             done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             stop.check()
-            for fut in done:
-                _finish_one(futures[fut], fut, paths, report, managed, saver, stop)
+            batch = [(futures[f], st) for f in done if (st := _collected(futures[f], f, report))]
+            for install, staged in _durable(batch, report):
+                _publish_one(install, staged, paths, report, managed, saver, stop)
     except Interrupted:
         for fut in pending:
             fut.cancel()
@@ -262,9 +264,48 @@ def _restore(
             managed[vid] = before
 
 
-def _finish_one(
+def _collected(
+    install: Install, fut: cf.Future[fetch.Staged], report: Report
+) -> fetch.Staged | None:
+    """The staged version, or None after recording why staging failed."""
+    v = install.version
+    try:
+        return fut.result()
+    except Interrupted:
+        raise
+    except SyncError as exc:
+        content = isinstance(exc, VersionRejected)
+        report.failures.append(Failure(v.model, v.id, str(exc), content))
+        event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
+    except OSError as exc:
+        _local_failure(report, v.model, v.id, f"{v.id}: staging failed: {os_error(exc)}")
+    except Exception as exc:  # a bug must not stop the other versions
+        report.failures.append(Failure(v.model, v.id, f"{v.id}: internal error: {exc!r}"))
+        logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
+    return None
+
+
+def _durable(
+    batch: list[tuple[Install, fetch.Staged]], report: Report
+) -> list[tuple[Install, fetch.Staged]]:
+    """One durability barrier for every version staged since the last one (a syncfs costs
+    ~7 ms whether it flushes one version or a hundred); then they may be renamed into place."""
+    if not batch:
+        return batch
+    try:
+        sync_trees([staged.content for _install, staged in batch])
+    except OSError as exc:
+        for install, staged in batch:
+            v = install.version
+            _local_failure(report, v.model, v.id, f"{v.id}: cannot sync to disk: {os_error(exc)}")
+            remove_tree(staged.workdir)
+        return []
+    return batch
+
+
+def _publish_one(
     install: Install,
-    fut: cf.Future[fetch.Staged],
+    staged: fetch.Staged,
     paths: Paths,
     report: Report,
     managed: dict[str, Managed],
@@ -272,22 +313,6 @@ def _finish_one(
     stop: StopToken,
 ) -> None:
     v = install.version
-    try:
-        staged = fut.result()
-    except Interrupted:
-        raise
-    except SyncError as exc:
-        content = isinstance(exc, VersionRejected)
-        report.failures.append(Failure(v.model, v.id, str(exc), content))
-        event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
-        return
-    except OSError as exc:
-        _local_failure(report, v.model, v.id, f"{v.id}: staging failed: {os_error(exc)}")
-        return
-    except Exception as exc:  # a bug must not stop the other versions
-        report.failures.append(Failure(v.model, v.id, f"{v.id}: internal error: {exc!r}"))
-        logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
-        return
     target = paths.version_dir(v.model, v.version)
     try:
         stop.check()

@@ -17,7 +17,7 @@ from gcs_model_sync import extract, retry, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Form
-from gcs_model_sync.local import Paths, remove_tree, sync_tree
+from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import log
 from gcs_model_sync.plan import RemoteVersion
 from gcs_model_sync.remote import CHUNK, Bucket, ObjectReader
@@ -78,8 +78,7 @@ def _stage_once(
             writer = _tar(bucket, version, writer, name)
         else:
             writer = _folder(bucket, version, writer)
-        content = extract.content_root(tree, name)
-        sync_tree(tree)
+        content = extract.content_root(tree, name)  # made durable by the engine, in batches
     except BaseException:
         remove_tree(workdir)
         raise

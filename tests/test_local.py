@@ -225,3 +225,42 @@ def test_remove_tree_handles_folders_files_links_and_nothing(tmp_path: Path) -> 
 def test_managed_id() -> None:
     assert Managed("m", "0002", "f").id == "m/0002"
     assert Managed("", "0002", "f").id == "0002"
+
+
+def test_sync_trees_fsyncs_every_file_and_folder_where_syncfs_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcs_model_sync import local
+
+    for root in ("a", "b"):
+        (tmp_path / root / "variables").mkdir(parents=True)
+        (tmp_path / root / "saved_model.pb").write_bytes(b"pb")
+        (tmp_path / root / "variables" / "v").write_bytes(b"v")
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(local, "_syncfs", lambda _path: False)
+    monkeypatch.setattr(
+        local.os,
+        "fsync",
+        lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1],
+    )
+    local.sync_trees([tmp_path / "a", tmp_path / "b"])
+    for root in ("a", "b"):
+        base = tmp_path / root
+        assert {
+            str(base),
+            str(base / "variables"),
+            str(base / "saved_model.pb"),
+            str(base / "variables" / "v"),
+        } <= set(synced)
+
+
+def test_sync_trees_uses_one_syncfs_on_linux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gcs_model_sync import local
+
+    calls: list[Path] = []
+    monkeypatch.setattr(local, "_syncfs", lambda path: calls.append(path) or True)
+    local.sync_trees([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
+    assert calls == [tmp_path / "a"]
