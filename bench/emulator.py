@@ -8,14 +8,12 @@ two log offsets are exactly that tool's requests: counting them costs nothing, u
 from __future__ import annotations
 
 import re
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from tests.support.emulator import binary_path, free_port
+from tests.support.emulator import Emulator
 
 Backend = Literal["filesystem", "memory"]
 
@@ -68,61 +66,27 @@ def count_requests(lines: Iterable[str]) -> RequestCounts:
     return RequestCounts(**counts)
 
 
-class BenchEmulator:
-    """fake-gcs-server loading every `data_dir/BUCKET/...` file as an object at start-up."""
+class BenchEmulator(Emulator):
+    """fake-gcs-server loading every `data_dir/BUCKET/...` file as an object at start-up,
+    logging each request (the request counts come from that log)."""
 
     def __init__(self, workdir: Path, data_dir: Path, backend: Backend = "filesystem") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.backend = backend
+        extra: tuple[str, ...] = ("-data", str(data_dir))
+        if backend == "filesystem":
+            extra += ("-filesystem-root", str(workdir / "emulator-root"))
         self.log_path = workdir / "fake-gcs-server.log"
-        self._root = workdir / "emulator-root"
-        self._data_dir = data_dir
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.log_path, backend, log_level="info", extra_args=extra)
+        self.backend: Backend = backend
 
-    def start(self, timeout: float = 120.0) -> BenchEmulator:
-        args = [
-            str(binary_path()),
-            "-scheme", "http",
-            "-backend", self.backend,
-            "-data", str(self._data_dir),
-            "-log-level", "info",
-            "-host", "127.0.0.1",
-            "-port", str(self.port),
-            "-public-host", f"127.0.0.1:{self.port}",
-            "-external-url", self.url,
-        ]  # fmt: skip
-        if self.backend == "filesystem":
-            args += ["-filesystem-root", str(self._root)]
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"fake-gcs-server exited with {self._proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"fake-gcs-server not ready on {self.url} after {timeout}s")
-
-    def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+    def start(self, timeout: float = 120.0) -> BenchEmulator:  # preloading data takes a while
+        super().start(timeout)
+        return self
 
     @property
     def pid(self) -> int:
         if self._proc is None:
             raise RuntimeError("fake-gcs-server is not running")
-        return self._proc.pid
+        return int(self._proc.pid)
 
     def log_offset(self) -> int:
         return self.log_path.stat().st_size

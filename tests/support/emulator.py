@@ -36,10 +36,19 @@ def free_port() -> int:
 class Emulator:
     """A running fake-gcs-server; `url` is what STORAGE_EMULATOR_HOST should be."""
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        log_path: Path | None = None,
+        backend: str = "memory",
+        log_level: str = "error",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.backend = backend
         self._log_path = log_path
+        self._log_level = log_level
+        self._extra_args = extra_args
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> Emulator:
@@ -47,24 +56,18 @@ class Emulator:
         self._proc = subprocess.Popen(
             [
                 str(binary_path()),
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-log-level",
-                "error",
-                "-host",
-                "127.0.0.1",
-                "-port",
-                str(self.port),
-                "-public-host",
-                f"127.0.0.1:{self.port}",
-                "-external-url",
-                self.url,
+                "-scheme", "http",
+                "-backend", self.backend,
+                "-log-level", self._log_level,
+                "-host", "127.0.0.1",
+                "-port", str(self.port),
+                "-public-host", f"127.0.0.1:{self.port}",
+                "-external-url", self.url,
+                *self._extra_args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-        )
+        )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -82,7 +85,7 @@ class Emulator:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(5)
+                self._proc.wait(10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
