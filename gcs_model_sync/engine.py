@@ -180,7 +180,7 @@ def _run(
     with (
         progress.Progress(total, lambda: bucket.counters.bytes_read)
         if show_progress and total
-        else _nothing()
+        else contextlib.nullcontext()
     ):
         _install_all(config, stop, paths, bucket, plan.installs, report, managed, saver)
     for vid in plan.forget:
@@ -390,10 +390,6 @@ def os_error(exc: OSError) -> str:
 def _local_failure(report: Report, model: str, vid: str, message: str) -> None:
     report.failures.append(Failure(model, vid, message))
     event(logging.ERROR, "local_failure", message)
-
-
-def _nothing() -> contextlib.AbstractContextManager[None]:
-    return contextlib.nullcontext()
 
 
 class _StateSaver:
