@@ -87,28 +87,37 @@ Groups = dict[GroupKey, list[Entry]]
 
 def parse_key(name: str, prefix: str) -> Entry | None:
     """Classify one object; None means "not part of any version" (ignored)."""
-    return _parse(RemoteObject(name, 0, 0), prefix, {})
+    parsed = _parse(RemoteObject(name, 0, 0), prefix, {})
+    return parsed[0] if parsed else None
 
 
-def _parse(obj: RemoteObject, prefix: str, heads: dict[str, _Head]) -> Entry | None:
+def _parse(
+    obj: RemoteObject, prefix: str, heads: dict[str, _Head]
+) -> tuple[Entry, GroupKey] | None:
+    """The naming rules for one object, and its version's group key.
+
+    The hot loop of planning (100,000 objects a pass is normal): per object only the last path
+    component is examined; everything about the folder is computed once, in `heads`.
+    """
     name = obj.name
     rel = name[len(prefix) :] if name.startswith(prefix) else name
-    if not rel or rel.endswith("/"):
+    if not rel or rel[-1] == "/":
         return None  # folder placeholder
     folder, sep, last = rel.rpartition("/")
-    head = heads.get(folder + sep)  # "/0002.zip" has an (empty, refused) folder; "0002.zip" none
+    hkey = folder if sep else "\x00"  # "/0002.zip" has an (empty, refused) folder; "0002.zip" none
+    head = heads.get(hkey)
     if head is None:
-        head = heads[folder + sep] = _head(folder, bool(sep))
-    if head.model is not None:  # folder form: the version sits in the object's folder
+        head = heads[hkey] = _head(folder, bool(sep))
+    if head.key is not None:  # folder form: the version sits in the object's folder
         problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
         relpath = f"{head.rest}/{last}" if head.rest else last
-        return Entry(obj, head.model, head.version, Form.FOLDER, relpath, problem)
+        return Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem), head.key
     m = ARCHIVE_RE.fullmatch(last)
     if m is None:
         return None
-    version = m.group(1)
+    version, form = m.group(1), _ARCHIVE_FORMS[m.group(2)]
     problem = _unsafe((*head.parts, version), top_level=True)
-    return Entry(obj, folder, version, _ARCHIVE_FORMS[m.group(2)], "", problem)
+    return Entry(obj, folder, version, form, "", problem), (folder, version, form)
 
 
 def _odd(part: str) -> bool:
@@ -130,38 +139,14 @@ def _head(folder: str, has_folder: bool) -> _Head:
 
 
 def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
-    """One pass over a listing: entries grouped by version, in listing order within a group.
-
-    The hot loop of planning (100,000 objects a pass is normal): per object it only looks at
-    the last path component; everything about the folder is computed once and shared.
-    """
+    """One pass over a listing: entries grouped by version, in listing order within a group."""
     heads: dict[str, _Head] = {}
     groups: Groups = {}
-    plen = len(prefix)
     for obj in objects:
-        name = obj.name
-        rel = name[plen:] if name.startswith(prefix) else name
-        if not rel or rel[-1] == "/":
-            continue  # folder placeholder
-        folder, sep, last = rel.rpartition("/")
-        hkey = folder if sep else "\x00"  # "\x00" never names a folder: "no folder at all"
-        head = heads.get(hkey)
-        if head is None:
-            head = heads[hkey] = _head(folder, bool(sep))
-        if head.key is not None:
-            problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
-            relpath = f"{head.rest}/{last}" if head.rest else last
-            entry = Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem)
-            key = head.key
-        else:
-            m = ARCHIVE_RE.fullmatch(last)
-            if m is None:
-                continue
-            version = m.group(1)
-            form = _ARCHIVE_FORMS[m.group(2)]
-            problem = _unsafe((*head.parts, version), top_level=True)
-            entry = Entry(obj, folder, version, form, "", problem)
-            key = (folder, version, form)
+        parsed = _parse(obj, prefix, heads)
+        if parsed is None:
+            continue
+        entry, key = parsed
         members = groups.get(key)
         if members is None:
             groups[key] = [entry]
@@ -171,13 +156,9 @@ def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
 
 
 def classify(objects: Iterable[RemoteObject], prefix: str) -> list[Entry]:
+    """Every versioned object's entry, in listing order."""
     heads: dict[str, _Head] = {}
-    entries = []
-    for obj in objects:
-        entry = _parse(obj, prefix, heads)
-        if entry is not None:
-            entries.append(entry)
-    return entries
+    return [parsed[0] for obj in objects if (parsed := _parse(obj, prefix, heads))]
 
 
 def fingerprint(form: Form, entries: Iterable[Entry]) -> str:
