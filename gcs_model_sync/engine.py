@@ -95,11 +95,7 @@ class Snapshot:
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
     """List and plan without writing anything (for `plan` and `status`)."""
-    bucket = Bucket(config, stop)
-    try:
-        objects = bucket.list_objects()
-    finally:
-        bucket.close()
+    objects = Bucket(config, stop).list_objects()
     return _snapshot(config, Paths(config.dest), objects)
 
 
@@ -137,7 +133,6 @@ def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> R
         try:
             _run(config, stop, paths, bucket, report, show_progress)
         finally:
-            bucket.close()
             report.bytes_downloaded = bucket.counters.bytes_read
             report.list_requests = bucket.counters.list_requests
             report.object_reads = bucket.counters.object_reads

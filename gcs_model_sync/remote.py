@@ -71,7 +71,12 @@ class Bucket:
         self.config = config
         self.stop = stop
         self.counters = Counters()
-        self._session, self._client, self._base = _connect(config)
+        self._session, self._client, self._base = _connect(
+            config.anonymous,
+            config.project,
+            config.workers,
+            os.environ.get("STORAGE_EMULATOR_HOST"),
+        )
 
     # -- listing ---------------------------------------------------------------------
     def list_objects(self) -> list[RemoteObject]:
@@ -164,9 +169,6 @@ class Bucket:
             deadline=self.config.retry_deadline,
             stop=self.stop,
         )
-
-    def close(self) -> None:
-        self._session.close()
 
 
 class ObjectReader(io.RawIOBase):
@@ -267,8 +269,15 @@ class _Crc32c:
         return base64.b64encode(self._c.digest()).decode()
 
 
-def _connect(config: Config) -> tuple[Any, Any, str]:
-    """Session, storage client and base URL for the emulator, a public bucket, or ADC."""
+@functools.lru_cache(maxsize=4)
+def _connect(
+    anonymous: bool, project: str | None, workers: int, emulator: str | None
+) -> tuple[Any, Any, str]:
+    """Session, storage client and base URL for the emulator, a public bucket, or ADC.
+
+    Made once per process: the `run` loop's passes share credentials (a token is refreshed
+    only when it expires, not fetched every poll) and keep-alive connections.
+    """
     import importlib
 
     import requests
@@ -280,17 +289,16 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
     # google-cloud-storage >= 3.x fetches bucket metadata in the background to decorate trace
     # spans: one more request per pass, needing storage.buckets.get. Polling must not pay it.
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=config.workers + 4, max_retries=0)
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=workers + 4, max_retries=0)
     if emulator:
         base = emulator if "://" in emulator else f"http://{emulator}"
         credentials: Any = AnonymousCredentials()
         session: Any = requests.Session()
-        project = config.project or "emulator"
-    elif config.anonymous:
+        project = project or "emulator"
+    elif anonymous:
         base, credentials = "https://storage.googleapis.com", AnonymousCredentials()
         session = requests.Session()
-        project = config.project or "anonymous"
+        project = project or "anonymous"
     else:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
@@ -306,7 +314,7 @@ def _connect(config: Config) -> tuple[Any, Any, str]:
             ) from exc
         base = "https://storage.googleapis.com"
         session = transport.AuthorizedSession(credentials)
-        project = config.project or adc_project or "unknown"
+        project = project or adc_project or "unknown"
     base = base.rstrip("/")
     if not urllib.request.getproxies():
         # requests re-reads proxy variables and .netrc on every request otherwise: ~10% of the
