@@ -122,7 +122,8 @@ def test_on_change_hook_gets_what_changed(sync: Sync, tmp_path: Path) -> None:
             return joined
 
         wait_for(lambda: "m/1" in later().get("GCS_MODEL_SYNC_PRUNED", ""), what="prune hook")
-        assert metric(port, 'gcs_model_sync_hook_runs_total{outcome="success"}') >= 2
+        # the counter moves when the hook has returned, a moment after it wrote its file
+        wait_for(lambda: metric(port, 'gcs_model_sync_hook_runs_total{outcome="success"}') >= 2)
     first = json.loads(out.read_text().splitlines()[0])
     assert first["GCS_MODEL_SYNC_PUBLISHED"] == "m/1"
     assert first["GCS_MODEL_SYNC_PRUNED"] == ""
