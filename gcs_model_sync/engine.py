@@ -128,7 +128,8 @@ def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> R
         raise SyncError(f"--dest {config.dest}: cannot write there ({os_error(exc)})") from exc
     report = Report()
     with lock.hold(paths.lock_file, config.lock_timeout, stop):
-        clean_scratch(paths)
+        if leftovers := clean_scratch(paths):
+            event(logging.INFO, "cleaned", f"removed {leftovers} staging/trash leftover(s)")
         bucket = Bucket(config, stop)
         try:
             _run(config, stop, paths, bucket, report, show_progress)

@@ -72,12 +72,14 @@ _MEMBER_ERRNOS = {
 
 
 class Writer:
-    """Creates files and folders under `root`, refusing anything that would land outside."""
+    """Creates files and folders under `root`, refusing anything that would land outside.
 
-    def __init__(self, root: Path, limits: Limits, fsync: bool = True) -> None:
+    Durability is not its job: the engine syncs each batch of staged versions at once.
+    """
+
+    def __init__(self, root: Path, limits: Limits) -> None:
         self.root = root
         self.limits = limits
-        self.fsync = fsync
         self.dirs: set[str] = set()
         self.links: list[tuple[str, str]] = []
         root.mkdir(parents=True, exist_ok=True)
@@ -123,9 +125,6 @@ class Writer:
                 while chunk := src.read(COPY_CHUNK):
                     self.limits.add(len(chunk))
                     out.write(chunk)
-                if self.fsync:
-                    out.flush()
-                    os.fsync(out.fileno())
         except OSError as exc:
             _raise_space(exc, self.limits.where)
             raise
@@ -166,16 +165,6 @@ class Writer:
         """Once every member is in: each link resolves inside the root, whatever the order."""
         for rel, target in self.links:
             _check_link(self.root, rel, target, self.limits.where)
-
-    def sync_dirs(self) -> None:
-        if not self.fsync:
-            return
-        for rel in sorted(self.dirs | {""}, key=len, reverse=True):
-            fd = os.open(self.root / rel, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 def _check_link(top: Path, rel: str, target: str, where: str) -> None:

@@ -54,7 +54,7 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
 
 
 def check_space(staging: Path, version: RemoteVersion, config: Config, name: str) -> None:
-    need = version.size * (2 if version.form is Form.ZIP else 1)
+    need = version.size  # every form extracts while it downloads (rare zips spool: see _zip)
     free = shutil.disk_usage(staging).free
     if free - need < config.min_free_space:
         raise InsufficientSpace(
@@ -70,7 +70,7 @@ def _stage_once(
     label = version.id.replace("/", "_")[-40:]
     workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
     tree = workdir / "tree"
-    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name), fsync=False)
+    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
     try:
         if version.form is Form.ZIP:
             writer = _zip(bucket, version, workdir, writer, name)
@@ -97,7 +97,7 @@ def _zip(
         log.debug("%s: %s; extracting from a local copy", name, exc)
     remove_tree(writer.root)
     limits = extract.Limits(writer.limits.max_bytes, name)
-    writer = extract.Writer(writer.root, limits, fsync=False)
+    writer = extract.Writer(writer.root, limits)
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
         try:

@@ -152,14 +152,14 @@ class Sandbox:
 
     def run(self, kind: str, data: bytes, max_bytes: int = 10**6) -> Path:
         """Extract, check containment whatever happened, return the content root."""
-        writer = Writer(self.root, Limits(max_bytes, WHERE), fsync=False)
+        writer = Writer(self.root, Limits(max_bytes, WHERE))
         try:
             if kind == "zipstream":
                 try:
                     zipstream.extract(io.BytesIO(data), writer, WHERE)
                 except zipstream.Unstreamable:
                     remove_tree(self.root)
-                    writer = Writer(self.root, Limits(max_bytes, WHERE), fsync=False)
+                    writer = Writer(self.root, Limits(max_bytes, WHERE))
                     kind = "zip"
             if kind == "zip":
                 archive = self.archives / "a.zip"

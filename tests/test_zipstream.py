@@ -41,7 +41,7 @@ def build(compression: int, streamed: bool, files: dict[str, bytes] = FILES) -> 
 
 def extract(tmp_path: Path, data: bytes) -> dict[str, bytes]:
     root = tmp_path / "tree"
-    zipstream.extract(io.BytesIO(data), Writer(root, Limits(10**8, WHERE), fsync=False), WHERE)
+    zipstream.extract(io.BytesIO(data), Writer(root, Limits(10**8, WHERE)), WHERE)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 

@@ -282,8 +282,10 @@ def test_stale_staging_from_a_killed_run_is_cleaned(sync: Sync) -> None:
     (stale / "half.bin").write_bytes(b"x" * 100)
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
 
-    assert sync.once().returncode == 0
+    result = sync.once()
+    assert result.returncode == 0
     assert list((sync.dest / ".gcs-model-sync" / "staging").iterdir()) == []
+    assert "removed 1 staging/trash leftover(s)" in result.stderr
 
 
 def test_plan_shows_changes_and_touches_nothing(sync: Sync) -> None:
