@@ -365,3 +365,27 @@ def test_tfs_config_names_every_model_and_changes_only_when_models_do(sync: Sync
     sync.bucket.put_zip(sync.key("gpt/9.zip"), sample_files("d"))
     assert sync.once("--tfs-config", str(config_file)).returncode == 0
     assert [name for name, _, _ in configs(config_file.read_text())] == ["gpt", "resnet"]
+
+
+def test_on_change_runs_after_once_and_a_failing_hook_fails_it(sync: Sync, tmp_path: Path) -> None:
+    import sys
+
+    marker = tmp_path / "published.txt"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        f"import os\nopen({str(marker)!r}, 'w').write(os.environ['GCS_MODEL_SYNC_PUBLISHED'])\n"
+    )
+    hook = f"{sys.executable} {script}"
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    assert sync.once("--on-change", hook).returncode == 0
+    assert marker.read_text() == "m/1"
+
+    marker.unlink()
+    assert sync.once("--on-change", hook).returncode == 0  # nothing changed: no hook
+    assert not marker.exists()
+
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    failing = sync.once("--on-change", "false")
+    assert failing.returncode == 1
+    assert sync.versions("m") == ["1", "2"]  # the sync itself went through
+    assert "--on-change exited 1" in failing.stderr
