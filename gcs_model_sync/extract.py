@@ -7,14 +7,12 @@ total extracted size (zip bombs). Any problem raises VersionRejected naming the 
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import lzma
 import os
 import posixpath
 import stat
-import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -28,6 +26,12 @@ COPY_CHUNK = 1024 * 1024
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Chunks(Protocol):
+    """What Writer.file copies from: bytes, or views of a buffer that are never copied."""
+
+    def read(self, size: int = -1, /) -> bytes | memoryview: ...
 
 
 class Limits:
@@ -112,7 +116,7 @@ class Writer:
                 raise self._refused(rel, exc) from exc
         self.dirs.add(rel)
 
-    def file(self, rel: str, src: Readable, mode: int = 0o644) -> None:
+    def file(self, rel: str, src: Chunks, mode: int = 0o644) -> None:
         path = self._parent(rel)
         try:
             fd = os.open(
@@ -274,58 +278,6 @@ def extract_zip(archive: Path, writer: Writer, where: str) -> None:
         raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
 
 
-class _Tail:
-    """Passes reads through, keeping the most recent bytes to look back at one block."""
-
-    KEEP = 64 * 1024  # more than tarfile reads ahead of its position (one 10 KiB record)
-
-    def __init__(self, src: Readable) -> None:
-        self.src = src
-        self.total = 0
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.kept = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self.src.read(size)
-        self.total += len(data)
-        self.chunks.append(data)
-        self.kept += len(data)
-        while self.chunks and self.kept - len(self.chunks[0]) >= self.KEEP:
-            self.kept -= len(self.chunks.popleft())
-        return data
-
-    def block_at(self, offset: int) -> bytes:
-        start = offset - (self.total - self.kept)
-        if start < 0:
-            return b""
-        return b"".join(self.chunks)[start : start + tarfile.BLOCKSIZE]
-
-
-def extract_tar(stream: Readable, writer: Writer, where: str, gz: bool = False) -> None:
-    """Extract a tar or tar.gz as it streams in; no copy of the archive touches disk.
-
-    The stream is read to its very end, so a truncated or damaged gzip trailer is caught even
-    when every member came through.
-    """
-    source = _Tail(Gunzip(stream) if gz else stream)
-    try:
-        with tarfile.open(fileobj=source, mode="r|", bufsize=COPY_CHUNK) as tf:  # type: ignore[call-overload]
-            for member in tf:
-                _tar_member(tf, member, writer, where)
-            # tarfile ends quietly on a cut or damaged header after the first member; only
-            # a zero block where the next header would be is a real end of the archive.
-            if source.block_at(tf.offset) != bytes(tarfile.BLOCKSIZE):
-                raise VersionRejected(
-                    f"{where}: truncated or corrupt tar archive (no end-of-archive block "
-                    f"after the last good member, at byte {tf.offset})"
-                )
-        writer.check_links()
-        while source.read(COPY_CHUNK):
-            pass
-    except (tarfile.TarError, zlib.error, EOFError) as exc:
-        raise VersionRejected(f"{where}: corrupt or truncated tar archive ({exc})") from exc
-
-
 _GZIP = 16 + zlib.MAX_WBITS  # zlib parses the gzip header and checks its CRC-32 and length
 
 
@@ -374,24 +326,6 @@ class Gunzip:
             raise zlib.error("trailing garbage after the gzip stream")
         self._d = zlib.decompressobj(_GZIP)
         self._input = rest
-
-
-def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, writer: Writer, where: str) -> None:
-    rel = member_path(member.name, where)
-    if rel is None:
-        return
-    if member.isdir():
-        writer.mkdir(rel)
-    elif member.isreg():
-        src = tf.extractfile(member)
-        assert src is not None
-        writer.file(rel, src, member.mode)
-    elif member.issym():
-        writer.symlink(rel, member.linkname)
-    elif member.islnk():
-        writer.hardlink(rel, member_path(member.linkname, where) or "")
-    else:
-        raise VersionRejected(f"{where}: member {rel!r} is a device, fifo or other special file")
 
 
 def content_root(staged: Path, where: str) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs_model_sync import extract, retry, zipstream
+from gcs_model_sync import extract, retry, tarstream, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Form
@@ -135,7 +135,7 @@ def _tar(
 ) -> extract.Writer:
     gz = version.form is Form.TGZ
     with bucket.open(version.objects[0]) as reader:
-        _checked(reader, lambda: extract.extract_tar(_buffered(reader), writer, name, gz=gz))
+        _checked(reader, lambda: tarstream.extract(reader, writer, name, gz=gz))
     return writer
 
 
