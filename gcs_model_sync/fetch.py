@@ -6,7 +6,6 @@ which is on the same filesystem as the versions so that publishing is a rename.
 
 from __future__ import annotations
 
-import io
 import shutil
 import uuid
 from collections.abc import Callable
@@ -91,7 +90,7 @@ def _zip(
     """Extract while downloading; spool to a file only for zips that need random access."""
     try:
         with bucket.open(version.objects[0]) as reader:
-            _checked(reader, lambda: zipstream.extract(_buffered(reader), writer, name))
+            _checked(reader, lambda: zipstream.extract(reader, writer, name))
         return writer
     except zipstream.Unstreamable as exc:
         log.debug("%s: %s; extracting from a local copy", name, exc)
@@ -124,10 +123,6 @@ def _checked(reader: ObjectReader, extract_all: Callable[[], None]) -> None:
         reader.verify()
         raise
     reader.verify()
-
-
-def _buffered(reader: ObjectReader) -> io.BufferedReader:
-    return io.BufferedReader(reader, buffer_size=CHUNK)
 
 
 def _tar(

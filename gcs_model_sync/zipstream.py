@@ -30,21 +30,27 @@ class Unstreamable(Exception):
 
 
 class _Input:
-    """The archive stream with exact reads and push-back of over-read bytes."""
+    """The archive stream as views of the current chunk (member bytes are never copied),
+    exact reads for headers, and push-back of bytes read past the end of a member."""
 
     def __init__(self, src: Readable, where: str) -> None:
-        self.src, self.where, self.pending = src, where, b""
+        self.src, self.where = src, where
+        self.chunk: memoryview = memoryview(b"")
+        self.pos = 0
 
-    def read(self, n: int) -> bytes:
-        if self.pending:
-            data, self.pending = self.pending[:n], self.pending[n:]
-            return data
-        return self.src.read(n)
+    def read(self, n: int) -> memoryview:
+        """Up to n bytes (empty at the end of the stream)."""
+        if self.pos >= len(self.chunk):
+            self.chunk, self.pos = memoryview(self.src.read(COPY_CHUNK)), 0
+        end = min(self.pos + n, len(self.chunk))
+        view = self.chunk[self.pos : end]
+        self.pos = end
+        return view
 
     def exact(self, n: int) -> bytes:
         parts, left = [], n
         while left:
-            data = self.read(min(left, COPY_CHUNK))
+            data = self.read(left)
             if not data:
                 raise VersionRejected(f"{self.where}: truncated zip archive")
             parts.append(data)
@@ -52,7 +58,8 @@ class _Input:
         return b"".join(parts)
 
     def unread(self, data: bytes) -> None:
-        self.pending = data + self.pending
+        if data:
+            self.chunk, self.pos = memoryview(data + self.chunk[self.pos :]), 0
 
 
 class _Member:
@@ -67,7 +74,7 @@ class _Member:
         self.got_crc, self.got = 0, 0
         self.done = False
 
-    def read(self, size: int = -1, /) -> bytes:
+    def read(self, size: int = -1, /) -> bytes | memoryview:
         want = COPY_CHUNK if size < 0 else size
         while not self.done:
             out = self._step(want)
@@ -77,7 +84,7 @@ class _Member:
                 return out
         return b""
 
-    def _step(self, want: int) -> bytes:
+    def _step(self, want: int) -> bytes | memoryview:
         d = self.d
         if d is not None and d.unconsumed_tail:
             return d.decompress(d.unconsumed_tail, want)
