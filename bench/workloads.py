@@ -52,8 +52,9 @@ def _noop(name: str, title: str, form: Form) -> CaseSpec:
 # W1: cold sync from empty. W2: a second, no-op run. W3: one big version, for peak RSS.
 SPECS: tuple[CaseSpec, ...] = (
     _cold("W1-zip", "cold sync, zip", "zip", 20, 50 * MiB),
-    _cold("W1-tgz", "cold sync, tar.gz", "tgz", 20, 10 * MiB),
-    _cold("W1-folder", "cold sync, folder form (10 objects each)", "folder", 20, 10 * MiB, 8),
+    # The W1 is 20 versions x 50 MB in every form: "the same target holds".
+    _cold("W1-tgz", "cold sync, tar.gz", "tgz", 20, 50 * MiB),
+    _cold("W1-folder", "cold sync, folder form (10 objects each)", "folder", 20, 50 * MiB, 8),
     _noop("W2-zip", "no-op pass, tiny zips", "zip"),
     _noop("W2-folder", "no-op pass, tiny folders (3 objects each)", "folder"),
     _cold("W3-zip-1g", "one 1 GiB version, zip", "zip", 1, 1024 * MiB, 1, RSS_PEERS, 1),

@@ -1,3 +1,3 @@
-from gcs_model_sync.cli import main
+from gcs_model_sync.cli import run
 
-raise SystemExit(main())
+run()

@@ -10,13 +10,13 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from gcs_model_sync import __version__
 from gcs_model_sync.config import ENV_PREFIX, Config, Source, default_workers
-from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, exit_now
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 the destination mirrors the source (also when nothing changed); "
@@ -431,3 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"gcs-model-sync: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def run() -> NoReturn:
+    """The console script and `python -m gcs_model_sync`: main(), then exit_now()."""
+    exit_now(main())

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 from gcs_model_sync import __version__, logs, progress
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
-from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK, ConfigError, Interrupted
+from gcs_model_sync.errors import (
+    EXIT_FAILED,
+    EXIT_GUARD,
+    EXIT_OK,
+    ConfigError,
+    Interrupted,
+    exit_now,
+)
 from gcs_model_sync.hooks import Hook, redact
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.logs import event
@@ -89,18 +95,6 @@ def make_hook(config: Config) -> Hook | None:
         return None
     env = {"GCS_MODEL_SYNC_DEST": str(config.dest), "GCS_MODEL_SYNC_SOURCE": str(config.source)}
     return Hook(config.on_change, config.hook_timeout, env)
-
-
-def exit_now(code: int) -> NoReturn:
-    """Leave without joining transfer threads that may sit in a socket read for a minute.
-
-    Safe: staging is private and cleaned by the next run, the state file was saved, and the
-    kernel releases the destination lock with our file descriptors.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def log_start(command: str, config: Config) -> None:
