@@ -10,8 +10,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
+import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gcs_model_sync import fetch, lock, progress, publish, tfs_config
 from gcs_model_sync.config import Config
@@ -34,6 +37,7 @@ from gcs_model_sync.local import (
     remove_tree,
     save_state,
     scan,
+    sync_dirs,
     sync_trees,
 )
 from gcs_model_sync.logs import event
@@ -42,6 +46,10 @@ from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
+# Versions staged within this many seconds share one durability barrier (a syncfs commits the
+# journal and stalls every other thread's metadata writes: 1,000 tiny versions, one each, took
+# seconds). TF Serving polls once a second, so the wait is never seen.
+BATCH_EVERY = 0.1
 
 
 PENDING = "pending"  # written before a publish: a crash leaves "reinstall", never an orphan
@@ -183,7 +191,7 @@ def _run(
         managed.pop(vid, None)
     saver.dirty = saver.dirty or bool(plan.forget)
     _prune(plan, paths, report, managed, saver)
-    saver.save()
+    saver.finish()
     if config.tfs_config:
         _write_tfs_config(config, paths, managed, report)
 
@@ -222,21 +230,43 @@ def _install_all(
     saver.dirty = True
     saver.save()
     pool = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stage")
-    futures = {pool.submit(fetch.stage, bucket, i.version, paths, config): i for i in installs}
-    pending = set(futures)
+
+    def discard(workdir: Path) -> None:
+        """What is left of a staging folder is removed by a worker, off the publishing loop
+        (rmdir costs a millisecond here while other threads write)."""
+        pool.submit(remove_tree, workdir)
+
+    # Completions arrive through a queue: cf.wait() over every pending future locks each of
+    # them on every call, quadratic in the number of versions (1 s of 1,000 tiny ones).
+    completed: queue.SimpleQueue[cf.Future[fetch.Staged]] = queue.SimpleQueue()
+    futures: dict[cf.Future[fetch.Staged], Install] = {}
+    for i in installs:
+        fut = pool.submit(fetch.stage, bucket, i.version, paths, config)
+        futures[fut] = i
+        fut.add_done_callback(completed.put)
+    left = len(futures)
+    ready: list[tuple[Install, fetch.Staged]] = []  # staged, waiting for the next barrier
+    barrier = time.monotonic()
     try:
-        while pending:
-            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-            stop.check()
-            batch = [(futures[f], st) for f in done if (st := _collected(futures[f], f, report))]
-            for install, staged in _durable(batch, report):
-                _publish_one(install, staged, paths, report, managed, saver, stop)
+        while left or ready:
+            if left:
+                due = BATCH_EVERY - (time.monotonic() - barrier) if ready else 0.2
+                done = _take(completed, max(due, 0.0))
+                left -= len(done)
+                stop.check()
+                ready += [
+                    (futures[f], st) for f in done if (st := _collected(futures[f], f, report))
+                ]
+            if ready and (not left or time.monotonic() - barrier >= BATCH_EVERY):
+                for install, staged in _durable(ready, report):
+                    _publish_one(install, staged, paths, report, managed, saver, stop, discard)
+                ready, barrier = [], time.monotonic()
     except Interrupted:
-        for fut in pending:
+        for fut in futures:
             fut.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-        cf.wait(pending, timeout=2)  # workers notice the stop token within a chunk
-        for fut in pending:
+        cf.wait(futures, timeout=2)  # workers notice the stop token within a chunk
+        for fut in futures:  # staged but not published (removing a published one's is a no-op)
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 remove_tree(fut.result().workdir)
         _restore(previous, managed, report)
@@ -244,6 +274,20 @@ def _install_all(
         raise
     _restore(previous, managed, report)
     pool.shutdown(wait=True)
+
+
+def _take(
+    completed: queue.SimpleQueue[cf.Future[fetch.Staged]], timeout: float
+) -> list[cf.Future[fetch.Staged]]:
+    """Whatever finished, waiting up to `timeout` seconds for the first one."""
+    try:
+        done = [completed.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            done.append(completed.get_nowait())
+    return done
 
 
 def _restore(
@@ -307,6 +351,7 @@ def _publish_one(
     managed: dict[str, Managed],
     saver: _StateSaver,
     stop: StopToken,
+    discard: Callable[[Path], object],
 ) -> None:
     v = install.version
     target = paths.version_dir(v.model, v.version)
@@ -317,8 +362,9 @@ def _publish_one(
         _local_failure(report, v.model, v.id, f"{target}: cannot publish: {os_error(exc)}")
         return
     finally:
-        remove_tree(staged.workdir)
+        discard(staged.workdir)
     managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time())
+    saver.renamed.add(target.parent)
     saver.changed()
     report.published.append(v.id)
     event(
@@ -359,11 +405,13 @@ def _prune(
                 f"not deleting {m.id}: another version of this model failed this pass",
             )
             continue
+        target = paths.version_dir(m.model, m.version)
         try:
-            publish.retire(paths.version_dir(m.model, m.version), paths.trash)
+            publish.retire(target, paths.trash)
         except OSError as exc:
             _local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
             continue
+        saver.renamed.add(target.parent)
         managed.pop(m.id, None)
         saver.changed()
         report.pruned.append(m.id)
@@ -389,12 +437,19 @@ def _local_failure(report: Report, model: str, vid: str, message: str) -> None:
 
 
 class _StateSaver:
-    """Writes the state file at most once a second during a pass, and at its end."""
+    """Writes the state file at most once a second during a pass, and at its end; then
+    first makes the pass's renames durable, all at once rather than an fsync per version."""
 
     def __init__(self, paths: Paths, managed: dict[str, Managed], source: str) -> None:
         self.paths, self.managed, self.source = paths, managed, source
         self.dirty = False
+        self.renamed: set[Path] = set()  # folders whose entries this pass renamed
         self._last = time.monotonic()
+
+    def finish(self) -> None:
+        sync_dirs(self.renamed, self.paths.dest)
+        self.renamed.clear()
+        self.save()
 
     def changed(self) -> None:
         self.dirty = True

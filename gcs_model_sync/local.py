@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from gcs_model_sync.layout import STATE_DIR, VERSION_RE, version_id
@@ -29,6 +29,9 @@ class Managed:
     @property
     def id(self) -> str:
         return version_id(self.model, self.version)
+
+
+_MANAGED_FIELDS = tuple(f.name for f in fields(Managed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +98,16 @@ class StateError(Exception):
 
 
 def save_state(paths: Paths, managed: dict[str, Managed], source: str) -> None:
-    doc = {
-        "format": STATE_FORMAT,
-        "source": source,
-        "versions": {k: asdict(v) for k, v in sorted(managed.items())},
-    }
-    atomic_write(paths.state_file, json.dumps(doc, indent=1).encode())
+    """One version a line: readable, and built by json's C encoder (with `indent` json
+    falls back to pure Python; with asdict() a save of 1,000 versions took 150 ms)."""
+    head = json.dumps({"format": STATE_FORMAT, "source": source})[:-1]
+    lines = [f"{json.dumps(k)}: {json.dumps(_fields(v))}" for k, v in sorted(managed.items())]
+    text = head + ', "versions": {\n' + ",\n".join(lines) + "\n}}\n"
+    atomic_write(paths.state_file, text.encode())
+
+
+def _fields(m: Managed) -> dict[str, object]:
+    return {name: getattr(m, name) for name in _MANAGED_FIELDS}
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -127,6 +134,19 @@ def fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def sync_dirs(dirs: Iterable[Path], dest: Path) -> None:
+    """Make renames and new folders under `dest` durable: one syncfs(2) on Linux, elsewhere
+    an fsync of each folder and of every folder between it and `dest`."""
+    todo: set[Path] = set()
+    for d in dirs:
+        todo.add(d)
+        todo.update(p for p in d.parents if p == dest or dest in p.parents)
+    if not todo or _syncfs(dest):
+        return
+    for d in sorted(todo, key=lambda p: len(p.parts), reverse=True):
+        fsync_dir(d)
 
 
 def sync_trees(roots: list[Path]) -> None:

@@ -17,8 +17,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from gcs_model_sync.local import fsync_dir
-
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux
 _RENAME_SWAP = 2  # macOS renamex_np
@@ -55,7 +53,11 @@ def exchange(a: Path, b: Path) -> bool:
 
 
 def publish(content: Path, target: Path, trash: Path) -> None:
-    """Move `content` to `target`; an existing target is swapped out and then removed."""
+    """Move `content` to `target`; an existing target is swapped out and then removed.
+
+    The rename is not fsynced here: the engine syncs every folder a pass touched once, at
+    its end (a crash before that only means a reinstall, never a partial version).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(content, target)  # fails if target exists as a non-empty folder or a file
@@ -63,7 +65,6 @@ def publish(content: Path, target: Path, trash: Path) -> None:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
             raise
         _replace(content, target, trash)
-    fsync_dir(target.parent)
 
 
 def _replace(content: Path, target: Path, trash: Path) -> None:
@@ -77,9 +78,9 @@ def _replace(content: Path, target: Path, trash: Path) -> None:
 
 
 def retire(target: Path, trash: Path) -> None:
-    """Take a version away in one rename; its tree is removed with the trash next pass."""
+    """Take a version away in one rename; its tree is removed with the trash next pass.
+    Like publish(), the rename is made durable by the engine at the end of the pass."""
     os.rename(target, _trash_slot(trash, target))
-    fsync_dir(target.parent)
 
 
 def _trash_slot(trash: Path, target: Path) -> Path:

@@ -264,3 +264,37 @@ def test_sync_trees_uses_one_syncfs_on_linux(
     monkeypatch.setattr(local, "_syncfs", lambda path: calls.append(path) or True)
     local.sync_trees([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
     assert calls == [tmp_path / "a"]
+
+
+def test_state_file_has_one_version_a_line(paths: Paths) -> None:
+    """Readable with `cat` and `grep`, though written without json's slow indenting."""
+    managed = {f"m/{i:04d}": Managed("m", f"{i:04d}", f"zip:{i}", i) for i in range(1, 4)}
+    save_state(paths, managed, "gs://b/p/")
+    lines = paths.state_file.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines[1:4]] == ['"m/0001"', '"m/0002"', '"m/0003"']
+    assert load_state(paths) == managed
+
+
+def test_sync_dirs_uses_one_syncfs_on_linux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(local, "_syncfs", lambda path: calls.append(path) or True)
+    local.sync_dirs({tmp_path / "a", tmp_path / "b" / "c"}, tmp_path)
+    assert calls == [tmp_path]
+    local.sync_dirs(set(), tmp_path)
+    assert calls == [tmp_path]  # nothing renamed: nothing to sync
+
+
+def test_sync_dirs_fsyncs_each_folder_up_to_dest_where_syncfs_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "models"
+    (dest / "a" / "b").mkdir(parents=True)
+    (dest / "c").mkdir()
+    synced: list[Path] = []
+    monkeypatch.setattr(local, "_syncfs", lambda _path: False)
+    monkeypatch.setattr(local, "fsync_dir", synced.append)
+    local.sync_dirs({dest / "a" / "b", dest / "c"}, dest)
+    assert sorted(synced) == sorted([dest / "a" / "b", dest / "a", dest / "c", dest])
+    assert synced.index(dest / "a" / "b") < synced.index(dest / "a")  # children first
