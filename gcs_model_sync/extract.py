@@ -34,6 +34,66 @@ class Chunks(Protocol):
     def read(self, size: int = -1, /) -> bytes | memoryview: ...
 
 
+class Stream:
+    """An archive as it downloads: member bytes as views of the chunks the source produced
+    (they reach write() uncopied, so the GIL is free for the other staging threads), headers
+    as exact reads, and push-back of bytes read past the end of a member."""
+
+    def __init__(self, src: Readable, truncated: str) -> None:
+        self.src = src
+        self.truncated = truncated  # the error for an archive that stops too early
+        self.chunk = memoryview(b"")
+        self.pos = 0
+        self.offset = 0  # archive bytes consumed, for messages
+
+    def more(self) -> bool:
+        """Is there anything left? Loads the next chunk once the current one is used up."""
+        if self.pos < len(self.chunk):
+            return True
+        data = self.src.read(COPY_CHUNK)
+        self.chunk, self.pos = memoryview(data), 0
+        return bool(data)
+
+    def read(self, n: int) -> memoryview:
+        """Up to n bytes; empty at the end of the stream."""
+        if not self.more():
+            return self.chunk
+        end = min(self.pos + n, len(self.chunk))
+        view = self.chunk[self.pos : end]
+        self.offset += end - self.pos
+        self.pos = end
+        return view
+
+    def view(self, n: int) -> memoryview:
+        """Between 1 and n bytes: the stream may not end here."""
+        view = self.read(n)
+        if not view:
+            raise VersionRejected(f"{self.truncated} (the stream ends at byte {self.offset})")
+        return view
+
+    def exact(self, n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            view = self.view(left)
+            parts.append(view)
+            left -= len(view)
+        return b"".join(parts)
+
+    def skip(self, n: int) -> None:
+        while n:
+            n -= len(self.view(n))
+
+    def unread(self, data: bytes) -> None:
+        if data:
+            self.chunk, self.pos = memoryview(data + self.chunk[self.pos :]), 0
+            self.offset -= len(data)
+
+    def drain(self) -> None:
+        """Read to the very end (a tar.gz's gzip trailer is checked there)."""
+        while self.src.read(COPY_CHUNK):
+            pass
+
+
 class Limits:
     """Counts bytes written across one version and enforces --max-version-size."""
 

@@ -14,7 +14,7 @@ import tarfile
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import COPY_CHUNK, Gunzip, Readable, Writer, member_path
+from gcs_model_sync.extract import COPY_CHUNK, Gunzip, Readable, Stream, Writer, member_path
 
 BLOCK = tarfile.BLOCKSIZE
 ZERO_BLOCK = bytes(BLOCK)
@@ -24,62 +24,10 @@ _SPECIAL = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)
 _PAX = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
 
 
-class _Input:
-    """The archive stream as exact reads (headers) and views of the current chunk (data)."""
-
-    def __init__(self, src: Readable, where: str) -> None:
-        self.src, self.where = src, where
-        self.chunk: memoryview = memoryview(b"")
-        self.pos = 0
-        self.offset = 0  # archive bytes consumed, for messages
-
-    def view(self, n: int) -> memoryview:
-        """Between 1 and n bytes; the end of the stream here means a truncated archive."""
-        if self.pos >= len(self.chunk):
-            data = self.src.read(COPY_CHUNK)
-            if not data:
-                raise VersionRejected(
-                    f"{self.where}: truncated tar archive (ends inside a member, at byte "
-                    f"{self.offset})"
-                )
-            self.chunk, self.pos = memoryview(data), 0
-        end = min(self.pos + n, len(self.chunk))
-        view = self.chunk[self.pos : end]
-        self.offset += end - self.pos
-        self.pos = end
-        return view
-
-    def exact(self, n: int) -> bytes:
-        parts, left = [], n
-        while left:
-            view = self.view(left)
-            parts.append(view)
-            left -= len(view)
-        return b"".join(parts)
-
-    def skip(self, n: int) -> None:
-        while n:
-            n -= len(self.view(n))
-
-    def header(self) -> bytes | None:
-        """The next header block; None when the stream ends cleanly on a block boundary."""
-        if self.pos >= len(self.chunk):
-            data = self.src.read(COPY_CHUNK)
-            if not data:
-                return None
-            self.chunk, self.pos = memoryview(data), 0
-        return self.exact(BLOCK)
-
-    def drain(self) -> None:
-        """Read to the very end: a tar.gz's trailer (CRC-32, length) is checked there."""
-        while self.src.read(COPY_CHUNK):
-            pass
-
-
 class _Member:
     """A member's bytes as views; what the Writer does not read is skipped by the caller."""
 
-    def __init__(self, inp: _Input, size: int) -> None:
+    def __init__(self, inp: Stream, size: int) -> None:
         self.inp, self.left = inp, size
 
     def read(self, size: int = -1, /) -> memoryview | bytes:
@@ -94,7 +42,7 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def _meta(inp: _Input, info: tarfile.TarInfo, where: str) -> bytes:
+def _meta(inp: Stream, info: tarfile.TarInfo, where: str) -> bytes:
     if info.size > META_LIMIT:
         raise VersionRejected(f"{where}: tar extended header of {info.size} bytes is too large")
     return inp.exact(_padded(info.size))[: info.size]
@@ -143,7 +91,7 @@ def extract(stream: Readable, writer: Writer, where: str, gz: bool = False) -> N
     there, or a damaged header, is a truncated or corrupt archive, not a short one.
     """
     try:
-        inp = _Input(Gunzip(stream) if gz else stream, where)
+        inp = Stream(Gunzip(stream) if gz else stream, f"{where}: truncated tar archive")
         _members(inp, writer, where)
         writer.check_links()
         inp.drain()
@@ -151,18 +99,18 @@ def extract(stream: Readable, writer: Writer, where: str, gz: bool = False) -> N
         raise VersionRejected(f"{where}: corrupt or truncated tar archive ({exc})") from exc
 
 
-def _members(inp: _Input, writer: Writer, where: str) -> None:
+def _members(inp: Stream, writer: Writer, where: str) -> None:
     global_pax: dict[str, str] = {}
     pax: dict[str, str] = {}
     long_name = long_link = None
     while True:
         at = inp.offset
-        block = inp.header()
-        if block is None:
+        if not inp.more():
             raise VersionRejected(
                 f"{where}: truncated or corrupt tar archive (no end-of-archive block after the "
                 f"last member, at byte {at})"
             )
+        block = inp.exact(BLOCK)
         if block == ZERO_BLOCK:
             return
         try:
@@ -191,7 +139,7 @@ def _members(inp: _Input, writer: Writer, where: str) -> None:
 
 
 def _member(
-    inp: _Input,
+    inp: Stream,
     writer: Writer,
     where: str,
     kind: bytes,

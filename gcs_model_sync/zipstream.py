@@ -15,7 +15,7 @@ import struct
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import COPY_CHUNK, Readable, Writer, member_path
+from gcs_model_sync.extract import COPY_CHUNK, Readable, Stream, Writer, member_path
 
 LOCAL = b"PK\x03\x04"
 CENTRAL = b"PK\x01\x02"
@@ -29,44 +29,11 @@ class Unstreamable(Exception):
     """This zip needs random access; extract it from a file instead."""
 
 
-class _Input:
-    """The archive stream as views of the current chunk (member bytes are never copied),
-    exact reads for headers, and push-back of bytes read past the end of a member."""
-
-    def __init__(self, src: Readable, where: str) -> None:
-        self.src, self.where = src, where
-        self.chunk: memoryview = memoryview(b"")
-        self.pos = 0
-
-    def read(self, n: int) -> memoryview:
-        """Up to n bytes (empty at the end of the stream)."""
-        if self.pos >= len(self.chunk):
-            self.chunk, self.pos = memoryview(self.src.read(COPY_CHUNK)), 0
-        end = min(self.pos + n, len(self.chunk))
-        view = self.chunk[self.pos : end]
-        self.pos = end
-        return view
-
-    def exact(self, n: int) -> bytes:
-        parts, left = [], n
-        while left:
-            data = self.read(left)
-            if not data:
-                raise VersionRejected(f"{self.where}: truncated zip archive")
-            parts.append(data)
-            left -= len(data)
-        return b"".join(parts)
-
-    def unread(self, data: bytes) -> None:
-        if data:
-            self.chunk, self.pos = memoryview(data + self.chunk[self.pos :]), 0
-
-
 class _Member:
     """A Readable over one member's uncompressed bytes; checks CRC-32 and size at the end."""
 
     def __init__(
-        self, inp: _Input, method: int, csize: int | None, crc: int, usize: int, where: str
+        self, inp: Stream, method: int, csize: int | None, crc: int, usize: int, where: str
     ) -> None:
         self.inp, self.method, self.left, self.where = inp, method, csize, where
         self.crc, self.usize = crc, usize
@@ -113,7 +80,7 @@ class _Member:
 
 def extract(stream: Readable, writer: Writer, where: str) -> None:
     """Walk local headers; then check the central directory and restore symbolic links."""
-    inp = _Input(stream, where)
+    inp = Stream(stream, f"{where}: truncated zip archive")
     seen: dict[str, int] = {}  # member name -> CRC-32, to cross-check the central directory
     try:
         while True:
@@ -134,7 +101,7 @@ def extract(stream: Readable, writer: Writer, where: str) -> None:
         raise VersionRejected(f"{where}: corrupt zip member ({exc})") from exc
 
 
-def _local_member(inp: _Input, writer: Writer, where: str, seen: dict[str, int]) -> None:
+def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> None:
     _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen = struct.unpack(
         "<HHHHHIIIHH", inp.exact(26)
     )
@@ -183,7 +150,7 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, where: str) -> tuple[int,
     raise VersionRejected(f"{where}: zip64 member without its sizes")
 
 
-def _descriptor(inp: _Input, zip64: bool) -> tuple[int, int]:
+def _descriptor(inp: Stream, zip64: bool) -> tuple[int, int]:
     head = inp.exact(4)
     if head != DESCRIPTOR:
         inp.unread(head)
@@ -194,7 +161,7 @@ def _descriptor(inp: _Input, zip64: bool) -> tuple[int, int]:
     return crc, usize
 
 
-def _central(inp: _Input, writer: Writer, where: str, seen: dict[str, int]) -> None:
+def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> None:
     """Cross-check names and CRCs; turn members the directory marks as links into links."""
     listed: set[str] = set()
     total = 0
