@@ -117,6 +117,8 @@ def _members(inp: Stream, writer: Writer, where: str) -> None:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.HeaderError as exc:
             raise VersionRejected(f"{where}: corrupt tar header at byte {at} ({exc})") from exc
+        if info.size < 0:  # base-256 fields can say so
+            raise VersionRejected(f"{where}: corrupt tar header at byte {at} (negative size)")
         kind = info.type
         if kind == tarfile.GNUTYPE_LONGNAME:
             long_name = _text(_meta(inp, info, where))

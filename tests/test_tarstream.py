@@ -241,3 +241,11 @@ def test_members_reach_the_writer_as_views_not_copies(tmp_path: Path) -> None:
     assert (tmp_path / "t" / "v").read_bytes() == payload
     assert memoryview in seen
     assert bytes not in seen[:-1]
+
+
+def test_a_negative_base_256_size_is_rejected(tmp_path: Path) -> None:
+    header = bytearray(tarfile.TarInfo("neg").tobuf(tarfile.GNU_FORMAT, "utf-8", "strict"))
+    header[124:136] = b"\xff" * 12  # base-256 for -1
+    checksum = 256 + sum(header[:148]) + sum(header[156:])
+    header[148:156] = b"%06o\x00 " % checksum
+    assert "negative size" in reject(tmp_path, bytes(header) + b"x" * 512 + END)
