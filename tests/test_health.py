@@ -1,38 +1,28 @@
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
 from gcs_model_sync.engine import Report
 from gcs_model_sync.health import Health, Server
 from gcs_model_sync.metrics import Metrics
-
-
-def fetch(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+from tests.support.probes import get
 
 
 def test_endpoints_follow_the_loop_state(tmp_path: object) -> None:
     health, metrics = Health(stuck_after=60), Metrics()
     server = Server("127.0.0.1", 0, health, metrics).start()
     try:
-        assert fetch(server.port, "/healthz")[0] == 200
-        assert fetch(server.port, "/readyz") == (503, "no pass has finished yet\n")
+        assert get(server.port, "/healthz")[0] == 200
+        assert get(server.port, "/readyz") == (503, "no pass has finished yet\n")
         health.pass_begins()
         health.pass_ends(ok=True)
-        assert fetch(server.port, "/readyz")[0] == 200
+        assert get(server.port, "/readyz")[0] == 200
         health.pass_ends(ok=False)
-        assert fetch(server.port, "/readyz") == (503, "last pass failed\n")
-        status, text = fetch(server.port, "/metrics")
+        assert get(server.port, "/readyz") == (503, "last pass failed\n")
+        status, text = get(server.port, "/metrics")
         assert status == 200
         assert 'gcs_model_sync_passes_total{outcome="noop"} 0.0' in text
-        assert fetch(server.port, "/nope")[0] == 404
+        assert get(server.port, "/nope")[0] == 404
         health.alive = False
-        assert fetch(server.port, "/healthz")[0] == 503
+        assert get(server.port, "/healthz")[0] == 503
     finally:
         server.stop()
 

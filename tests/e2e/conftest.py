@@ -3,14 +3,16 @@ fault-injecting proxy)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import popen_cli, run_cli
-from tests.support.emulator import Emulator
+from tests.support.emulator import Emulator, free_port
 from tests.support.faultproxy import FaultProxy
 from tests.support.gcs import Bucket
 
@@ -44,6 +46,21 @@ class Sync:
 
     def start(self, command: str, *extra: str) -> subprocess.Popen[str]:
         return popen_cli(self.args(command, *extra), self.endpoint)
+
+    @contextmanager
+    def sidecar(self, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+        """`run` polling every 0.3 s with its probes on a free port; SIGTERM on the way out."""
+        port = free_port()
+        proc = self.start(
+            "run", "--interval", "0.3", "--http-port", str(port), "--http-host", "127.0.0.1",
+            *extra,
+        )  # fmt: skip
+        try:
+            yield proc, port
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=15)
 
     def version(self, rel: str) -> dict[str, bytes]:
         """The files of DEST/<rel> as {relative path: bytes}."""

@@ -15,15 +15,8 @@ import pytest
 
 from tests.e2e.conftest import Sync
 from tests.support.faultproxy import Fault, FaultProxy, Rule
-from tests.support.models import sample_files
-
-
-def big_files(tag: str, size: int = 2 * 1024 * 1024) -> dict[str, bytes]:
-    """A version large enough that a pass takes a while through a slowed proxy."""
-    rng = random.Random(tag)
-    files = sample_files(tag)
-    files["variables/variables.data-00000-of-00001"] = rng.randbytes(size)
-    return files
+from tests.support.models import big_files, sample_files
+from tests.support.probes import wait_for
 
 
 def _read_tree(dir_fd: int, prefix: str) -> dict[str, bytes]:
@@ -194,9 +187,7 @@ def test_sigterm_during_download_exits_quickly_without_partial_version(
     proxied.bucket.put_zip(proxied.key("m/1.zip"), big_files("a"))
     proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=100_000, delay=60))
     proc = proxied.start("once")
-    deadline = time.monotonic() + 20
-    while proxy.counts["download"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: proxy.counts["download"] > 0, what="download start")
     time.sleep(0.3)
 
     proc.send_signal(signal.SIGTERM)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Sync
-from tests.e2e.test_run import metric, sidecar, wait_for
+from tests.support.probes import metric, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -48,7 +48,7 @@ def rss_kib(pid: int) -> int:
 def test_a_thousand_short_passes_keep_memory_flat(sync: Sync) -> None:
     for m in range(5):
         sync.bucket.put_zip(sync.key(f"m{m}/1.zip"), {"saved_model.pb": b"x"})
-    with sidecar(sync, "--interval", "0.005", "-q") as (proc, port):
+    with sync.sidecar("--interval", "0.005", "-q") as (proc, port):
         passes = 'gcs_model_sync_passes_total{outcome="noop"}'
         wait_for(lambda: metric(port, passes) >= 100, timeout=120, what="100 passes")
         at_100 = rss_kib(proc.pid)

@@ -7,65 +7,19 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Sync
-from tests.e2e.test_faults import big_files
-from tests.support.emulator import free_port
 from tests.support.faultproxy import Fault, FaultProxy, Rule
-from tests.support.models import sample_files
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def metric(port: int, name: str) -> float:
-    _, text = get(port, "/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return float("nan")
-
-
-@contextmanager
-def sidecar(sync: Sync, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
-    proc = sync.start(
-        "run", "--interval", "0.3", "--http-port", str(port), "--http-host", "127.0.0.1", *extra
-    )
-    try:
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
+from tests.support.models import big_files, sample_files
+from tests.support.probes import get, metric, wait_for
 
 
 def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
-    with sidecar(sync) as (_proc, port):
+    with sync.sidecar() as (_proc, port):
         wait_for(lambda: sync.versions("m") == ["1"], what="first version")
         sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
         wait_for(lambda: sync.versions("m") == ["1", "2"], what="new version")
@@ -78,7 +32,7 @@ def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync)
 
 
 def test_readyz_waits_for_first_success_and_follows_failures(sync: Sync) -> None:
-    with sidecar(sync, "--source", "gs://bucket-that-does-not-exist-yet/models") as (proc, port):
+    with sync.sidecar("--source", "gs://bucket-that-does-not-exist-yet/models") as (proc, port):
         wait_for(lambda: get(port, "/healthz")[0] == 200, what="http up")
         wait_for(lambda: metric(port, 'gcs_model_sync_passes_total{outcome="error"}') >= 3)
         assert get(port, "/readyz")[0] == 503
@@ -90,7 +44,7 @@ def test_readyz_turns_ready_then_unready_when_the_bucket_breaks(
     proxied: Sync, proxy: FaultProxy
 ) -> None:
     proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
-    with sidecar(proxied, "--retry-attempts", "1") as (_proc, port):
+    with proxied.sidecar("--retry-attempts", "1") as (_proc, port):
         wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
         proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=403))
         wait_for(lambda: get(port, "/readyz")[0] == 503, what="unready after failure")
@@ -108,7 +62,7 @@ def test_on_change_hook_gets_what_changed(sync: Sync, tmp_path: Path) -> None:
         " if k.startswith('GCS_MODEL_SYNC_')}) + '\\n')\n"
     )
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
-    with sidecar(sync, "--on-change", f"{sys.executable} {script}") as (_proc, port):
+    with sync.sidecar("--on-change", f"{sys.executable} {script}") as (_proc, port):
         wait_for(lambda: out.exists(), what="first hook run")
         sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
         sync.bucket.delete(sync.key("m/1.zip"))
@@ -134,7 +88,7 @@ def test_on_change_hook_gets_what_changed(sync: Sync, tmp_path: Path) -> None:
 
 def test_failing_hook_is_counted_and_the_loop_goes_on(sync: Sync) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
-    with sidecar(sync, "--on-change", "false") as (proc, port):
+    with sync.sidecar("--on-change", "false") as (proc, port):
         wait_for(
             lambda: metric(port, 'gcs_model_sync_hook_runs_total{outcome="failure"}') >= 2,
             what="hook retried after the next pass",
@@ -147,7 +101,7 @@ def test_failing_hook_is_counted_and_the_loop_goes_on(sync: Sync) -> None:
 def test_sigterm_during_large_download_exits_zero_quickly(proxied: Sync, proxy: FaultProxy) -> None:
     proxied.bucket.put_zip(proxied.key("m/1.zip"), big_files("a"))
     proxy.add_rule(Rule(kind="download", fault=Fault.STALL, at=100_000, delay=60))
-    with sidecar(proxied) as (proc, _port):
+    with proxied.sidecar() as (proc, _port):
         wait_for(lambda: proxy.counts["download"] > 0, what="download start")
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)

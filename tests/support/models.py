@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import tarfile
 import zipfile
 from collections.abc import Mapping
@@ -39,3 +40,11 @@ def make_tar(files: Files, top: str | None = None, gz: bool = False) -> bytes:
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def big_files(tag: str, size: int = 2 * 1024 * 1024) -> dict[str, bytes]:
+    """A version large enough that a pass takes a while through a slowed proxy."""
+    rng = random.Random(tag)
+    files = sample_files(tag)
+    files["variables/variables.data-00000-of-00001"] = rng.randbytes(size)
+    return files

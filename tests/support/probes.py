@@ -1,0 +1,38 @@
+"""Watching a running CLI from a test: wait for a condition, read its HTTP endpoints."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
+    """Poll until `cond()` is true; fail the test, naming `what`, when it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get(port: int, path: str, timeout: float = 2) -> tuple[int, str]:
+    """Status and body of GET http://127.0.0.1:port/path; (0, "") while nothing listens."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metric(port: int, name: str) -> float:
+    """One sample from /metrics (`name` may carry labels); NaN when it is not there."""
+    _, text = get(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
