@@ -364,8 +364,7 @@ def _publish_one(
     finally:
         discard(staged.workdir)
     managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time())
-    saver.renamed.add(target.parent)
-    saver.changed()
+    saver.changed(renamed_in=target.parent)
     report.published.append(v.id)
     event(
         logging.INFO,
@@ -411,9 +410,8 @@ def _prune(
         except OSError as exc:
             _local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
             continue
-        saver.renamed.add(target.parent)
         managed.pop(m.id, None)
-        saver.changed()
+        saver.changed(renamed_in=target.parent)
         report.pruned.append(m.id)
         event(
             logging.INFO,
@@ -437,13 +435,13 @@ def _local_failure(report: Report, model: str, vid: str, message: str) -> None:
 
 
 class _StateSaver:
-    """Writes the state file at most once a second during a pass, and at its end; then
-    first makes the pass's renames durable, all at once rather than an fsync per version."""
+    """Writes the state file at most once a second during a pass, and at its end after
+    syncing the pass's renames: once for all of them, not an fsync per version."""
 
     def __init__(self, paths: Paths, managed: dict[str, Managed], source: str) -> None:
         self.paths, self.managed, self.source = paths, managed, source
         self.dirty = False
-        self.renamed: set[Path] = set()  # folders whose entries this pass renamed
+        self.renamed: set[Path] = set()  # folders whose entries this pass renamed, unsynced
         self._last = time.monotonic()
 
     def finish(self) -> None:
@@ -451,7 +449,9 @@ class _StateSaver:
         self.renamed.clear()
         self.save()
 
-    def changed(self) -> None:
+    def changed(self, renamed_in: Path) -> None:
+        """A version was published or pruned by a rename in folder `renamed_in`."""
+        self.renamed.add(renamed_in)
         self.dirty = True
         if time.monotonic() - self._last >= STATE_SAVE_EVERY:
             self.save()
