@@ -378,3 +378,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_runs_no_command(rec: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
     help_text(capsys, ["once", "--help"])
     assert rec.calls == []
+
+
+def test_help_imports_none_of_the_heavy_libraries() -> None:
+    """The issue's W2: `--help` stays snappy. google-cloud-storage, google-auth and requests
+    (about half a second here) load only when a command talks to the bucket."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from gcs_model_sync.cli import main\n"
+        "main(['once', '--help'])\n"
+        "heavy = ['google.cloud.storage', 'google.auth', 'requests', 'tenacity']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Usage:" in out.stdout
+    assert out.stdout.splitlines()[-1] == ""

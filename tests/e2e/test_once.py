@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tests.e2e.conftest import PREFIX, Sync
-from tests.support.models import make_tar, make_zip, sample_files
+from tests.support.models import make_piped_zip, make_tar, make_zip, sample_files
 
 
 def test_cold_sync_installs_every_form_and_ignores_other_objects(sync: Sync) -> None:
@@ -389,3 +389,17 @@ def test_on_change_runs_after_once_and_a_failing_hook_fails_it(sync: Sync, tmp_p
     assert failing.returncode == 1
     assert sync.versions("m") == ["1", "2"]  # the sync itself went through
     assert "--on-change exited 1" in failing.stderr
+
+
+def test_zip_that_needs_random_access_is_installed_from_a_spooled_copy(sync: Sync) -> None:
+    """A zip written to a pipe cannot be extracted while it streams: it is spooled to
+    staging and extracted from there, and nothing is left behind."""
+    files = sample_files("spooled")
+    sync.bucket.put(sync.key("m/3.zip"), make_piped_zip(files, "0003"))
+
+    result = sync.once("-v")
+
+    assert result.returncode == 0, result.stderr
+    assert "extracting from a local copy" in result.stderr
+    assert sync.version("m/3") == files
+    assert list((sync.dest / ".gcs-model-sync" / "staging").iterdir()) == []

@@ -32,6 +32,29 @@ def make_zip(files: Files, top: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+class _Pipe(io.RawIOBase):
+    """What zipfile sees when it writes to a pipe: not seekable, so it adds data descriptors."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        return self.buf.write(b)
+
+
+def make_piped_zip(files: Files, top: str) -> bytes:
+    """A stored zip written to a pipe: members end with data descriptors, so it cannot be
+    extracted while it streams (gcs-model-sync spools it to disk first)."""
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as zf:  # type: ignore[arg-type]
+        for name, data in files.items():
+            zf.writestr(f"{top}/{name}", data)
+    return pipe.buf.getvalue()
+
+
 def make_tar(files: Files, top: str | None = None, gz: bool = False) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
