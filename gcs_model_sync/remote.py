@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import io
 import os
 import threading
 import urllib.request
@@ -171,12 +170,11 @@ class Bucket:
         )
 
 
-class ObjectReader(io.RawIOBase):
-    """A file-like read of one object generation that resumes after resets and checks
-    size and crc32c (or md5) at EOF, raising ChecksumMismatch instead of returning bad bytes."""
+class ObjectReader:
+    """A read of one object generation in chunks that resumes after resets and checks size
+    and crc32c (or md5) at EOF, raising ChecksumMismatch instead of returning bad bytes."""
 
     def __init__(self, bucket: Bucket, obj: RemoteObject) -> None:
-        super().__init__()
         self._bucket = bucket
         self.obj = obj
         self.offset = 0
@@ -185,17 +183,9 @@ class ObjectReader(io.RawIOBase):
         self._md5 = hashlib.md5(usedforsecurity=False) if not obj.crc32c and obj.md5 else None
         self._verified = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def read(self, size: int | None = -1) -> bytes:
-        want = CHUNK if size is None or size < 0 else size
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes (a chunk when negative); b"" once all were read and checked."""
+        want = CHUNK if size < 0 else size
         if self.offset >= self.obj.size:
             self._finish()
             return b""
@@ -253,7 +243,12 @@ class ObjectReader(io.RawIOBase):
 
     def close(self) -> None:
         self._drop()
-        super().close()
+
+    def __enter__(self) -> ObjectReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Crc32c:
