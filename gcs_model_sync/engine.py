@@ -116,13 +116,11 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
     groups = group(objects, config.source.prefix)  # once: the scan and the plan share it
     local = scan(paths, {model for model, _version, _form in groups}, managed)
     plan = make_plan(
-        objects,
-        config.source.prefix,
+        groups,
         local,
         keep=config.keep,
         allow_empty_source=config.allow_empty_source,
         max_delete=config.max_delete,
-        groups=groups,
     )
     return Snapshot(objects, local, plan)
 

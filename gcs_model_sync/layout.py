@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def paused_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """For the listing's per-object work (grouping, planning): a few objects allocated per
+    listed object and no cycles, so the cyclic collector only costs time, and its full scans
+    grow with the heap (100,000 objects grouped in 470 ms with it, 335 ms without)."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return paused
+
 
 VERSION_RE = re.compile(r"[0-9]+")
 ARCHIVE_RE = re.compile(r"([0-9]+)\.(zip|tar\.gz|tgz|tar)")
@@ -138,6 +162,7 @@ def _head(folder: str, has_folder: bool) -> _Head:
     return _Head(None, "", "", None, parts, None)
 
 
+@paused_gc
 def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
     """One pass over a listing: entries grouped by version, in listing order within a group."""
     heads: dict[str, _Head] = {}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gcs_model_sync.layout import (
@@ -14,7 +12,7 @@ from gcs_model_sync.layout import (
     Groups,
     RemoteObject,
     fingerprint,
-    group,
+    paused_gc,
     version_id,
 )
 from gcs_model_sync.local import LocalView, Managed
@@ -136,46 +134,15 @@ def _describe(version: str, form: Form, entries: list[Entry]) -> str:
     return entries[0].obj.name
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Planning allocates ~3 objects per listed object and no cycles; pausing the cyclic
-    collector keeps the cost linear (its full scans grow with the heap)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
+@paused_gc
 def make_plan(
-    objects: Sequence[RemoteObject],
-    prefix: str,
+    groups: Groups,
     local: LocalView,
     keep: int = 0,
     allow_empty_source: bool = False,
     max_delete: int | None = None,
-    groups: Groups | None = None,
 ) -> Plan:
-    """`groups` may be passed when the caller already grouped the listing (one pass, not two)."""
-    with _no_gc():
-        return _plan(
-            groups if groups is not None else group(objects, prefix),
-            local,
-            keep,
-            allow_empty_source,
-            max_delete,
-        )
-
-
-def _plan(
-    groups: Groups,
-    local: LocalView,
-    keep: int,
-    allow_empty_source: bool,
-    max_delete: int | None,
-) -> Plan:
+    """`groups` is layout.group() of the listing, made once and shared with the local scan."""
     versions, rejections = versions_of(groups)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
     # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcs_model_sync.engine import PENDING
-from gcs_model_sync.layout import Form, RemoteObject, classify, fingerprint
+from gcs_model_sync.layout import Form, RemoteObject, classify, fingerprint, group
 from gcs_model_sync.local import LocalView, Managed
 from gcs_model_sync.plan import Plan, group_versions, make_plan
 
@@ -30,6 +31,11 @@ def view(managed: Iterable[Managed] = (), on_disk: Iterable[str] = ()) -> LocalV
     return LocalView({m.id: m for m in managed}, frozenset(on_disk))
 
 
+def plan_of(objects: Iterable[RemoteObject], local: LocalView, **options: Any) -> Plan:
+    """The plan for this listing under prefix P, grouped as the engine groups it."""
+    return make_plan(group(objects, P), local, **options)
+
+
 def installs(plan: Plan) -> dict[str, str]:
     return {i.version.id: i.reason for i in plan.installs}
 
@@ -45,7 +51,7 @@ def test_new_versions_are_fetched() -> None:
         obj("m/2/variables/v.index"),
         obj("3.tgz"),
     ]
-    plan = make_plan(objects, P, view())
+    plan = plan_of(objects, view())
     assert installs(plan) == {"m/1": "new", "m/2": "new", "3": "new"}
     assert not any(i.replaces for i in plan.installs)
     assert plan.prunes == plan.rejections == plan.unmanaged == plan.forget == ()
@@ -61,7 +67,7 @@ def test_new_versions_are_fetched() -> None:
 
 def test_in_sync_does_nothing() -> None:
     o = obj("m/1.zip", generation=7)
-    plan = make_plan([o], P, view([Managed("m", "1", fp(o))], {"m/1"}))
+    plan = plan_of([o], view([Managed("m", "1", fp(o))], {"m/1"}))
     assert plan.in_sync == ("m/1",)
     assert plan.installs == plan.prunes == ()
     assert not plan.changes
@@ -69,7 +75,7 @@ def test_in_sync_does_nothing() -> None:
 
 def test_changed_generation_is_replaced() -> None:
     old, new = obj("m/1.zip", generation=7), obj("m/1.zip", generation=8)
-    plan = make_plan([new], P, view([Managed("m", "1", fp(old))], {"m/1"}))
+    plan = plan_of([new], view([Managed("m", "1", fp(old))], {"m/1"}))
     assert installs(plan) == {"m/1": "changed"}
     assert plan.installs[0].replaces
     assert plan.installs[0].version.fingerprint == fp(new)
@@ -78,17 +84,17 @@ def test_changed_generation_is_replaced() -> None:
 def test_changed_folder_object_is_replaced() -> None:
     a, b = obj("m/1/a", 1), obj("m/1/b", 1)
     b2 = obj("m/1/b", 2)
-    plan = make_plan([a, b2], P, view([Managed("m", "1", fp(a, b))], {"m/1"}))
+    plan = plan_of([a, b2], view([Managed("m", "1", fp(a, b))], {"m/1"}))
     assert installs(plan) == {"m/1": "changed"}
     # an object added to the folder changes it too
-    plan = make_plan([a, b, obj("m/1/c")], P, view([Managed("m", "1", fp(a, b))], {"m/1"}))
+    plan = plan_of([a, b, obj("m/1/c")], view([Managed("m", "1", fp(a, b))], {"m/1"}))
     assert installs(plan) == {"m/1": "changed"}
 
 
 def test_pending_fingerprint_is_reinstalled() -> None:
     """A crash between writing "pending" and publishing leaves a version that must be redone."""
     o = obj("m/1.zip")
-    plan = make_plan([o], P, view([Managed("m", "1", PENDING)], {"m/1"}))
+    plan = plan_of([o], view([Managed("m", "1", PENDING)], {"m/1"}))
     assert installs(plan) == {"m/1": "changed"}
     assert plan.in_sync == ()
 
@@ -96,7 +102,7 @@ def test_pending_fingerprint_is_reinstalled() -> None:
 def test_removed_managed_version_is_pruned() -> None:
     o = obj("m/2.zip")
     managed = [Managed("m", "1", "zip:1"), Managed("m", "2", fp(o))]
-    plan = make_plan([o], P, view(managed, {"m/1", "m/2"}))
+    plan = plan_of([o], view(managed, {"m/1", "m/2"}))
     assert prunes(plan) == {"m/1": "removed from the bucket"}
     assert plan.guard is None
     assert plan.changes
@@ -104,14 +110,14 @@ def test_removed_managed_version_is_pruned() -> None:
 
 def test_unmanaged_folder_not_in_bucket_is_left_alone() -> None:
     o = obj("m/2.zip")
-    plan = make_plan([o], P, view([Managed("m", "2", fp(o))], {"m/1", "m/2", "other/5"}))
+    plan = plan_of([o], view([Managed("m", "2", fp(o))], {"m/1", "m/2", "other/5"}))
     assert plan.prunes == ()
     assert plan.unmanaged == ("m/1", "other/5")
     assert not plan.changes
 
 
 def test_unmanaged_folder_in_bucket_is_replaced() -> None:
-    plan = make_plan([obj("m/1.zip")], P, view([], {"m/1"}))
+    plan = plan_of([obj("m/1.zip")], view([], {"m/1"}))
     assert installs(plan) == {"m/1": "replaces unmanaged"}
     assert plan.installs[0].replaces
     assert plan.unmanaged == ()
@@ -119,14 +125,14 @@ def test_unmanaged_folder_in_bucket_is_replaced() -> None:
 
 def test_managed_but_missing_is_reinstalled() -> None:
     o = obj("m/1.zip")
-    plan = make_plan([o], P, view([Managed("m", "1", fp(o))], set()))
+    plan = plan_of([o], view([Managed("m", "1", fp(o))], set()))
     assert installs(plan) == {"m/1": "missing locally"}
     assert not plan.installs[0].replaces
     assert plan.forget == ()
 
 
 def test_managed_missing_and_gone_from_bucket_is_forgotten() -> None:
-    plan = make_plan([obj("m/2.zip")], P, view([Managed("m", "1", "zip:1")], set()))
+    plan = plan_of([obj("m/2.zip")], view([Managed("m", "1", "zip:1")], set()))
     assert plan.forget == ("m/1",)
     assert plan.prunes == ()
     assert installs(plan) == {"m/2": "new"}
@@ -136,7 +142,7 @@ def test_managed_missing_and_gone_from_bucket_is_forgotten() -> None:
 def test_keep_fetches_only_the_newest(spread: str) -> None:
     models = ["m"] if spread == "one model" else ["a", "b/c"]
     objects = [obj(f"{m}/{n}.zip") for m in models for n in (1, 2, 10, 3)]
-    plan = make_plan(objects, P, view(), keep=2)
+    plan = plan_of(objects, view(), keep=2)
     assert installs(plan) == {f"{m}/{n}": "new" for m in models for n in (3, 10)}
     assert plan.outside_keep == tuple(f"{m}/{n}" for m in models for n in (1, 2))
 
@@ -144,7 +150,7 @@ def test_keep_fetches_only_the_newest(spread: str) -> None:
 def test_keep_prunes_older_managed_and_leaves_older_unmanaged() -> None:
     objects = [obj(f"m/{n}.zip") for n in (1, 2, 3, 4)]
     managed = [Managed("m", "2", fp(objects[1])), Managed("m", "4", fp(objects[3]))]
-    plan = make_plan(objects, P, view(managed, {"m/1", "m/2", "m/4"}), keep=2)
+    plan = plan_of(objects, view(managed, {"m/1", "m/2", "m/4"}), keep=2)
     assert prunes(plan) == {"m/2": "outside --keep 2"}
     assert installs(plan) == {"m/3": "new"}
     assert plan.in_sync == ("m/4",)
@@ -154,14 +160,14 @@ def test_keep_prunes_older_managed_and_leaves_older_unmanaged() -> None:
 
 def test_keep_forgets_missing_managed_outside_keep() -> None:
     objects = [obj(f"m/{n}.zip") for n in (1, 2)]
-    plan = make_plan(objects, P, view([Managed("m", "1", fp(objects[0]))], set()), keep=1)
+    plan = plan_of(objects, view([Managed("m", "1", fp(objects[0]))], set()), keep=1)
     assert plan.forget == ("m/1",)
     assert installs(plan) == {"m/2": "new"}
 
 
 def test_keep_compares_numbers_not_spellings() -> None:
     objects = [obj("m/9.zip"), obj("m/0010.zip"), obj("m/0008.zip")]
-    plan = make_plan(objects, P, view(), keep=1)
+    plan = plan_of(objects, view(), keep=1)
     assert installs(plan) == {"m/0010": "new"}
 
 
@@ -177,7 +183,7 @@ def test_keep_compares_numbers_not_spellings() -> None:
 )
 def test_ambiguous_versions_are_rejected_naming_both(keys: list[str], named: list[str]) -> None:
     objects = [obj(k) for k in keys] + [obj("m/9.zip")]
-    plan = make_plan(objects, P, view())
+    plan = plan_of(objects, view())
     assert installs(plan) == {"m/9": "new"}
     assert len(plan.rejections) == 1
     message = plan.rejections[0].message + " "
@@ -192,7 +198,7 @@ def test_ambiguous_version_is_not_pruned_under_any_spelling() -> None:
     zip2, tgz2 = obj("m/2.zip"), obj("m/0002.tar.gz")
     managed = [Managed("m", "2", fp(zip2)), Managed("m", "0002", "tar.gz:9")]
     for keep in (0, 1, 2):
-        plan = make_plan([zip2, tgz2], P, view(managed, {"m/2", "m/0002"}), keep=keep)
+        plan = plan_of([zip2, tgz2], view(managed, {"m/2", "m/0002"}), keep=keep)
         assert plan.prunes == (), keep
         assert plan.installs == (), keep
         assert plan.forget == (), keep
@@ -202,7 +208,7 @@ def test_ambiguous_version_is_not_pruned_under_any_spelling() -> None:
 def test_ambiguous_version_counts_for_keep() -> None:
     objects = [obj("m/1.zip"), obj("m/2.zip"), obj("m/3.zip"), obj("m/3/x")]
     managed = [Managed("m", "2", fp(objects[1]))]
-    plan = make_plan(objects, P, view(managed, {"m/2"}), keep=2)
+    plan = plan_of(objects, view(managed, {"m/2"}), keep=2)
     assert installs(plan) == {}
     assert plan.in_sync == ("m/2",)
     assert plan.outside_keep == ("m/1",)
@@ -212,7 +218,7 @@ def test_ambiguous_version_counts_for_keep() -> None:
 def test_unsafe_key_rejects_its_version_only() -> None:
     objects = [obj("m/1/ok"), obj("m/1/../../evil"), obj("m/2.zip")]
     managed = [Managed("m", "1", "old")]
-    plan = make_plan(objects, P, view(managed, {"m/1"}))
+    plan = plan_of(objects, view(managed, {"m/1"}))
     assert installs(plan) == {"m/2": "new"}
     assert [r.id for r in plan.rejections] == ["m/1"]
     assert "p/m/1/../../evil" in plan.rejections[0].message
@@ -222,22 +228,22 @@ def test_unsafe_key_rejects_its_version_only() -> None:
 def test_empty_source_guards_managed_versions() -> None:
     local = view([Managed("m", "1", "zip:1"), Managed("m", "2", "zip:1")], {"m/1", "m/2"})
     for objects in ([], [obj("README.md"), obj("m/")]):
-        plan = make_plan(objects, P, local)
+        plan = plan_of(objects, local)
         assert prunes(plan) == {"m/1": "removed from the bucket", "m/2": "removed from the bucket"}
         assert plan.guard is not None
         assert "--allow-empty-source" in plan.guard
         assert not plan.changes
-    plan = make_plan([], P, local, allow_empty_source=True)
+    plan = plan_of([], local, allow_empty_source=True)
     assert plan.guard is None
     assert set(prunes(plan)) == {"m/1", "m/2"}
     assert plan.changes
 
 
 def test_empty_source_without_managed_versions_needs_no_guard() -> None:
-    plan = make_plan([], P, view([], {"m/1"}))
+    plan = plan_of([], view([], {"m/1"}))
     assert plan.guard is None
     assert plan.unmanaged == ("m/1",)
-    plan = make_plan([], P, view([Managed("m", "1", "x")], set()))
+    plan = plan_of([], view([Managed("m", "1", "x")], set()))
     assert plan.guard is None
     assert plan.forget == ("m/1",)
 
@@ -247,9 +253,7 @@ def test_empty_source_without_managed_versions_needs_no_guard() -> None:
 )
 def test_max_delete(max_delete: int | None, guarded: bool) -> None:
     managed = [Managed("m", str(n), "zip:1") for n in (1, 2, 3)]
-    plan = make_plan(
-        [obj("m/9.zip")], P, view(managed, {"m/1", "m/2", "m/3"}), max_delete=max_delete
-    )
+    plan = plan_of([obj("m/9.zip")], view(managed, {"m/1", "m/2", "m/3"}), max_delete=max_delete)
     assert len(plan.prunes) == 3
     assert (plan.guard is not None) == guarded
     if guarded:
@@ -328,7 +332,7 @@ def test_applying_the_plan_mirrors_the_bucket_and_is_idempotent(
     scenario: tuple[list[RemoteObject], LocalView],
 ) -> None:
     objects, local = scenario
-    plan = make_plan(objects, P, local, allow_empty_source=True)
+    plan = plan_of(objects, local, allow_empty_source=True)
     assert plan.guard is None
     assert plan.rejections == ()
     after = apply(plan, local)
@@ -342,7 +346,7 @@ def test_applying_the_plan_mirrors_the_bucket_and_is_idempotent(
     assert after.on_disk - set(remote) == unmanaged_before - set(remote)
     assert set(plan.unmanaged) == unmanaged_before - set(remote)
 
-    again = make_plan(objects, P, after, allow_empty_source=True)
+    again = plan_of(objects, after, allow_empty_source=True)
     assert again.installs == again.prunes == again.forget == ()
     assert set(again.in_sync) == set(remote)
     assert not again.changes
@@ -354,7 +358,7 @@ def test_applying_a_keep_plan_holds_the_newest_n(
     scenario: tuple[list[RemoteObject], LocalView], keep: int
 ) -> None:
     objects, local = scenario
-    plan = make_plan(objects, P, local, keep=keep, allow_empty_source=True)
+    plan = plan_of(objects, local, keep=keep, allow_empty_source=True)
     after = apply(plan, local)
     versions = group_versions(classify(objects, P))[0]
     newest = set()
@@ -363,5 +367,5 @@ def test_applying_a_keep_plan_holds_the_newest_n(
         newest |= {vid for _, vid in ranked[-keep:]}
     assert set(after.managed) == newest
     assert newest <= after.on_disk
-    again = make_plan(objects, P, after, keep=keep, allow_empty_source=True)
+    again = plan_of(objects, after, keep=keep, allow_empty_source=True)
     assert again.installs == again.prunes == again.forget == ()
