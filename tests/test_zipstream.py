@@ -13,30 +13,20 @@ import pytest
 from gcs_model_sync import zipstream
 from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.extract import Limits, Writer
+from tests.support.models import make_piped_zip
 
 WHERE = "gs://b/m/1.zip"
 FILES = {"saved_model.pb": b"pb" * 100, "variables/v.data": random.Random(1).randbytes(300_000)}
 
 
-class Unseekable(io.RawIOBase):
-    """What zipfile sees when it writes to a pipe: it must use data descriptors."""
-
-    def __init__(self) -> None:
-        self.buf = io.BytesIO()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: bytes) -> int:  # type: ignore[override]
-        return self.buf.write(b)
-
-
 def build(compression: int, streamed: bool, files: dict[str, bytes] = FILES) -> bytes:
-    sink: io.BytesIO | Unseekable = Unseekable() if streamed else io.BytesIO()
-    with zipfile.ZipFile(sink, "w", compression) as zf:  # type: ignore[arg-type]
+    if streamed:
+        return make_piped_zip(files, compression=compression)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
         for name, data in files.items():
             zf.writestr(name, data)
-    return sink.buf.getvalue() if isinstance(sink, Unseekable) else sink.getvalue()
+    return buf.getvalue()
 
 
 def extract(tmp_path: Path, data: bytes) -> dict[str, bytes]:

@@ -45,13 +45,15 @@ class _Pipe(io.RawIOBase):
         return self.buf.write(b)
 
 
-def make_piped_zip(files: Files, top: str) -> bytes:
-    """A stored zip written to a pipe: members end with data descriptors, so it cannot be
-    extracted while it streams (gcs-model-sync spools it to disk first)."""
+def make_piped_zip(
+    files: Files, top: str | None = None, compression: int = zipfile.ZIP_STORED
+) -> bytes:
+    """A zip written to a pipe: members end with data descriptors. Stored ones cannot be
+    extracted while they stream (gcs-model-sync spools such a zip to disk first)."""
     pipe = _Pipe()
-    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as zf:  # type: ignore[arg-type]
+    with zipfile.ZipFile(pipe, "w", compression) as zf:  # type: ignore[arg-type]
         for name, data in files.items():
-            zf.writestr(f"{top}/{name}", data)
+            zf.writestr(f"{top}/{name}" if top else name, data)
     return pipe.buf.getvalue()
 
 
