@@ -125,6 +125,57 @@ COMMON = [
         None,
     ),
     _param(
+        "endpoint",
+        Annotated[
+            str | None,
+            _opt(
+                "--endpoint",
+                env="ENDPOINT",
+                help="JSON API root to use instead of https://storage.googleapis.com "
+                "(Private Service Connect, a proxy); credentials are used as usual.",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "billing_project",
+        Annotated[
+            str | None,
+            _opt(
+                "--billing-project",
+                env="BILLING_PROJECT",
+                help="Project billed for requester-pays buckets (sent as userProject).",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "settle",
+        Annotated[
+            float,
+            _opt(
+                "--settle",
+                env="SETTLE",
+                help="A folder-form version is installed only once its newest object is this "
+                "many seconds old on the bucket's clock; 0 = off.",
+            ),
+        ],
+        60.0,
+    ),
+    _param(
+        "ready_marker",
+        Annotated[
+            str | None,
+            _opt(
+                "--ready-marker",
+                env="READY_MARKER",
+                help="A folder-form version is installed only once V/NAME exists and no "
+                "other object of it is newer (e.g. _SUCCESS).",
+            ),
+        ],
+        None,
+    ),
+    _param(
         "log_format",
         Annotated[
             str, _opt("--log-format", env="LOG_FORMAT", help="text or json (one object per line).")

@@ -46,6 +46,10 @@ class Config:
     max_delete: int | None = None
     anonymous: bool = False
     project: str | None = None
+    endpoint: str | None = None  # JSON API root instead of storage.googleapis.com
+    billing_project: str | None = None  # requester pays: sent as userProject
+    settle: float = 60.0  # seconds a folder-form version's newest object must have aged
+    ready_marker: str | None = None  # folder-form versions wait for V/<this>
     log_format: LogFormat = "text"
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
     workers: int = field(default_factory=default_workers)
@@ -84,6 +88,18 @@ class Config:
             (self.retry_deadline > 0, "--retry-deadline must be > 0"),
             (self.hook_timeout > 0, "--hook-timeout must be > 0"),
             (self.stuck_after > 0, "--stuck-after must be > 0"),
+            (self.settle >= 0, "--settle must be >= 0 (0 = off)"),
+            (
+                self.endpoint is None or self.endpoint.startswith(("http://", "https://")),
+                f"--endpoint must be an http:// or https:// URL, got {self.endpoint!r}",
+            ),
+            (
+                self.ready_marker is None
+                or (
+                    self.ready_marker.strip("/") != "" and ".." not in self.ready_marker.split("/")
+                ),
+                f"--ready-marker must name a file inside the version, got {self.ready_marker!r}",
+            ),
             (
                 self.http_port is None or 0 <= self.http_port <= 65535,
                 "--http-port must be within 0..65535",

@@ -103,7 +103,7 @@ class Snapshot:
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
     """List and plan without writing anything (for `plan` and `status`)."""
-    objects = Bucket(config, stop).list_objects()
+    objects = Bucket(config, stop).list_objects().objects
     return _snapshot(config, Paths(config.dest), objects)
 
 
@@ -156,7 +156,7 @@ def _run(
     show_progress: bool = False,
 ) -> None:
     try:
-        objects = bucket.list_objects()
+        objects = bucket.list_objects().objects
     except Interrupted:
         raise
     except SyncError as exc:

@@ -56,6 +56,8 @@ class RemoteObject(NamedTuple):
     size: int
     crc32c: str | None = None
     md5: str | None = None
+    updated: str = ""  # RFC 3339, when this generation was finalized (the bucket's clock)
+    encoding: str | None = None  # Content-Encoding as stored ("gzip" for `gsutil cp -Z`)
 
 
 class Entry(NamedTuple):

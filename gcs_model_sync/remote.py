@@ -8,6 +8,7 @@ against the listed crc32c/md5 while the bytes go by.
 from __future__ import annotations
 
 import base64
+import email.utils
 import functools
 import hashlib
 import os
@@ -15,8 +16,8 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import quote, urlencode
 
 # Loaded with this module (which `--help` never imports), so its ~0.3 s is start-up, paid once
 # per process, and not part of every pass's time in the `run` loop's metrics and logs.
@@ -39,9 +40,25 @@ if TYPE_CHECKING:
     import requests
 
 READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
-LIST_FIELDS = "items(name,generation,size,crc32c,md5Hash),nextPageToken"
+LIST_FIELDS = "items(name,generation,size,crc32c,md5Hash,updated,contentEncoding),nextPageToken"
+DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 CHUNK = 1024 * 1024
 T = TypeVar("T")
+
+
+class Listing(NamedTuple):
+    """Every object under the prefix, and the bucket's clock when the listing began."""
+
+    objects: list[RemoteObject]
+    server_time: float | None  # the first page's HTTP `Date`; None if no page carried one
+
+
+# The `Date` of the last JSON API response in this thread (listing is single-threaded per pass).
+_response_date = threading.local()
+
+
+def _note_date(resp: requests.Response, *args: object, **kwargs: object) -> None:
+    _response_date.value = resp.headers.get("Date")
 
 
 @dataclass
@@ -75,26 +92,40 @@ class Bucket:
             config.project,
             config.workers,
             os.environ.get("STORAGE_EMULATOR_HOST"),
+            config.endpoint,
+        )
+        # Requester-pays buckets bill the caller's project: `userProject` on every request.
+        self._bucket_ref = self._client.bucket(
+            self.source.bucket, user_project=config.billing_project
+        )
+        self._read_query = urlencode(
+            {"alt": "media"}
+            | ({"userProject": config.billing_project} if config.billing_project else {})
         )
 
     # -- listing ---------------------------------------------------------------------
-    def list_objects(self) -> list[RemoteObject]:
+    def list_objects(self) -> Listing:
         """Every object under the prefix, one paginated listing (page token resumes on retry)."""
         objects: list[RemoteObject] = []
         token: str | None = None
+        server_time: float | None = None
+        first = True
         while True:
-            page, token = self._retry(functools.partial(self._list_page, token), "listing")
+            page, token, date = self._retry(functools.partial(self._list_page, token), "listing")
+            if first:
+                server_time, first = date, False
             objects.extend(page)
             self.stop.check()
             if not token:
-                return objects
+                return Listing(objects, server_time)
 
-    def _list_page(self, token: str | None) -> tuple[list[RemoteObject], str | None]:
+    def _list_page(self, token: str | None) -> tuple[list[RemoteObject], str | None, float | None]:
         from google.api_core import exceptions as gexc
 
         self.counters.add(lists=1)
+        _response_date.value = None
         it = self._client.list_blobs(
-            self.source.bucket,
+            self._bucket_ref,
             prefix=self.source.prefix or None,
             page_size=self.config.list_page_size,
             page_token=token,
@@ -105,11 +136,19 @@ class Bucket:
         try:
             page = next(it.pages)
             items = [
-                RemoteObject(b.name, int(b.generation), int(b.size or 0), b.crc32c, b.md5_hash)
+                RemoteObject(
+                    b.name,
+                    int(b.generation),
+                    int(b.size or 0),
+                    b.crc32c,
+                    b.md5_hash,
+                    b._properties.get("updated", ""),
+                    b.content_encoding,
+                )
                 for b in page
             ]
         except StopIteration:
-            return [], None
+            return [], None, _http_date(_response_date.value)
         except gexc.NotFound as exc:
             raise BucketNotFound(f"bucket gs://{self.source.bucket} not found") from exc
         except gexc.Forbidden as exc:
@@ -124,8 +163,15 @@ class Bucket:
         except gexc.GoogleAPICallError as exc:
             if retry.is_transient(exc):
                 raise
-            raise RemoteError(f"listing gs://{self.source.bucket} failed: {_short(exc)}") from exc
-        return items, it.next_page_token
+            raise RemoteError(
+                f"listing gs://{self.source.bucket} failed: {_short(exc)}{_hint(str(exc))}"
+            ) from exc
+        except Exception as exc:
+            err = _transport_error(exc, f"listing gs://{self.source.bucket}", self._base)
+            if err is exc:
+                raise
+            raise err from exc
+        return items, it.next_page_token, _http_date(_response_date.value)
 
     # -- reading ---------------------------------------------------------------------
     def open(self, obj: RemoteObject) -> ObjectReader:
@@ -134,20 +180,27 @@ class Bucket:
     def _get(self, obj: RemoteObject, offset: int) -> requests.Response:
         url = (
             f"{self._base}/download/storage/v1/b/{quote(self.source.bucket, safe='')}"
-            f"/o/{quote(obj.name, safe='')}?alt=media&generation={obj.generation}"
+            f"/o/{quote(obj.name, safe='')}?{self._read_query}&generation={obj.generation}"
         )
         headers = {"Accept-Encoding": "gzip"}  # never transcode: checksums are of stored bytes
         if offset:
             headers["Range"] = f"bytes={offset}-"
         self.counters.add(reads=1)
-        resp: requests.Response = self._session.get(
-            url, headers=headers, stream=True, timeout=(10, self.config.request_timeout)
-        )
+        where = f"gs://{self.source.bucket}/{obj.name}"
+        try:
+            resp: requests.Response = self._session.get(
+                url, headers=headers, stream=True, timeout=(10, self.config.request_timeout)
+            )
+        except Exception as exc:
+            err = _transport_error(exc, f"reading {where}", self._base)
+            if err is exc:
+                raise
+            raise err from exc
         status = resp.status_code
         if status in (200, 206):
             return resp
+        detail = _error_message(resp)
         resp.close()
-        where = f"gs://{self.source.bucket}/{obj.name}"
         if status == 404:
             raise ObjectChanged(
                 f"{where}: generation {obj.generation} is gone (changed or deleted mid-pass)"
@@ -158,7 +211,7 @@ class Bucket:
             )
         if status == 429 or status >= 500:
             raise TransientError(f"{where}: HTTP {status}")
-        raise RemoteError(f"{where}: HTTP {status}")
+        raise RemoteError(f"{where}: HTTP {status}: {detail}{_hint(detail)}")
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
         return retry.call(
@@ -266,9 +319,16 @@ class _Crc32c:
 
 @functools.lru_cache(maxsize=4)
 def _connect(
-    anonymous: bool, project: str | None, workers: int, emulator: str | None
+    anonymous: bool,
+    project: str | None,
+    workers: int,
+    emulator: str | None,
+    endpoint: str | None = None,
 ) -> tuple[Any, Any, str]:
     """Session, storage client and base URL for the emulator, a public bucket, or ADC.
+
+    `endpoint` replaces storage.googleapis.com (Private Service Connect, a proxy) and keeps
+    credentials; STORAGE_EMULATOR_HOST, without an endpoint, drops them as the library does.
 
     Made once per process: the `run` loop's passes share credentials (a token is refreshed
     only when it expires, not fetched every poll) and keep-alive connections.
@@ -285,13 +345,13 @@ def _connect(
     # spans: one more request per pass, needing storage.buckets.get. Polling must not pay it.
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=workers + 4, max_retries=0)
-    if emulator:
+    if emulator and not endpoint:
         base = emulator if "://" in emulator else f"http://{emulator}"
         credentials: Any = AnonymousCredentials()
         session: Any = requests.Session()
         project = project or "emulator"
     elif anonymous:
-        base, credentials = "https://storage.googleapis.com", AnonymousCredentials()
+        base, credentials = endpoint or DEFAULT_ENDPOINT, AnonymousCredentials()
         session = requests.Session()
         project = project or "anonymous"
     else:
@@ -307,7 +367,7 @@ def _connect(
                 "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, use workload "
                 "identity or `gcloud auth application-default login`, or pass --anonymous"
             ) from exc
-        base = "https://storage.googleapis.com"
+        base = endpoint or DEFAULT_ENDPOINT
         session = transport.AuthorizedSession(credentials)
         project = project or adc_project or "unknown"
     base = base.rstrip("/")
@@ -317,6 +377,7 @@ def _connect(
         session.trust_env = False
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.hooks["response"].append(_note_date)
     client = storage.Client(
         project=project,
         credentials=credentials,
@@ -324,6 +385,58 @@ def _connect(
         client_options={"api_endpoint": base},
     )
     return session, client, base
+
+
+def _http_date(value: str | None) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_message(resp: requests.Response) -> str:
+    """The message of a JSON API error body, or the HTTP reason."""
+    try:
+        message = resp.json()["error"]["message"]
+    except Exception:
+        message = resp.reason
+    return str(message or resp.status_code).splitlines()[0][:300]
+
+
+def _hint(message: str) -> str:
+    if "requester pays" in message.lower() or "user project" in message.lower():
+        return " (a requester-pays bucket: pass --billing-project)"
+    return ""
+
+
+def _transport_error(exc: Exception, what: str, base: str) -> Exception:
+    """Errors from below google-cloud-storage, as one line: TLS and token failures are final,
+    connection trouble is retried. Anything else is left as it is."""
+    import requests
+    from google.auth import exceptions as auth_exc
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return RemoteError(
+            f"{what}: TLS failed for {base}: {_ssl_reason(exc)} (a private CA: set "
+            "REQUESTS_CA_BUNDLE to its PEM bundle)"
+        )
+    if isinstance(exc, auth_exc.RefreshError):
+        return AccessDenied(f"{what}: could not get an access token: {_short(exc)}")
+    if isinstance(exc, auth_exc.TransportError):
+        return TransientError(f"{what}: token request failed: {_short(exc)}")
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return TransientError(f"{what}: cannot reach {base}: {_ssl_reason(exc)}")
+    return exc
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """The innermost reason (urllib3 wraps it as `Max retries exceeded ... (Caused by ...)`)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    reason = getattr(exc, "reason", None) or exc
+    return _short(reason if isinstance(reason, BaseException) else exc)
 
 
 def _who(session: Any) -> str:

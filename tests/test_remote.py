@@ -48,7 +48,7 @@ def test_objects_read_to_the_end_reuse_one_connection(
         real_connect(self)
 
     monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counting_connect)
-    objects = remote.list_objects()
+    objects = remote.list_objects().objects
     assert len(objects) == 5
     for obj in objects:
         with remote.open(obj) as reader:
