@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gcs_model_sync import __version__, logs, progress
+from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
 from gcs_model_sync.errors import (
@@ -51,6 +52,7 @@ def once(config: Config) -> int:
         except Interrupted as exc:
             event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
             exit_now(exc.exit_code)
+    log_waiting(report, {})
     log_summary(report)
     hook = make_hook(config)
     if hook and report.changed:
@@ -77,9 +79,11 @@ def run(config: Config) -> int:
             raise ConfigError(f"--http-port {config.http_port}: {exc.strerror}") from exc
         event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
     show = progress.wanted(config.log_format, config.verbosity)
+    told: dict[str, str] = {}
 
     def one(c: Config, stop: StopToken) -> Report:
         report = sync_once(c, stop, show_progress=show)
+        log_waiting(report, told)
         log_summary(report)
         return report
 
@@ -115,6 +119,32 @@ def _config_items(config: Config) -> Iterator[tuple[str, Any]]:
         yield name, getattr(config, name)
 
 
+def log_waiting(report: Report, told: dict[str, str]) -> None:
+    """Say once why each version waits: not every pass while an upload takes its time.
+
+    `told` maps version id -> what was said; it forgets versions that stopped waiting, so a
+    version that waits again later is reported again.
+    """
+    waiting = report.plan.waiting if report.plan else ()
+    now = {w.id: f"{w.kind}:{w.version.fingerprint}" for w in waiting}
+    for w in waiting:
+        if told.get(w.id) == now[w.id]:
+            continue
+        v = w.version
+        kept = "; the installed version stays" if w.installed else ""
+        event(
+            logging.WARNING if w.kind is Wait.SHRUNK else logging.INFO,
+            "version_waiting",
+            f"{v.id} waits: {w.reason}{kept}",
+            model=v.model,
+            version=v.version,
+            reason=w.reason,
+            kind=str(w.kind),
+        )
+    told.clear()
+    told.update(now)
+
+
 def log_summary(report: Report) -> None:
     plan = report.plan
     level = logging.INFO if report.exit_code == EXIT_OK else logging.ERROR
@@ -122,12 +152,14 @@ def log_summary(report: Report) -> None:
         level,
         "pass_done",
         f"pass {report.outcome}: {len(report.published)} published, {len(report.pruned)} pruned, "
-        f"{len(plan.in_sync) if plan else 0} in sync, {len(report.failures)} failed, "
+        f"{len(plan.in_sync) if plan else 0} in sync, {len(plan.waiting) if plan else 0} "
+        f"waiting, {len(report.failures)} failed, "
         f"{report.bytes_downloaded} bytes in {report.seconds:.2f}s",
         outcome=report.outcome,
         published=report.published,
         pruned=report.pruned,
         failed=[f.version or "listing" for f in report.failures],
+        waiting=[w.id for w in plan.waiting] if plan else [],
         bytes=report.bytes_downloaded,
         seconds=round(report.seconds, 3),
         list_requests=report.list_requests,
@@ -154,6 +186,9 @@ def plan(config: Config) -> int:
                 "reason": i.reason,
             }
         )
+    for w in p.waiting:
+        kept = " (installed version stays)" if w.installed else ""
+        rows.append({"action": "wait", "version": w.id, "reason": f"{w.reason}{kept}"})
     for pr in p.prunes:
         action = "refuse-prune" if p.guard else "prune"
         rows.append({"action": action, "version": pr.managed.id, "reason": pr.reason})
@@ -189,7 +224,7 @@ def plan(config: Config) -> int:
     print(
         f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "
         f"{0 if p.guard else len(p.prunes)} to prune, {len(p.in_sync)} in sync, "
-        f"{len(p.rejections)} rejected",
+        f"{len(p.waiting)} waiting, {len(p.rejections)} rejected",
         file=out,
     )
     return code
@@ -227,6 +262,8 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
         bucket.setdefault(model, set()).add(version)
     for r in p.rejections:
         bucket.setdefault(r.model, set()).add(r.version)
+    for w in p.waiting:
+        bucket.setdefault(w.version.model, set()).add(w.version.version)
     for vid in p.outside_keep:
         model, version = _split(vid)
         bucket.setdefault(model, set()).add(version)
@@ -241,6 +278,8 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
         pending.setdefault(pr.managed.model, []).append(f"prune {pr.managed.version}")
     for r in p.rejections:
         pending.setdefault(r.model, []).append(f"rejected {r.version}")
+    for w in p.waiting:
+        pending.setdefault(w.version.model, []).append(f"waiting {w.version.version} ({w.reason})")
     out = []
     for model in sorted(set(bucket) | set(local)):
         out.append(

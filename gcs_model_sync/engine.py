@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gcs_model_sync import fetch, lock, progress, publish, tfs_config
+from gcs_model_sync.complete import Rules
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import (
     EXIT_FAILED,
@@ -26,7 +27,7 @@ from gcs_model_sync.errors import (
     SyncError,
     VersionRejected,
 )
-from gcs_model_sync.layout import RemoteObject, group
+from gcs_model_sync.layout import Form, RemoteObject, group
 from gcs_model_sync.local import (
     LocalView,
     Managed,
@@ -42,7 +43,7 @@ from gcs_model_sync.local import (
 )
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan, make_plan
-from gcs_model_sync.remote import Bucket
+from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.retry import StopToken
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
@@ -103,11 +104,12 @@ class Snapshot:
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
     """List and plan without writing anything (for `plan` and `status`)."""
-    objects = Bucket(config, stop).list_objects().objects
-    return _snapshot(config, Paths(config.dest), objects)
+    listing = Bucket(config, stop).list_objects()
+    return _snapshot(config, Paths(config.dest), listing)
 
 
-def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snapshot:
+def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
+    objects = listing.objects
     try:
         managed = load_state(paths)
     except StateError as exc:
@@ -121,8 +123,22 @@ def _snapshot(config: Config, paths: Paths, objects: list[RemoteObject]) -> Snap
         keep=config.keep,
         allow_empty_source=config.allow_empty_source,
         max_delete=config.max_delete,
+        rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
     )
     return Snapshot(objects, local, plan)
+
+
+def _bucket_now(listing: Listing, config: Config) -> float | None:
+    """The bucket's clock for --settle. Every GCS response carries `Date`; a proxy that strips
+    it leaves us the node's clock, said once a pass, since a skewed node then misjudges."""
+    if listing.server_time is not None or not config.settle:
+        return listing.server_time
+    event(
+        logging.WARNING,
+        "no_server_time",
+        "the listing response had no Date header; --settle is judged on this node's clock",
+    )
+    return time.time()
 
 
 def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> Report:
@@ -156,14 +172,14 @@ def _run(
     show_progress: bool = False,
 ) -> None:
     try:
-        objects = bucket.list_objects().objects
+        listing = bucket.list_objects()
     except Interrupted:
         raise
     except SyncError as exc:
         report.failures.append(Failure(None, None, str(exc)))
         event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
         return
-    snap = _snapshot(config, paths, objects)
+    snap = _snapshot(config, paths, listing)
     plan = report.plan = snap.plan
     managed = dict(snap.local.managed)
     for r in plan.rejections:
@@ -361,7 +377,8 @@ def _publish_one(
         return
     finally:
         discard(staged.workdir)
-    managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time())
+    objects = {e.relpath: e.obj.generation for e in v.entries} if v.form is Form.FOLDER else None
+    managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time(), objects)
     saver.changed(renamed_in=target.parent)
     report.published.append(v.id)
     event(

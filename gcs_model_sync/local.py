@@ -25,6 +25,9 @@ class Managed:
     fingerprint: str
     bytes: int = 0
     published_at: float = 0.0
+    # Folder form: relpath -> generation as installed, so a delete in progress in the bucket
+    # (a strict part of this, unchanged) is told apart from a re-upload. None for archives.
+    objects: dict[str, int] | None = None
 
     @property
     def id(self) -> str:
@@ -82,6 +85,11 @@ def _parse_state(raw: object) -> dict[str, Managed]:
         m = Managed(**item)
         if not all(isinstance(v, str) for v in (m.model, m.version, m.fingerprint)):
             raise TypeError(f"bad entry {item!r}")
+        if m.objects is not None and not (
+            isinstance(m.objects, dict)
+            and all(isinstance(k, str) and type(g) is int for k, g in m.objects.items())
+        ):
+            raise TypeError(f"bad objects in entry for {m.id!r}")
         parts = m.model.split("/") if m.model else []
         if (
             not VERSION_RE.fullmatch(m.version)

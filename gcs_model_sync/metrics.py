@@ -48,6 +48,11 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.waiting = Gauge(
+            f"{PREFIX}_versions_waiting",
+            "Folder-form versions in the bucket whose upload is not complete yet.",
+            registry=r,
+        )
         self.hooks = Counter(
             f"{PREFIX}_hook_runs", "--on-change runs by outcome.", ["outcome"], registry=r
         )
@@ -66,6 +71,8 @@ class Metrics:
         self.failed.inc(sum(1 for f in report.failures if f.version and not f.content))
         if report.outcome != "error":
             self.last_success.set(time.time())
+        if report.plan is not None:
+            self.waiting.set(len(report.plan.waiting))
         self._newest(dest, models)
 
     def _newest(self, dest: Path, models: set[str]) -> None:

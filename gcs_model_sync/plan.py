@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gcs_model_sync import complete
+from gcs_model_sync.complete import Rules, Wait
 from gcs_model_sync.layout import (
     Entry,
     Form,
@@ -71,8 +73,23 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A version in the bucket not installed (or not replaced) yet: its upload is not done."""
+
+    version: RemoteVersion
+    kind: Wait
+    reason: str
+    installed: bool  # an installed folder stays as it is meanwhile
+
+    @property
+    def id(self) -> str:
+        return self.version.id
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     installs: tuple[Install, ...] = ()
+    waiting: tuple[Waiting, ...] = ()
     prunes: tuple[Prune, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     in_sync: tuple[str, ...] = ()
@@ -127,11 +144,48 @@ def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
     return versions, rejections
 
 
+def _waits(versions: list[RemoteVersion], local: LocalView, rules: Rules) -> dict[str, Waiting]:
+    """Folder versions whose upload (or delete) is still in progress, by version id."""
+    out = {}
+    for v in versions:
+        if v.form is not Form.FOLDER:
+            continue
+        have = local.managed.get(v.id)
+        installed = have is not None and v.id in local.on_disk
+        if installed and have is not None and have.fingerprint == v.fingerprint:
+            continue  # in sync: nothing to wait for
+        if installed and have is not None and (why := complete.shrunk(v.entries, have.objects)):
+            out[v.id] = Waiting(v, Wait.SHRUNK, why, installed)
+        elif found := complete.waiting(v.entries, rules):
+            out[v.id] = Waiting(v, found[0], found[1], installed)
+    return out
+
+
+def _ranked(
+    numbers: dict[str, list[int]],
+    spellings: dict[tuple[str, int], set[str]],
+    keep: int,
+    skip: set[tuple[str, int]],
+) -> set[str]:
+    """Version ids within --keep (all when 0), ranking per model without the `skip` ones."""
+    return {
+        vid
+        for model, ranked in numbers.items()
+        for number in (
+            sorted(n for n in ranked if (model, n) not in skip)[-keep:] if keep else ranked
+        )
+        for vid in spellings[(model, number)]
+    }
+
+
 def _describe(version: str, form: Form, entries: list[Entry]) -> str:
     if form is Form.FOLDER:
         name, rel = entries[0].obj.name, entries[0].relpath
         return f"folder {name[: len(name) - len(rel)]}"
     return entries[0].obj.name
+
+
+ANY_TIME = Rules()  # no settle, no marker: what the tests of other rules plan with
 
 
 @paused_gc
@@ -141,9 +195,11 @@ def make_plan(
     keep: int = 0,
     allow_empty_source: bool = False,
     max_delete: int | None = None,
+    rules: Rules = ANY_TIME,
 ) -> Plan:
     """`groups` is layout.group() of the listing, made once and shared with the local scan."""
     versions, rejections = versions_of(groups)
+    waits = _waits(versions, local, rules)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
     # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
     spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -156,21 +212,21 @@ def make_plan(
                 spellings[(model, int(version))].add(version_id(model, version))
     remote_ids = set().union(*spellings.values())
 
-    # --keep ranks every version the bucket holds, rejected ones included.
+    # --keep ranks every version the bucket holds, rejected ones included; a version still
+    # uploading that is not installed does not count yet (it would push out a served one).
     numbers: dict[str, list[int]] = defaultdict(list)
     for model, number in spellings:
         numbers[model].append(number)
-    wanted = set(remote_ids)
-    if keep:
-        wanted = {
-            vid
-            for model, ranked in numbers.items()
-            for number in sorted(ranked)[-keep:]
-            for vid in spellings[(model, number)]
-        }
+    unready = {(w.version.model, w.version.number) for w in waits.values() if not w.installed}
+    wanted = _ranked(numbers, spellings, keep, skip=unready)
+    wanted_once_ready = _ranked(numbers, spellings, keep, skip=set())
 
-    installs, in_sync, outside_keep = [], [], []
+    installs, in_sync, outside_keep, waiting = [], [], [], []
     for v in sorted(versions, key=lambda v: (v.model, v.number)):
+        w = waits.get(v.id)
+        if w is not None and v.id in (wanted if w.installed else wanted_once_ready):
+            waiting.append(w)
+            continue
         if v.id not in wanted:
             outside_keep.append(v.id)
             continue
@@ -197,7 +253,11 @@ def make_plan(
             prunes.append(Prune(m, f"outside --keep {keep}"))
 
     unmanaged = tuple(
-        sorted(vid for vid in local.on_disk if vid not in local.managed and vid not in wanted)
+        sorted(
+            vid
+            for vid in local.on_disk
+            if vid not in local.managed and vid not in wanted_once_ready
+        )
     )
     guard = None
     if prunes and not remote_ids and not allow_empty_source:
@@ -209,6 +269,7 @@ def make_plan(
         guard = f"{len(prunes)} deletions planned, more than --max-delete {max_delete}"
     return Plan(
         installs=tuple(installs),
+        waiting=tuple(waiting),
         prunes=tuple(prunes),
         rejections=tuple(rejections),
         in_sync=tuple(in_sync),

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gcs_model_sync.complete import Rules
 from gcs_model_sync.engine import PENDING
 from gcs_model_sync.layout import Form, RemoteObject, classify, fingerprint, group
 from gcs_model_sync.local import LocalView, Managed
-from gcs_model_sync.plan import Plan, group_versions, make_plan
+from gcs_model_sync.plan import ANY_TIME, Plan, group_versions, make_plan
 
 P = "p/"
 
@@ -48,7 +50,7 @@ def test_new_versions_are_fetched() -> None:
     objects = [
         obj("m/1.zip"),
         obj("m/2/saved_model.pb"),
-        obj("m/2/variables/v.index"),
+        obj("m/2/assets/vocab.txt"),
         obj("3.tgz"),
     ]
     plan = plan_of(objects, view())
@@ -60,7 +62,7 @@ def test_new_versions_are_fetched() -> None:
     assert plan.remote_models == frozenset({"m", ""})
     folder = next(i.version for i in plan.installs if i.version.id == "m/2")
     assert folder.form is Form.FOLDER
-    assert [e.relpath for e in folder.entries] == ["saved_model.pb", "variables/v.index"]
+    assert [e.relpath for e in folder.entries] == ["saved_model.pb", "assets/vocab.txt"]
     assert folder.size == 20
     assert folder.objects == (objects[1], objects[2])
 
@@ -369,3 +371,75 @@ def test_applying_a_keep_plan_holds_the_newest_n(
     assert newest <= after.on_disk
     again = plan_of(objects, after, keep=keep, allow_empty_source=True)
     assert again.installs == again.prunes == again.forget == ()
+
+
+# -- uploads in progress --------------------------------------------------------------
+NOW = 1796126400.0  # the bucket's clock in these plans
+SETTLE = Rules(now=NOW, settle=60)
+
+
+def aged(key: str, age: float, generation: int = 1) -> RemoteObject:
+    """An object finalized `age` seconds before NOW on the bucket's clock."""
+    stamp = datetime.fromtimestamp(NOW - age, UTC).isoformat(timespec="milliseconds")
+    return RemoteObject(P + key, generation, 10, updated=stamp)
+
+
+def waits(plan: Plan) -> dict[str, tuple[str, bool]]:
+    return {w.id: (str(w.kind), w.installed) for w in plan.waiting}
+
+
+def test_a_folder_version_still_uploading_waits_and_an_archive_never_does() -> None:
+    objects = [aged("m/3/saved_model.pb", 5), aged("m/4.zip", 0), aged("m/2/a.bin", 600)]
+    plan = plan_of(objects, view(), rules=SETTLE)
+    assert installs(plan) == {"m/2": "new", "m/4": "new"}
+    assert waits(plan) == {"m/3": ("settling", False)}
+    assert not plan.prunes
+
+
+def test_a_reupload_in_progress_keeps_the_installed_version() -> None:
+    old = [aged("m/3/saved_model.pb", 900), aged("m/3/assets/a", 900)]
+    new = [aged("m/3/saved_model.pb", 3, generation=2), old[1]]
+    installed = Managed("m", "3", fp(*old), objects={"saved_model.pb": 1, "assets/a": 1})
+    plan = plan_of(new, view([installed], {"m/3"}), rules=SETTLE)
+    assert waits(plan) == {"m/3": ("settling", True)}
+    assert installs(plan) == {}
+    assert not plan.prunes
+    assert plan.in_sync == ()
+    settled = plan_of(new, view([installed], {"m/3"}), rules=SETTLE._replace(now=NOW + 60))
+    assert installs(settled) == {"m/3": "changed"}
+
+
+def test_a_delete_in_progress_keeps_the_installed_version_until_it_is_gone() -> None:
+    full = [aged("m/3/saved_model.pb", 900), aged("m/3/assets/a", 900), aged("m/4.zip", 900)]
+    installed = [
+        Managed("m", "3", fp(*full[:2]), objects={"saved_model.pb": 1, "assets/a": 1}),
+        Managed("m", "4", fp(full[2])),
+    ]
+    local = view(installed, {"m/3", "m/4"})
+    partly = plan_of([full[0], full[2]], local, rules=ANY_TIME)  # even with no --settle
+    assert waits(partly) == {"m/3": ("shrunk", True)}
+    assert installs(partly) == {}
+    assert not partly.prunes
+    gone = plan_of([full[2]], local, rules=ANY_TIME)
+    assert prunes(gone) == {"m/3": "removed from the bucket"}
+
+
+def test_a_version_still_uploading_does_not_push_a_served_one_out_of_keep() -> None:
+    objects = [aged("m/1/a", 900), aged("m/2/a", 900), aged("m/3/a", 1)]
+    managed = [Managed("m", n, fp(o)) for n, o in (("1", objects[0]), ("2", objects[1]))]
+    plan = plan_of(objects, view(managed, {"m/1", "m/2"}), keep=2, rules=SETTLE)
+    assert waits(plan) == {"m/3": ("settling", False)}
+    assert not plan.prunes
+    assert set(plan.in_sync) == {"m/1", "m/2"}
+    later = plan_of(
+        objects, view(managed, {"m/1", "m/2"}), keep=2, rules=SETTLE._replace(now=NOW + 60)
+    )
+    assert installs(later) == {"m/3": "new"}
+    assert prunes(later) == {"m/1": "outside --keep 2"}
+
+
+def test_a_version_still_uploading_outside_keep_is_only_outside_keep() -> None:
+    objects = [aged("m/1/a", 1), aged("m/2.zip", 900), aged("m/3.zip", 900)]
+    plan = plan_of(objects, view(), keep=2, rules=SETTLE)
+    assert plan.waiting == ()
+    assert plan.outside_keep == ("m/1",)

@@ -1,0 +1,158 @@
+"""Uploads and deletes in progress: a folder-form version is published only when complete.
+
+Real uploaders (`gsutil -m cp -r`, `gcloud storage cp -r`, a training job's writer) put a
+version's files one at a time; TF Serving loads the first thing it sees under a version
+number and never reloads it. Each scenario runs the real CLI against the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.e2e.conftest import Sync
+from tests.support.models import make_zip, sample_files
+from tests.support.probes import metric, wait_for
+
+SETTLE = 2.0  # seconds: short enough for a test, long enough to catch an upload mid-way
+# sample_files() split the way an uploader sends them: the graph first, the variables after.
+GRAPH = "saved_model.pb"
+VARIABLES = ("variables/variables.index", "variables/variables.data-00000-of-00001")
+
+
+def put_files(sync: Sync, version: str, files: dict[str, bytes], *names: str) -> None:
+    for name in names:
+        sync.bucket.put(sync.key(f"{version}/{name}"), files[name])
+
+
+def waits(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " waits: " in line]
+
+
+def test_folder_version_mid_upload_waits_for_settle_then_publishes(sync: Sync) -> None:
+    files = sample_files("new")
+    put_files(sync, "m/0003", files, GRAPH)
+
+    first = sync.once("--settle", str(SETTLE))
+
+    assert first.returncode == 0, first.stderr
+    assert sync.versions("m") == []
+    assert "m/0003 waits: settling" in first.stderr
+    put_files(sync, "m/0003", files, *VARIABLES)
+    plan = sync.run("plan", "--settle", str(SETTLE))
+    assert plan.returncode == 0, plan.stderr
+    assert "wait" in plan.stdout
+    assert "m/0003" in plan.stdout
+    assert "1 waiting" in plan.stdout
+    time.sleep(SETTLE + 1)  # the Date header has whole seconds
+
+    done = sync.once("--settle", str(SETTLE))
+
+    assert done.returncode == 0, done.stderr
+    assert sync.version("m/0003") == files
+
+
+def test_archive_versions_never_wait_for_settle(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/0004.zip"), sample_files("z"))
+    result = sync.once("--settle", "3600")
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/0004") == sample_files("z")
+
+
+def test_ready_marker_gates_publish_and_a_write_after_it_waits_again(sync: Sync) -> None:
+    files = sample_files("a")
+    marker = ("--ready-marker", "_SUCCESS", "--settle", "0")
+    put_files(sync, "m/5", files, GRAPH, *VARIABLES)
+
+    before = sync.once(*marker)
+
+    assert before.returncode == 0, before.stderr
+    assert sync.versions("m") == []
+    assert "waiting for its ready marker _SUCCESS" in before.stderr
+    sync.bucket.put(sync.key("m/5/_SUCCESS"), b"")
+    assert sync.once(*marker).returncode == 0
+    assert sync.version("m/5") == {**files, "_SUCCESS": b""}
+
+    time.sleep(0.01)  # an object finalized after the marker
+    sync.bucket.put(sync.key(f"m/5/{GRAPH}"), b"pb: a new graph")
+    rewrite = sync.once(*marker)
+
+    assert rewrite.returncode == 0, rewrite.stderr
+    assert "is newer than its ready marker _SUCCESS" in rewrite.stderr
+    assert sync.version("m/5")[GRAPH] == files[GRAPH]  # the served folder is untouched
+    sync.bucket.put(sync.key("m/5/_SUCCESS"), b"")
+    assert sync.once(*marker).returncode == 0
+    assert sync.version("m/5")[GRAPH] == b"pb: a new graph"
+
+
+def test_saved_model_missing_an_announced_shard_waits(sync: Sync) -> None:
+    files = {
+        GRAPH: b"graph",
+        "variables/variables.index": b"index",
+        "variables/variables.data-00000-of-00002": b"shard 0",
+        "variables/variables.data-00001-of-00002": b"shard 1",
+    }
+    put_files(sync, "m/6", files, *list(files)[:3])
+
+    partial = sync.once("--settle", "0")
+
+    assert partial.returncode == 0, partial.stderr
+    assert sync.versions("m") == []
+    assert "SavedModel missing variables/variables.data-00001-of-00002" in partial.stderr
+    status = sync.run("status", "--settle", "0")
+    assert "waiting 6 (SavedModel missing" in status.stdout
+    put_files(sync, "m/6", files, "variables/variables.data-00001-of-00002")
+    assert sync.once("--settle", "0").returncode == 0
+    assert sync.version("m/6") == files
+
+
+def test_reupload_in_progress_never_mixes_into_the_served_folder(sync: Sync) -> None:
+    old, new = sample_files("old"), sample_files("new")
+    put_files(sync, "m/7", old, GRAPH, *VARIABLES)
+    assert sync.once("--settle", "0").returncode == 0
+    put_files(sync, "m/7", new, GRAPH)  # the re-upload has sent one file so far
+
+    midway = sync.once("--settle", str(SETTLE))
+
+    assert midway.returncode == 0, midway.stderr
+    assert sync.version("m/7") == old
+    assert "the installed version stays" in midway.stderr
+    put_files(sync, "m/7", new, *VARIABLES)
+    time.sleep(SETTLE + 1)
+    assert sync.once("--settle", str(SETTLE)).returncode == 0
+    assert sync.version("m/7") == new
+
+
+def test_partial_delete_keeps_the_installed_version_until_it_is_gone(sync: Sync) -> None:
+    files = sample_files("d")
+    put_files(sync, "m/8", files, GRAPH, *VARIABLES)
+    assert sync.once("--settle", "0").returncode == 0
+    sync.bucket.delete(sync.key(f"m/8/{GRAPH}"))  # `gcloud storage rm -r`, one object done
+
+    partly = sync.once("--settle", "0")
+
+    assert partly.returncode == 0, partly.stderr
+    assert sync.version("m/8") == files
+    [warning] = waits(partly.stderr)
+    assert "lost 1 of its 3 objects" in warning
+    for name in VARIABLES:
+        sync.bucket.delete(sync.key(f"m/8/{name}"))
+    gone = sync.once("--settle", "0", "--allow-empty-source")
+    assert gone.returncode == 0, gone.stderr
+    assert sync.versions("m") == []
+
+
+def test_run_says_once_why_a_version_waits_and_counts_it(sync: Sync) -> None:
+    put_files(sync, "m/9", sample_files("w"), GRAPH)
+    with sync.sidecar("--settle", "3600", "--log-format", "json") as (proc, port):
+        wait_for(lambda: metric(port, "gcs_model_sync_versions_waiting") == 1, what="waiting")
+        wait_for(
+            lambda: metric(port, 'gcs_model_sync_passes_total{outcome="noop"}') >= 4,
+            what="several passes",
+        )
+        sync.bucket.put(sync.key("m/10.zip"), make_zip(sample_files("x")))
+        wait_for(lambda: sync.versions("m") == ["10"], what="the archive version")
+        assert metric(port, 'gcs_model_sync_passes_total{outcome="error"}') == 0
+    _, stderr = proc.communicate()
+    said = [json.loads(line) for line in stderr.splitlines() if '"version_waiting"' in line]
+    assert [(e["version"], e["kind"]) for e in said] == [("9", "settling")]
