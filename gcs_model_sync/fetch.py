@@ -19,7 +19,7 @@ from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import log
 from gcs_model_sync.plan import RemoteVersion
-from gcs_model_sync.remote import CHUNK, Bucket, ObjectReader
+from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,8 @@ def _zip(
     """Extract while downloading; spool to a file only for zips that need random access."""
     try:
         with bucket.open(version.objects[0]) as reader:
-            _checked(reader, lambda: zipstream.extract(reader, writer, name))
+            content = reader.content()
+            _checked(content, lambda: zipstream.extract(content, writer, name))
         return writer
     except zipstream.Unstreamable as exc:
         log.debug("%s: %s; extracting from a local copy", name, exc)
@@ -99,30 +100,39 @@ def _zip(
     writer = extract.Writer(writer.root, limits)
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
+        content = reader.content()
+        spooled = 0
         try:
-            while chunk := reader.read(CHUNK):
+            while chunk := content.read(CHUNK):
                 out.write(chunk)
+                spooled += len(chunk)
+                if content is not reader and spooled > limits.max_bytes:  # a gzip bomb
+                    raise VersionRejected(
+                        f"{name}: decodes to more than --max-version-size {limits.max_bytes} bytes"
+                    )
         except OSError as exc:
             extract._raise_space(exc, name)
             raise
-        reader.verify()
+        content.verify()
     extract.extract_zip(archive, writer, name)
     archive.unlink()  # the archive never outlives its extraction
     return writer
 
 
-def _checked(reader: ObjectReader, extract_all: Callable[[], None]) -> None:
-    """Extract, then verify the object's checksum over every byte, read or not.
+def _checked(content: ObjectReader | GzipDecoded, extract_all: Callable[[], None]) -> None:
+    """Extract, then verify the object's checksum over every byte, read or not (and, for an
+    object stored gzip-encoded, decode the rest, so that gzip's own trailer is checked).
 
     When extraction calls the archive corrupt, a checksum failure is the better explanation
     (bytes damaged in transit), and that one is retried.
     """
+    reader = content if isinstance(content, ObjectReader) else content.reader
     try:
         extract_all()
     except VersionRejected:
         reader.verify()
         raise
-    reader.verify()
+    content.verify()
 
 
 def _tar(
@@ -130,13 +140,15 @@ def _tar(
 ) -> extract.Writer:
     gz = version.form is Form.TGZ
     with bucket.open(version.objects[0]) as reader:
-        _checked(reader, lambda: tarstream.extract(reader, writer, name, gz=gz))
+        content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
+        _checked(content, lambda: tarstream.extract(content, writer, name, gz=gz))
     return writer
 
 
 def _folder(bucket: Bucket, version: RemoteVersion, writer: extract.Writer) -> extract.Writer:
     for entry in sorted(version.entries, key=lambda e: e.relpath):
         with bucket.open(entry.obj) as reader:
-            writer.file(entry.relpath, reader)
-            reader.verify()
+            content = reader.content()  # the reader itself unless stored gzip-encoded
+            writer.file(entry.relpath, content)
+            content.verify()
     return writer

@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -23,7 +24,7 @@ from urllib.parse import quote, urlencode
 # per process, and not part of every pass's time in the `run` loop's metrics and logs.
 import google.cloud.storage  # noqa: F401
 
-from gcs_model_sync import retry
+from gcs_model_sync import extract, retry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import (
     AccessDenied,
@@ -33,6 +34,7 @@ from gcs_model_sync.errors import (
     ObjectChanged,
     RemoteError,
     TransientError,
+    VersionRejected,
 )
 from gcs_model_sync.layout import RemoteObject
 
@@ -236,6 +238,29 @@ class ObjectReader:
         self._md5 = hashlib.md5(usedforsecurity=False) if not obj.crc32c and obj.md5 else None
         self._verified = False
 
+    @property
+    def where(self) -> str:
+        return f"gs://{self._bucket.source.bucket}/{self.obj.name}"
+
+    def content(self) -> ObjectReader | GzipDecoded:
+        """What the object holds, as `gcloud storage cp` and TF Serving give it: the stored
+        bytes themselves (this reader: the plain path, no extra copy), or, for an object
+        stored with `Content-Encoding: gzip` (`gsutil cp -Z`), those bytes decoded as they
+        stream. Either way `verify()` checks size and checksum against the stored bytes.
+
+        Any other Content-Encoding rejects the version before a byte is read: installing
+        bytes that are still encoded is the silent failure this exists to prevent.
+        """
+        encoding = (self.obj.encoding or "").strip().lower()
+        if encoding in ("", "identity"):
+            return self
+        if encoding in ("gzip", "x-gzip"):
+            return GzipDecoded(self)
+        raise VersionRejected(
+            f"{self.where}: stored with Content-Encoding {self.obj.encoding!r}, which cannot "
+            "be decoded (only gzip is supported)"
+        )
+
     def read(self, size: int = -1, /) -> bytes:
         """Up to `size` bytes (a chunk when negative); b"" once all were read and checked."""
         want = CHUNK if size < 0 else size
@@ -259,6 +284,8 @@ class ObjectReader:
         try:
             if self._resp is None:
                 self._resp = self._bucket._get(self.obj, self.offset)
+                if self.offset and self._resp.status_code == 200:
+                    self._skip_to_offset(self._resp)
             data: bytes = self._resp.raw.read(
                 min(want, self.obj.size - self.offset), decode_content=False
             )
@@ -269,6 +296,22 @@ class ObjectReader:
             self._drop()
             raise TransientError(f"{self.obj.name}: body ended at byte {self.offset}")
         return data
+
+    def _skip_to_offset(self, resp: requests.Response) -> None:
+        """`Range: bytes=OFFSET-` answered 200 with the whole body (a proxy or cache that
+        ignores ranges): read this object again from byte 0, discarding the bytes before
+        OFFSET. The consumer already has those bytes (a streaming extraction or a file
+        half-written), and the checksum already covers them, so appending the whole body
+        would duplicate them and restarting the consumer is not possible; what follows
+        OFFSET is then checked and delivered exactly once, as after a 206.
+        """
+        left = self.offset
+        while left:
+            self._bucket.stop.check()
+            junk = resp.raw.read(min(CHUNK, left), decode_content=False)
+            if not isinstance(junk, bytes) or not junk:
+                break  # too short: the caller's read sees the end and resumes again
+            left -= len(junk)
 
     def _finish(self) -> None:
         if self._verified:
@@ -302,6 +345,38 @@ class ObjectReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class GzipDecoded:
+    """An object stored with `Content-Encoding: gzip`, decoded as its stored bytes stream by.
+
+    extract.Gunzip returns at most `size` decoded bytes per read, so a gzip bomb costs no
+    memory (and what is written counts against --max-version-size), and b"" only at the true
+    end, after the stored bytes were read to their end and checked. A body that does not
+    decode is first checked as stored: damage in transit is a ChecksumMismatch (retried),
+    intact bytes that are not gzip reject the version, naming the object.
+    """
+
+    def __init__(self, reader: ObjectReader) -> None:
+        self.reader = reader
+        self._gunzip = extract.Gunzip(reader)
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._gunzip.read(size)
+        except (zlib.error, EOFError) as exc:
+            self.reader.verify()
+            raise VersionRejected(
+                f"{self.reader.where}: stored with Content-Encoding gzip but the body does "
+                f"not decode ({exc})"
+            ) from exc
+
+    def verify(self) -> None:
+        """Decode to the end (gzip's own CRC-32 and length are checked there), then check the
+        stored bytes' size and checksum."""
+        while self.read(CHUNK):
+            pass
+        self.reader.verify()
 
 
 class _Crc32c:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gcs_model_sync import engine, extract, fetch
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.local import Paths
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
@@ -46,3 +49,70 @@ def test_a_spooled_zip_is_deleted_once_extracted(
         for p in staged.content.rglob("*")
         if p.is_file()
     } == files
+
+
+def _stage_only(
+    emulator: Emulator,
+    bucket: SeededBucket,
+    dest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    **options: Any,
+) -> fetch.Staged:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    config = Config(
+        source=Source.parse(f"gs://{bucket.name}/models"), dest=dest, settle=0, **options
+    )
+    stop = StopToken()
+    (install,) = engine.inspect(config, stop).plan.installs
+    paths = Paths(dest)
+    paths.ensure()
+    return fetch.stage(Bucket(config, stop), install.version, paths, config)
+
+
+def _put_gzip_encoded(bucket: SeededBucket, key: str, stored: bytes) -> None:
+    blob = bucket.bucket.blob(key)
+    blob.content_encoding = "gzip"
+    blob.upload_from_string(stored)
+
+
+def test_a_gzip_encoded_zip_that_must_be_spooled_is_decoded_into_the_spool(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = sample_files("spooled-gz", size=100_000)
+    _put_gzip_encoded(bucket, "models/m/0003.zip", gzip.compress(make_piped_zip(files, "0003")))
+
+    staged = _stage_only(emulator, bucket, dest, monkeypatch)
+
+    assert {
+        p.relative_to(staged.content).as_posix(): p.read_bytes()
+        for p in staged.content.rglob("*")
+        if p.is_file()
+    } == files
+
+
+def test_a_spooled_gzip_encoded_zip_is_capped_by_max_version_size_as_it_decodes(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gzip bomb must not fill the disk with its spooled copy before extraction counts."""
+    files = {"zeros.bin": bytes(8 * 1024 * 1024)}
+    stored = gzip.compress(make_piped_zip(files))  # ~8 KB stored, 8 MB decoded
+    _put_gzip_encoded(bucket, "models/m/0003.zip", stored)
+
+    with pytest.raises(VersionRejected, match=r"0003.zip: decodes to more than --max-version-size"):
+        _stage_only(emulator, bucket, dest, monkeypatch, max_version_size=2 * 1024 * 1024)
+    assert list(Paths(dest).staging.iterdir()) == []
+
+
+def test_a_folder_object_marked_gzip_that_does_not_decode_rejects_the_version(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket.put_folder("models/m/0002", sample_files("ok"))
+    _put_gzip_encoded(bucket, "models/m/0002/assets/vocab.txt", b"not gzip at all\n" * 64)
+
+    with pytest.raises(VersionRejected) as info:
+        _stage_only(emulator, bucket, dest, monkeypatch)
+    assert str(info.value).startswith(
+        f"gs://{bucket.name}/models/m/0002/assets/vocab.txt: stored with Content-Encoding gzip "
+        "but the body does not decode ("
+    )
+    assert list(Paths(dest).staging.iterdir()) == []

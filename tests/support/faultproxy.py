@@ -2,7 +2,8 @@
 
 Point STORAGE_EMULATOR_HOST (or `api_endpoint`) at `FaultProxy(emulator.url).url`. Every
 request is forwarded and counted by kind; rules added at any time turn matching requests
-into error statuses, connection resets, stalls, truncated or corrupted bodies, or a callback.
+into error statuses, connection resets, stalls, truncated or corrupted bodies, ignored
+`Range` headers, or a callback.
 
 Upstream links in JSON bodies (`mediaLink`, `selfLink`) and `Location` headers are rewritten
 to the proxy, so a client that follows them stays behind the proxy.
@@ -56,6 +57,7 @@ class Fault(enum.Enum):
     TRUNCATE = "truncate"  # headers and `at` body bytes, then a clean close
     FLIP = "flip"  # invert `nbytes` body bytes from `at`; length and headers unchanged
     CALLBACK = "callback"  # call `callback(record)`, then forward normally
+    IGNORE_RANGE = "ignore_range"  # drop `Range` upstream: 200 and the whole body, as a cache may
 
 
 @dataclass(eq=False)
@@ -70,6 +72,7 @@ class Record:
     name: str | None = None
     status: int | None = None
     fault: Fault | None = None
+    range_header: str | None = None  # the request's `Range`, as the client sent it
 
     @property
     def params(self) -> dict[str, str]:
@@ -80,8 +83,9 @@ class Record:
 class Rule:
     """When a request matches, maybe inject `fault`.
 
-    Matching: `kind`, `method`, `path` (substring of the raw or decoded path) and `query`
-    (a predicate on the query parameters); None matches anything. Of the matching requests,
+    Matching: `kind`, `method`, `path` (substring of the raw or decoded path), `query`
+    (a predicate on the query parameters) and `ranged` (whether the request carries a
+    `Range` header); None matches anything. Of the matching requests,
     the first `skip` pass untouched, then each fires with `probability` (drawn from the
     proxy's seeded RNG), at most `times` times (None: unlimited). `matched` and `fired`
     count what happened.
@@ -98,6 +102,7 @@ class Rule:
     method: str | None = None
     path: str | None = None
     query: Callable[[Mapping[str, str]], bool] | None = None
+    ranged: bool | None = None
     skip: int = 0
     times: int | None = None
     probability: float = 1.0
@@ -129,6 +134,8 @@ class Rule:
         if self.path is not None and not (
             self.path in record.path or self.path in unquote(record.path)
         ):
+            return False
+        if self.ranged is not None and (record.range_header is not None) != self.ranged:
             return False
         return self.query is None or self.query(record.params)
 
@@ -314,10 +321,12 @@ class FaultProxy:
 
     # used by the handler
 
-    def _arrive(self, method: str, path: str, query: str) -> tuple[Record, Rule | None, list[Rule]]:
+    def _arrive(
+        self, method: str, path: str, query: str, range_header: str | None = None
+    ) -> tuple[Record, Rule | None, list[Rule]]:
         """Record a request; pick the fault rule that fires (first wins) and callback rules."""
         kind, bucket, name = classify(method, path, query)
-        record = Record(method, path, query, kind, bucket, name)
+        record = Record(method, path, query, kind, bucket, name, range_header=range_header)
         chosen: Rule | None = None
         callbacks: list[Rule] = []
         with self._lock:
@@ -414,7 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
             split = urlsplit(target)
             target = split.path + (f"?{split.query}" if split.query else "")
         path, _, query = target.partition("?")
-        record, rule, callbacks = proxy._arrive(self.command, path, query)
+        record, rule, callbacks = proxy._arrive(
+            self.command, path, query, self.headers.get("Range")
+        )
         for cb in callbacks:
             assert cb.callback is not None
             try:
@@ -482,9 +493,12 @@ class _Handler(BaseHTTPRequestHandler):
                 conn.connect()
                 proxy._track(conn.sock, add=True)
                 conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
+                ignore_range = rule is not None and rule.fault is Fault.IGNORE_RANGE
                 for key, value in self.headers.items():
                     lower = key.lower()
                     if lower in _HOP_BY_HOP or lower == "host":
+                        continue
+                    if ignore_range and lower in ("range", "if-range"):
                         continue
                     if chunked and lower == "content-length":
                         continue
@@ -593,6 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _strike(self, rule: Rule) -> None:
         if rule.fault is Fault.RESET:
+            self._wait_sent()
             self._reset()
         if rule.fault is Fault.TRUNCATE:
             self.close_connection = True
@@ -601,6 +616,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Abort
         if rule.fault is Fault.STALL and not self.server.proxy._sleep(rule.delay):
             self._reset()
+
+    def _wait_sent(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until the client's kernel has acknowledged every byte written.
+
+        An RST throws away whatever still sits in our send queue: without this, a client that
+        reads slowly would get fewer than `at` body bytes, often none, and never resume with
+        an offset. Linux only (SIOCOUTQ); elsewhere the RST goes at once.
+        """
+        try:
+            import fcntl
+            import termios
+
+            outq = termios.TIOCOUTQ
+        except (ImportError, AttributeError):
+            return
+        proxy = self.server.proxy
+        for _ in range(int(timeout / 0.005)):
+            try:
+                raw = fcntl.ioctl(self.connection.fileno(), outq, b"\0\0\0\0")
+            except OSError:
+                return
+            if struct.unpack("i", raw)[0] == 0 or not proxy._sleep(0.005):
+                return
 
     def _reset(self) -> None:
         """Close the client connection with a TCP RST."""

@@ -240,6 +240,25 @@ def test_reset_breaks_the_body_read(
     assert session.get(download_url(proxy.url, bucket, "m.bin")).content == data
 
 
+def test_reset_delivers_at_bytes_even_to_a_slow_reader(proxy: FaultProxy, bucket: Bucket) -> None:
+    """An RST discards what the sender has not yet sent: the proxy lets the client's kernel
+    take all `at` bytes first, so a client that reads late still gets them and can resume."""
+    data = payload(5 * 1024 * 1024)
+    bucket.put("m.bin", data)
+    proxy.add_rule(Rule(kind="download", fault=Fault.RESET, at=3 * 1024 * 1024))
+    resp = raw_get(proxy, download_url(proxy.url, bucket, "m.bin"))
+    time.sleep(0.5)  # the body is written meanwhile, and the reset sent
+    got = bytearray()
+
+    def read_all() -> None:
+        while chunk := resp.read(64 * 1024):
+            got.extend(chunk)
+
+    with pytest.raises(ConnectionResetError):
+        read_all()
+    assert got == data[: 3 * 1024 * 1024]
+
+
 def test_reset_before_any_body_byte(
     proxy: FaultProxy, bucket: Bucket, session: requests.Session
 ) -> None:
@@ -281,6 +300,34 @@ def test_flip_corrupts_content_but_not_length_or_headers(
     )  # spans a 64 KiB chunk boundary
     assert bad.headers["X-Goog-Hash"] == clean.headers["X-Goog-Hash"]
     assert session.get(download_url(proxy.url, bucket, "m.bin")).content == data
+
+
+def test_ignore_range_answers_200_with_the_whole_body(
+    proxy: FaultProxy, bucket: Bucket, session: requests.Session
+) -> None:
+    """What a proxy or cache that ignores ranges does to a resumed download; `ranged` picks
+    requests by whether they carry a Range, and each record keeps the Range it was sent."""
+    data = payload(100_000)
+    bucket.put("m.bin", data)
+    url = download_url(proxy.url, bucket, "m.bin")
+    rule = proxy.add_rule(Rule(kind="download", ranged=True, fault=Fault.IGNORE_RANGE, times=1))
+
+    whole = session.get(url)  # no Range: the rule does not match
+    ignored = session.get(url, headers={"Range": "bytes=1000-"})
+    honoured = session.get(url, headers={"Range": "bytes=1000-"})
+
+    assert whole.content == data
+    assert ignored.status_code == 200
+    assert ignored.content == data
+    assert "Content-Range" not in ignored.headers
+    assert honoured.status_code == 206
+    assert honoured.content == data[1000:]
+    assert (rule.matched, rule.fired) == (2, 1)
+    assert [(r.range_header, r.status, r.fault) for r in proxy.records] == [
+        (None, 200, None),
+        ("bytes=1000-", 200, Fault.IGNORE_RANGE),
+        ("bytes=1000-", 206, None),
+    ]
 
 
 def test_stall_times_the_client_out_and_stop_cuts_it_short(
