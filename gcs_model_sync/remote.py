@@ -12,6 +12,7 @@ import email.utils
 import functools
 import hashlib
 import os
+import re
 import threading
 import urllib.request
 import zlib
@@ -522,4 +523,6 @@ def _who(session: Any) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "message", None) or exc)
+    # google-cloud-core prefixes "GET <the whole request URL>: "; Google's sentence follows.
+    text = re.sub(r"^[A-Z]+ https?://\S+: ", "", text)
     return text.splitlines()[0][:300] if text else type(exc).__name__
