@@ -9,13 +9,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def cli_env(emulator_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def cli_env(
+    emulator_url: str, extra: Mapping[str, str | None] | None = None, *, emulator: bool = True
+) -> dict[str, str]:
+    """The CLI's environment: STORAGE_EMULATOR_HOST=emulator_url (which makes the product drop
+    credentials) unless `emulator` is False; `extra` adds variables, and a None value unsets one.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("GCS_MODEL_SYNC_")}
-    env["STORAGE_EMULATOR_HOST"] = emulator_url
+    # Uploads in tests are complete when the test says so; scenarios about settling pass
+    # --settle themselves (the flag wins over this).
+    env["GCS_MODEL_SYNC_SETTLE"] = "0"
+    env.pop("STORAGE_EMULATOR_HOST", None)
+    if emulator:
+        env["STORAGE_EMULATOR_HOST"] = emulator_url
     env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     env["PYTHONUNBUFFERED"] = "1"
-    if extra:
-        env.update(extra)
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -26,13 +39,15 @@ def command(*args: str) -> list[str]:
 def run_cli(
     args: Sequence[str],
     emulator_url: str,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float = 120,
     cwd: Path | None = None,
+    *,
+    emulator: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command(*args),
-        env=cli_env(emulator_url, env),
+        env=cli_env(emulator_url, env, emulator=emulator),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -41,11 +56,15 @@ def run_cli(
 
 
 def popen_cli(
-    args: Sequence[str], emulator_url: str, env: Mapping[str, str] | None = None
+    args: Sequence[str],
+    emulator_url: str,
+    env: Mapping[str, str | None] | None = None,
+    *,
+    emulator: bool = True,
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command(*args),
-        env=cli_env(emulator_url, env),
+        env=cli_env(emulator_url, env, emulator=emulator),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
