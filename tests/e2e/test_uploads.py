@@ -11,6 +11,7 @@ import json
 import time
 
 from tests.e2e.conftest import Sync
+from tests.support.faultproxy import FaultProxy
 from tests.support.models import make_zip, sample_files
 from tests.support.probes import metric, wait_for
 
@@ -156,3 +157,26 @@ def test_run_says_once_why_a_version_waits_and_counts_it(sync: Sync) -> None:
     _, stderr = proc.communicate()
     said = [json.loads(line) for line in stderr.splitlines() if '"version_waiting"' in line]
     assert [(e["version"], e["kind"]) for e in said] == [("9", "settling")]
+
+
+def test_settling_follows_the_bucket_clock_not_the_node_clock(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    """The proxy moves the bucket's clock (its `Date` and the objects' times together) an hour
+    away from this node's. Judged on the node's clock, a fresh upload would look an hour old
+    (published early) or an hour in the future (an hour's wait); judged on the bucket's, it
+    is fresh either way, and settles after --settle."""
+    files = sample_files("skew")
+    for offset, version in ((-3600.0, "m/11"), (3600.0, "m/12")):
+        proxy.clock_offset = offset
+        put_files(proxied, version, files, GRAPH, *VARIABLES)
+
+        fresh = proxied.once("--settle", str(SETTLE))
+
+        assert fresh.returncode == 0, fresh.stderr
+        assert f"{version} waits: settling" in fresh.stderr
+        assert not (proxied.dest / version).exists()
+        time.sleep(SETTLE + 1)
+        settled = proxied.once("--settle", str(SETTLE))
+        assert settled.returncode == 0, settled.stderr
+        assert proxied.version(version) == files

@@ -12,16 +12,19 @@ to the proxy, so a client that follows them stays behind the proxy.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import enum
 import http.client
 import json
 import random
+import re
 import socket
 import struct
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, get_args
@@ -224,6 +227,10 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self.upstream_timeout = upstream_timeout
         self.rng = random.Random(seed)
+        # The bucket's clock as clients see it, this many seconds off the machine's: every
+        # `Date` header and every RFC 3339 time in a JSON body (`updated`, `timeCreated`) is
+        # shifted by it, as if the storage service's clock and this node's disagreed.
+        self.clock_offset = 0.0
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
@@ -536,6 +543,11 @@ class _Handler(BaseHTTPRequestHandler):
             (k, v.replace(proxy.upstream_url, proxy.url, 1) if k.lower() == "location" else v)
             for k, v in headers
         ]
+        if proxy.clock_offset:
+            headers = [
+                (k, _shift_http_date(v, proxy.clock_offset) if k.lower() == "date" else v)
+                for k, v in headers
+            ]
         self.send_response_only(resp.status, resp.reason)
         for key, value in headers:
             self.send_header(key, value)
@@ -560,6 +572,8 @@ class _Handler(BaseHTTPRequestHandler):
         small = resp.length is None or resp.length <= _REWRITE_LIMIT
         if "json" in ctype and small and not resp.getheader("Content-Encoding"):
             data = resp.read().replace(proxy.upstream_url.encode(), proxy.url.encode())
+            if proxy.clock_offset:
+                data = _RFC3339.sub(lambda m: _shift_rfc3339(m, proxy.clock_offset), data)
             return (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data)
 
         def stream() -> Iterator[bytes]:
@@ -649,6 +663,19 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         raise _Abort
+
+
+_RFC3339 = re.compile(rb'"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z)"')
+
+
+def _shift_rfc3339(m: re.Match[bytes], seconds: float) -> bytes:
+    when = datetime.fromisoformat(m.group(1).decode()) + timedelta(seconds=seconds)
+    return b'"' + when.isoformat(timespec="microseconds").replace("+00:00", "Z").encode() + b'"'
+
+
+def _shift_http_date(value: str, seconds: float) -> str:
+    when = email.utils.parsedate_to_datetime(value) + timedelta(seconds=seconds)
+    return email.utils.format_datetime(when, usegmt=True)
 
 
 def _flip(data: bytes, start: int, end: int) -> bytes:

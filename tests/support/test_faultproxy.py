@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import random
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import quote
 
 import pytest
@@ -467,3 +469,21 @@ def test_google_client_lists_and_downloads_through_the_proxy(
     proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=503, skip=2, times=1))
     assert [b.name for b in gcs.list_blobs(bucket.name, page_size=2)] == names  # retried
     assert [r.status for r in proxy.records] == [200, 200, 503, 200]
+
+
+def test_clock_offset_shifts_date_and_json_times_together(
+    proxy: FaultProxy, bucket: Bucket, session: requests.Session
+) -> None:
+    bucket.put("m/1/a", b"x")
+    straight = session.get(list_url(proxy, bucket))
+    proxy.clock_offset = -3600.0
+    shifted = session.get(list_url(proxy, bucket))
+
+    date = email.utils.parsedate_to_datetime
+    gap = date(straight.headers["Date"]) - date(shifted.headers["Date"])
+    assert 3599 <= gap.total_seconds() <= 3601
+    [before], [after] = straight.json()["items"], shifted.json()["items"]
+    for field in ("updated", "timeCreated"):
+        moved = datetime.fromisoformat(before[field]) - datetime.fromisoformat(after[field])
+        assert moved.total_seconds() == 3600
+    assert after["generation"] == before["generation"]
