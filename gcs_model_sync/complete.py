@@ -9,7 +9,7 @@ are single objects, complete once listed, and never wait.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -37,18 +37,17 @@ class Rules(NamedTuple):
 
 def waiting(entries: Sequence[Entry], rules: Rules) -> tuple[Wait, str] | None:
     """Why this folder version is not complete yet, or None when it may be published."""
-    by_path = {e.relpath: e for e in entries}
     if rules.marker:
-        mark = by_path.get(rules.marker)
+        mark = next((e for e in entries if e.relpath == rules.marker), None)
         if mark is None:
             return Wait.MARKER, f"waiting for its ready marker {rules.marker}"
         newer = [e.relpath for e in entries if _time(e) > _time(mark)]
         if newer:
             return Wait.MARKER, f"{newer[0]} is newer than its ready marker {rules.marker}"
-    if missing := saved_model_gap(by_path.keys()):
+    if missing := saved_model_gap([e.relpath for e in entries]):
         return Wait.INCOMPLETE, missing
     if rules.settle > 0 and rules.now is not None:
-        age = rules.now - max(_time(e) for e in entries)
+        age = rules.now - _newest(entries)
         if age < rules.settle:
             return (
                 Wait.SETTLING,
@@ -57,17 +56,17 @@ def waiting(entries: Sequence[Entry], rules: Rules) -> tuple[Wait, str] | None:
     return None
 
 
-def saved_model_gap(paths: Iterable[str]) -> str | None:
+def saved_model_gap(paths: Collection[str]) -> str | None:
     """What a SavedModel still lacks: its graph, its variables index, or an announced shard.
 
     Checked only once the version looks like a SavedModel (a saved_model.pb or a variables/
     folder); a version with neither is some other format and is left to --settle.
     """
-    names = set(paths)
-    graph = any(f in names for f in SAVED_MODEL_FILES)
-    variables = [p for p in names if p.startswith("variables/")]
+    variables = [p for p in paths if p.startswith("variables/")]
     if not variables:
         return None  # no variables (a graph-only model), or not a SavedModel at all
+    names = set(paths)
+    graph = any(f in names for f in SAVED_MODEL_FILES)
     if not graph:
         return "has variables/ but no saved_model.pb yet"
     if "variables/variables.index" not in names:
@@ -100,6 +99,16 @@ def shrunk(entries: Sequence[Entry], installed: Mapping[str, int] | None) -> str
             "the installed folder stays until the version is gone or re-uploaded"
         )
     return None
+
+
+def _newest(entries: Sequence[Entry]) -> float:
+    """The newest finalize time. GCS writes every time in one width (milliseconds), and RFC
+    3339 UTC times of one width sort as strings: one parse a version instead of one an object.
+    """
+    stamps = [e.obj.updated for e in entries]
+    if len({len(s) for s in stamps}) == 1:
+        return _time(entries[stamps.index(max(stamps))])
+    return max(_time(e) for e in entries)
 
 
 def _time(e: Entry) -> float:

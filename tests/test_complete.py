@@ -108,3 +108,13 @@ def test_a_strict_part_of_the_installed_objects_is_a_delete_in_progress() -> Non
     assert shrunk(entries(*installed), installed) is None  # all there
     assert shrunk(entries("saved_model.pb", generation=2), installed) is None  # re-upload
     assert shrunk(left, None) is None  # installed before objects were recorded
+
+
+def test_times_of_different_widths_are_compared_as_times() -> None:
+    """fake-gcs-server trims trailing zeros: "30.5Z" sorts after "30.53Z" as text."""
+    files = entries("a", "b")
+    files[0] = files[0]._replace(obj=files[0].obj._replace(updated="2026-12-01T12:00:30.5Z"))
+    files[1] = files[1]._replace(obj=files[1].obj._replace(updated="2026-12-01T12:00:30.53Z"))
+    found = waiting(files, Rules(now=T0_S + 31.52, settle=1))
+    assert found is not None
+    assert found[0] is Wait.SETTLING
