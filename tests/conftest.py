@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket, client
+from tests.support.oauth import OAuthServer, ServiceAccountKey
+from tests.support.tokens import TokenRegistry
 
 _bucket_ids = itertools.count()
 
@@ -35,3 +37,21 @@ def bucket(gcs: Any) -> Bucket:
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     return tmp_path / "models"
+
+
+@pytest.fixture
+def tokens() -> TokenRegistry:
+    """Access tokens the credential stand-ins mint and the authenticating proxy admits."""
+    return TokenRegistry()
+
+
+@pytest.fixture
+def oauth(tokens: TokenRegistry) -> Iterator[OAuthServer]:
+    with OAuthServer(tokens) as server:
+        yield server
+
+
+@pytest.fixture
+def key(oauth: OAuthServer, tmp_path: Path) -> ServiceAccountKey:
+    """A fresh service-account key file whose token_uri is the stand-in token endpoint."""
+    return oauth.new_key_file(tmp_path / "secrets" / "sa.json")

@@ -135,22 +135,6 @@ class AdcSync(Sync):
 
 
 @pytest.fixture
-def tokens() -> TokenRegistry:
-    return TokenRegistry()
-
-
-@pytest.fixture
-def oauth(tokens: TokenRegistry) -> Iterator[OAuthServer]:
-    with OAuthServer(tokens) as server:
-        yield server
-
-
-@pytest.fixture
-def key(oauth: OAuthServer, tmp_path: Path) -> ServiceAccountKey:
-    return oauth.new_key_file(tmp_path / "secrets" / "sa.json")
-
-
-@pytest.fixture
 def proxy(emulator: Emulator, tokens: TokenRegistry) -> Iterator[AuthProxy]:
     with AuthProxy(emulator.url, tokens) as p:
         yield p

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.support.httpbody import Abort, request_body
 from tests.support.tls import TLSFiles
 from tests.support.tokens import StandInHandler, StandInServer, TokenRegistry
 
@@ -210,15 +211,11 @@ class AuthProxy(StandInServer):
         return None
 
 
-class _Abort(Exception):
-    """Stop serving this connection now."""
-
-
 class _ProxyHandler(StandInHandler):
     def do_GET(self) -> None:
         try:
             self._serve()
-        except _Abort:
+        except Abort:
             self.close_connection = True
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
@@ -248,30 +245,7 @@ class _ProxyHandler(StandInHandler):
     # request body
 
     def _request_body(self) -> tuple[Iterator[bytes], bool]:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(), True
-        return self._read_exact(int(self.headers.get("Content-Length") or 0)), False
-
-    def _read_exact(self, length: int) -> Iterator[bytes]:
-        while length > 0:
-            data = self.rfile.read(min(length, CHUNK))
-            if not data:
-                raise _Abort
-            length -= len(data)
-            yield data
-
-    def _read_chunked(self) -> Iterator[bytes]:
-        while True:
-            line = self.rfile.readline(65537)
-            if not line:
-                raise _Abort
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
-                return
-            yield from self._read_exact(size)
-            self.rfile.readline()
+        return request_body(self.headers, self.rfile, CHUNK)
 
     def _discard_body(self) -> None:
         for _ in self._request_body()[0]:
@@ -347,7 +321,7 @@ class _ProxyHandler(StandInHandler):
             if size is None:
                 self.wfile.write(b"0\r\n\r\n")
         except (OSError, http.client.HTTPException):
-            raise _Abort from None
+            raise Abort from None
 
     def _response_body(self, resp: http.client.HTTPResponse) -> tuple[Iterator[bytes], int | None]:
         proxy = self.proxy

@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.support.httpbody import Abort, request_body
+
 __all__ = ["KINDS", "Fault", "FaultProxy", "Kind", "Record", "Rule", "classify"]
 
 CHUNK = 64 * 1024
@@ -390,10 +392,6 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-class _Abort(Exception):
-    """Stop serving this connection now."""
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -416,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         try:
             self._serve()
-        except _Abort:
+        except Abort:
             self.close_connection = True
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
@@ -450,32 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._forward(record, target, rule)
 
     def _request_body(self) -> tuple[Iterator[bytes], bool]:
-        """The request body as chunks, and whether it came chunked."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(), True
-        length = int(self.headers.get("Content-Length") or 0)
-        return self._read_exact(length), False
-
-    def _read_exact(self, length: int) -> Iterator[bytes]:
-        while length > 0:
-            data = self.rfile.read(min(length, CHUNK))
-            if not data:
-                raise _Abort
-            length -= len(data)
-            yield data
-
-    def _read_chunked(self) -> Iterator[bytes]:
-        while True:
-            line = self.rfile.readline(65537)
-            if not line:
-                raise _Abort
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return
-            yield from self._read_exact(size)
-            self.rfile.readline()
+        return request_body(self.headers, self.rfile, CHUNK)
 
     def _answer_error(self, record: Record, status: int, rule: Rule | None = None) -> None:
         body = error_body(status, record, rule)
@@ -522,7 +495,7 @@ class _Handler(BaseHTTPRequestHandler):
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException):
                 if proxy._stopping.is_set():
-                    raise _Abort from None
+                    raise Abort from None
                 self._answer_error(record, 502)
                 self.close_connection = True
                 return
@@ -612,7 +585,7 @@ class _Handler(BaseHTTPRequestHandler):
             if size is None:
                 self.wfile.write(b"0\r\n\r\n")
         except (OSError, http.client.HTTPException):
-            raise _Abort from None
+            raise Abort from None
 
     def _write(self, data: bytes, size: int | None) -> None:
         if not data:
@@ -627,7 +600,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_WR)
-            raise _Abort
+            raise Abort
         if rule.fault is Fault.STALL and not self.server.proxy._sleep(rule.delay):
             self._reset()
 
@@ -662,7 +635,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
-        raise _Abort
+        raise Abort
 
 
 _RFC3339 = re.compile(rb'"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z)"')

@@ -37,22 +37,6 @@ READ_ONLY = "https://www.googleapis.com/auth/devstorage.read_only"
 
 
 @pytest.fixture
-def tokens() -> TokenRegistry:
-    return TokenRegistry()
-
-
-@pytest.fixture
-def oauth(tokens: TokenRegistry) -> Iterator[OAuthServer]:
-    with OAuthServer(tokens) as server:
-        yield server
-
-
-@pytest.fixture
-def key(oauth: OAuthServer, tmp_path: Path) -> ServiceAccountKey:
-    return oauth.new_key_file(tmp_path / "key.json")
-
-
-@pytest.fixture
 def metadata(tokens: TokenRegistry) -> Iterator[MetadataServer]:
     with MetadataServer(tokens) as server:
         yield server
