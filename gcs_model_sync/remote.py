@@ -138,17 +138,24 @@ class Bucket:
         )
         try:
             page = next(it.pages)
+            # The page's JSON items as they came: building a Blob for each (which nothing
+            # here needs) was a fifth of a no-op pass over 1,000 objects.
+            raw = (
+                page.raw_page.get("items", ())
+                if isinstance(page.raw_page, dict)
+                else [b._properties for b in page]
+            )
             items = [
                 RemoteObject(
-                    b.name,
-                    int(b.generation),
-                    int(b.size or 0),
-                    b.crc32c,
-                    b.md5_hash,
-                    b._properties.get("updated", ""),
-                    b.content_encoding,
+                    p["name"],
+                    int(p["generation"]),
+                    int(p.get("size") or 0),
+                    p.get("crc32c"),
+                    p.get("md5Hash"),
+                    p.get("updated", ""),
+                    p.get("contentEncoding"),
                 )
-                for b in page
+                for p in raw
             ]
         except StopIteration:
             return [], None, _http_date(_response_date.value)
