@@ -83,6 +83,15 @@ class Stream:
         while n:
             n -= len(self.view(n))
 
+    def peek(self, n: int) -> bytes:
+        """Up to n bytes ahead, left unread; fewer only where the stream ends."""
+        while len(self.chunk) - self.pos < n:
+            data = self.src.read(COPY_CHUNK)
+            if not data:
+                break
+            self.chunk, self.pos = memoryview(self.chunk[self.pos :].tobytes() + data), 0
+        return self.chunk[self.pos : self.pos + n].tobytes()
+
     def unread(self, data: bytes) -> None:
         if data:
             self.chunk, self.pos = memoryview(data + self.chunk[self.pos :]), 0
@@ -135,9 +144,25 @@ _MEMBER_ERRNOS = {
 }
 
 
+# Installed modes, set explicitly rather than through the umask: a model server may run as
+# another user. Files get EXEC_MODE when the archive gives them any execute bit.
+FILE_MODE, EXEC_MODE, DIR_MODE = 0o644, 0o755, 0o755
+
+
+def set_mode(target: int | str | Path, mode: int) -> None:
+    """chmod (fchmod for a descriptor). A file system that keeps no modes of its own (vfat,
+    some network mounts) may refuse: its mount options decide them, so that is no error."""
+    try:
+        os.chmod(target, mode)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+
+
 class Writer:
     """Creates files and folders under `root`, refusing anything that would land outside.
 
+    Files are 0644 (0755 if executable) and folders 0755 whatever the process umask.
     Durability is not its job: the engine syncs each batch of staged versions at once.
     """
 
@@ -147,6 +172,7 @@ class Writer:
         self.dirs: set[str] = set()
         self.links: list[tuple[str, str]] = []
         root.mkdir(parents=True, exist_ok=True)
+        set_mode(root, DIR_MODE)  # it may become the version folder itself
 
     def _parent(self, rel: str) -> Path:
         parent = posixpath.dirname(rel)
@@ -171,21 +197,26 @@ class Writer:
             if os.path.islink(path):
                 raise VersionRejected(f"{self.limits.where}: member path {rel!r} crosses a link")
             try:
-                path.mkdir(exist_ok=True)
-            except OSError as exc:  # a file is in the way, or the name is too long
+                os.mkdir(path)
+                set_mode(path, DIR_MODE)  # mkdir's mode goes through the umask
+            except FileExistsError as exc:
+                if not os.path.isdir(path):  # a file is in the way
+                    raise self._refused(rel, exc) from exc
+            except OSError as exc:  # the name is too long, and so on
                 raise self._refused(rel, exc) from exc
         self.dirs.add(rel)
 
-    def file(self, rel: str, src: Chunks, mode: int = 0o644) -> None:
+    def file(self, rel: str, src: Chunks, mode: int = FILE_MODE) -> None:
+        """A regular file; `mode` is what the archive records (objects have none)."""
         path = self._parent(rel)
+        perm = EXEC_MODE if mode & 0o111 else FILE_MODE
         try:
-            fd = os.open(
-                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if mode & 0o111 else 0o644
-            )
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perm)
         except OSError as exc:
             raise self._refused(rel, exc) from exc
         try:
             with open(fd, "wb", closefd=True) as out:
+                set_mode(fd, perm)  # open's mode goes through the umask
                 while chunk := src.read(COPY_CHUNK):
                     self.limits.add(len(chunk))
                     out.write(chunk)

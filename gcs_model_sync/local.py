@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from gcs_model_sync.extract import DIR_MODE, set_mode
 from gcs_model_sync.layout import STATE_DIR, VERSION_RE, version_id
 
 STATE_FORMAT = 1
@@ -58,8 +59,28 @@ class Paths:
         return self.dest / version_id(model, version)
 
     def ensure(self) -> None:
-        for d in (self.dest, self.state_dir, self.staging, self.trash):
-            d.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dest)
+        for d in (self.state_dir, self.staging, self.trash):
+            d.mkdir(exist_ok=True)  # ours alone: the umask may keep others out
+
+
+def make_dirs(path: Path) -> None:
+    """`mkdir -p` whose new folders are 0755 whatever the umask, so that a model server
+    running as another user can reach the versions; existing folders keep their mode."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            if not d.is_dir():
+                raise
+            continue
+        set_mode(d, DIR_MODE)
 
 
 def load_state(paths: Paths) -> dict[str, Managed]:

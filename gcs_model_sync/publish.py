@@ -17,6 +17,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from gcs_model_sync.local import make_dirs
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux
 _RENAME_SWAP = 2  # macOS renamex_np
@@ -58,7 +60,7 @@ def publish(content: Path, target: Path, trash: Path) -> None:
     The rename is not fsynced here: the engine syncs every folder a pass touched once, at
     its end (a crash before that only means a reinstall, never a partial version).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     try:
         os.rename(content, target)  # fails if target exists as a non-empty folder or a file
     except OSError as exc:

@@ -3,9 +3,10 @@
 The central directory sits at the end of a zip, so a stream reader walks the local headers
 instead: each member's bytes are inflated, checked against its CRC-32 and size, and written
 through the same safe Writer as every other form. The central directory is then read (it is
-small) to cross-check the member list and to learn which members are symbolic links, which
-only it records. Zips that cannot be read this way (stored members with a trailing data
-descriptor, bzip2/lzma) raise Unstreamable, and the caller falls back to a seekable copy.
+small) to cross-check the member list and to learn which members are symbolic links or
+executables, which only it records. Zips that cannot be read this way (stored members with a
+trailing data descriptor, bzip2/lzma) raise Unstreamable, and the caller falls back to a
+seekable copy.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ import struct
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import COPY_CHUNK, Readable, Stream, Writer, member_path
+from gcs_model_sync.extract import (
+    COPY_CHUNK,
+    EXEC_MODE,
+    Readable,
+    Stream,
+    Writer,
+    member_path,
+    set_mode,
+)
 
 LOCAL = b"PK\x03\x04"
 CENTRAL = b"PK\x01\x02"
 END = (b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07")
 DESCRIPTOR = b"PK\x07\x08"
+NEXT = (LOCAL, CENTRAL, *END)  # what may follow a member's data descriptor
 CENTRAL_LIMIT = 64 * 1024 * 1024  # a central directory larger than this is not a model
 STORED, DEFLATED = 0, 8
 
@@ -39,6 +49,7 @@ class _Member:
         self.crc, self.usize = crc, usize
         self.d = zlib.decompressobj(-15) if method == DEFLATED else None
         self.got_crc, self.got = 0, 0
+        self.consumed = 0  # compressed bytes, checked against a data descriptor
         self.done = False
 
     def read(self, size: int = -1, /) -> bytes | memoryview:
@@ -57,6 +68,7 @@ class _Member:
             return d.decompress(d.unconsumed_tail, want)
         if d is not None and d.eof:
             self.inp.unread(d.unused_data)
+            self.consumed -= len(d.unused_data)
             self._finish()
             return b""
         if self.left == 0:
@@ -68,6 +80,7 @@ class _Member:
         data = self.inp.read(n)
         if not data:
             raise VersionRejected(f"{self.where}: truncated zip archive")
+        self.consumed += len(data)
         if self.left is not None:
             self.left -= len(data)
         return data if d is None else d.decompress(data, want)
@@ -81,7 +94,7 @@ class _Member:
 def extract(stream: Readable, writer: Writer, where: str) -> None:
     """Walk local headers; then check the central directory and restore symbolic links."""
     inp = Stream(stream, f"{where}: truncated zip archive")
-    seen: dict[str, int] = {}  # member name -> CRC-32, to cross-check the central directory
+    seen: dict[str, _Sums] = {}  # to cross-check the central directory
     try:
         while True:
             sig = inp.exact(4)
@@ -101,7 +114,10 @@ def extract(stream: Readable, writer: Writer, where: str) -> None:
         raise VersionRejected(f"{where}: corrupt zip member ({exc})") from exc
 
 
-def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> None:
+_Sums = tuple[int, int, int]  # a member's CRC-32, compressed size, uncompressed size
+
+
+def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, _Sums]) -> None:
     _ver, flags, method, _t, _d, crc, csize, usize, nlen, xlen = struct.unpack(
         "<HHHHHIIIHH", inp.exact(26)
     )
@@ -128,10 +144,16 @@ def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, int])
     else:
         writer.file(rel, member)
     if descriptor:
-        member.crc, member.usize = _descriptor(inp, zip64)
+        described = _descriptor(inp, zip64, member.consumed, member.got)
+        if described is None:
+            raise VersionRejected(
+                f"{where}: member {name!r}: its data descriptor does not match its "
+                f"{member.consumed} compressed and {member.got} uncompressed bytes"
+            )
+        member.crc, member.usize = described, member.got
     if member.got_crc != member.crc or member.got != member.usize:
         raise VersionRejected(f"{where}: member {name!r} fails its CRC-32 or size check")
-    seen[name] = member.crc
+    seen[name] = (member.crc, member.consumed, member.got)
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int, where: str) -> tuple[int, int]:
@@ -150,19 +172,42 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, where: str) -> tuple[int,
     raise VersionRejected(f"{where}: zip64 member without its sizes")
 
 
-def _descriptor(inp: Stream, zip64: bool) -> tuple[int, int]:
-    head = inp.exact(4)
-    if head != DESCRIPTOR:
-        inp.unread(head)
-    if zip64:
-        crc, _csize, usize = struct.unpack("<IQQ", inp.exact(20))
-    else:
-        crc, _csize, usize = struct.unpack("<III", inp.exact(12))
-    return crc, usize
+def _descriptor(inp: Stream, zip64: bool, csize: int, usize: int) -> int | None:
+    """Read the data descriptor after a member and return its CRC-32; None (and nothing
+    read) when no reading of it gives the sizes the member was counted to have.
+
+    Its signature is optional, and its sizes take 4 bytes each, or 8 in zip64 form. APPNOTE
+    wants the zip64 form only after a local zip64 extra field, but Go's archive/zip and Java
+    write it after any member over 4 GiB without one. So every reading is tried: the one
+    whose sizes match wins; if two do (an empty member's 8-byte sizes read as 4-byte ones
+    match too), the one followed by a header.
+    """
+    ahead = inp.peek(4 + 20 + 4)
+    starts = (4, 0) if ahead[:4] == DESCRIPTOR else (0,)  # a CRC-32 may look like the signature
+    forms = ((20, "<IQQ"), (12, "<III")) if zip64 else ((12, "<III"), (20, "<IQQ"))
+    best: tuple[int, int] | None = None  # (length, CRC-32) of a match not followed by a header
+    for start in starts:
+        for length, fmt in forms:
+            end = start + length
+            if len(ahead) < end:
+                continue
+            crc: int
+            crc, c, u = struct.unpack(fmt, ahead[start:end])
+            if c != csize or u != usize:
+                continue
+            if ahead[end : end + 4] in NEXT:
+                inp.skip(end)
+                return crc
+            best = best or (end, crc)
+    if best is None:
+        return None
+    inp.skip(best[0])
+    return best[1]
 
 
-def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> None:
-    """Cross-check names and CRCs; turn members the directory marks as links into links."""
+def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, _Sums]) -> None:
+    """Cross-check names, CRCs and sizes; turn members the directory marks as links into
+    links, and give executables their mode (only the directory records either)."""
     listed: set[str] = set()
     total = 0
     while True:
@@ -179,8 +224,8 @@ def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> N
             _t,
             _d,
             crc,
-            _cs,
-            _us,
+            csize,
+            usize,
             nlen,
             xlen,
             clen,
@@ -190,16 +235,25 @@ def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, int]) -> N
             _off,
         ) = struct.unpack("<HHHHHHIIIHHHHHII", fixed)
         name = inp.exact(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        inp.exact(xlen + clen)
+        extra = inp.exact(xlen)
+        inp.exact(clen)
         total += nlen + xlen + clen
         if total > CENTRAL_LIMIT:
             raise VersionRejected(f"{where}: zip central directory is unreasonably large")
-        if seen.get(name) != crc:
+        if 0xFFFFFFFF in (csize, usize):
+            usize, csize = _zip64_sizes(extra, usize, csize, where)
+        if seen.get(name) != (crc, csize, usize):
             raise VersionRejected(f"{where}: central directory does not match member {name!r}")
         listed.add(name)
         kind = stat.S_IFMT(ext_attr >> 16)
         rel = member_path(name, where)
-        if rel is None or kind in (0, stat.S_IFREG, stat.S_IFDIR):
+        if rel is None or kind == stat.S_IFDIR:
+            continue
+        if kind in (0, stat.S_IFREG):
+            if ext_attr >> 16 & 0o111 and not name.endswith("/"):  # written 0644: a local
+                path = writer.root / rel  # header has no mode (a link: a name listed twice)
+                if not path.is_symlink():
+                    set_mode(path, EXEC_MODE)
             continue
         if kind != stat.S_IFLNK:
             raise VersionRejected(f"{where}: member {rel!r} is not a regular file")

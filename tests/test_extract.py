@@ -299,6 +299,72 @@ def test_executable_bit_is_kept(box: Sandbox, kind: str) -> None:
     assert not os.stat(content / "d.txt").st_mode & 0o111
 
 
+@pytest.fixture
+def umask_077() -> Iterator[None]:
+    """A umask that would leave every file 0600 and every folder 0700 to another user."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+FILE, EXE, DIR = "-rw-r--r--", "-rwxr-xr-x", "drwxr-xr-x"
+
+
+def modes(root: Path) -> dict[str, str]:
+    """`ls -l` modes of the root (".") and of everything below it but links."""
+    out = {".": stat.filemode(root.stat().st_mode)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                out[str(p.relative_to(root))] = stat.filemode(p.stat().st_mode)
+    return out
+
+
+@pytest.mark.usefixtures("umask_077")
+@pytest.mark.parametrize("kind", KINDS)
+def test_modes_are_set_whatever_the_umask(box: Sandbox, kind: str) -> None:
+    """Files 0644, or 0755 when the archive gives any execute bit; folders 0755."""
+    members = [
+        M("run.sh", b"#!", mode=0o755),
+        M("bin/owner-only", b"#!", mode=0o700),  # its folder has no entry of its own
+        M("setuid", b"#!", mode=0o4755),
+        M("secret", b"s", mode=0o600),
+        M("shared", b"s", mode=0o666),
+        M("private", kind="dir", mode=0o700),
+        M("private/f", b"f", mode=0o400),
+        M("ln", kind="symlink", target="run.sh"),
+    ]
+    content = box.run(kind, make(kind, members))
+    assert modes(content) == {
+        ".": DIR,
+        "run.sh": EXE,
+        "bin": DIR,
+        "bin/owner-only": EXE,
+        "setuid": EXE,
+        "secret": FILE,
+        "shared": FILE,
+        "private": DIR,
+        "private/f": FILE,
+    }
+
+
+@pytest.mark.usefixtures("umask_077")
+def test_folder_form_files_are_0644_and_folders_0755_whatever_the_umask(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    writer = Writer(root, Limits(10**6, WHERE))
+    writer.file("saved_model.pb", io.BytesIO(b"pb"))  # objects carry no mode
+    writer.file("variables/variables.index", io.BytesIO(b"idx"))
+    assert modes(root) == {
+        ".": DIR,
+        "saved_model.pb": FILE,
+        "variables": DIR,
+        "variables/variables.index": FILE,
+    }
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_links_inside_the_version_are_kept(box: Sandbox, kind: str) -> None:
     members = [
