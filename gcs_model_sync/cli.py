@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -70,7 +71,14 @@ COMMON = [
     _param(
         "dest",
         Annotated[
-            Path, _opt("--dest", env="DEST", help="Local model base path (created if missing).")
+            # str, not Path: Path("") is ".", and an empty --dest must not mean the cwd.
+            str,
+            _opt(
+                "--dest",
+                env="DEST",
+                help="Local model base path (created if missing).",
+                metavar="<path>",
+            ),
         ],
         ...,
     ),
@@ -88,7 +96,8 @@ COMMON = [
             _opt(
                 "--allow-empty-source",
                 env="ALLOW_EMPTY_SOURCE",
-                help="Allow a listing with no versions to delete every managed version.",
+                help="Accept a listing with no versions: it may delete every managed version, "
+                "and counts as success when nothing is installed.",
             ),
         ],
         False,
@@ -385,16 +394,24 @@ LOOP = [
 ]
 
 
+_seen: dict[str, int] = {"verbosity": 0}  # for main()'s last resort, before a Config exists
+
+
 def build_config(opts: dict[str, Any]) -> Config:
     """The only place options become a Config."""
     log_format = opts.pop("log_format")
     if log_format not in ("text", "json"):
         raise ConfigError(f"--log-format must be text or json, got {log_format!r}")
     verbose, quiet = opts.pop("verbose"), opts.pop("quiet")
+    _seen["verbosity"] = -1 if quiet else verbose
     fields = dict(opts)
+    source = Source.parse(fields.pop("source"))
+    dest = str(fields.pop("dest"))
+    if not dest.strip():
+        raise ConfigError("--dest is empty: give the local model base path, e.g. --dest /models")
     return Config(
-        source=Source.parse(fields.pop("source")),
-        dest=Path(fields.pop("dest")).expanduser().absolute(),
+        source=source,
+        dest=Path(dest).expanduser().absolute(),
         log_format=log_format,
         verbosity=-1 if quiet else verbose,
         **fields,
@@ -481,6 +498,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # the file system refused something we did not foresee
         where = f": {exc.filename}" if exc.filename else ""
         print(f"gcs-model-sync: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: still one line; the traceback only at -v
+        if _seen["verbosity"] >= 1:
+            traceback.print_exc(file=sys.stderr)
+        text = (str(exc).strip().splitlines() or [""])[0][:300]
+        more = "" if _seen["verbosity"] >= 1 else "; -v prints the traceback"
+        print(
+            f"gcs-model-sync: error: internal error: {type(exc).__name__}: {text} "
+            f"(a bug, please report it{more})",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

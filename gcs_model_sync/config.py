@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,38 @@ def default_workers() -> int:
     return max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
+NAMING_RULES = "https://cloud.google.com/storage/docs/buckets#naming"
+_BUCKET_CHARS = re.compile(r"[a-z0-9._-]+")
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Which of Cloud Storage's bucket naming rules `name` breaks, as the end of a sentence
+    that begins "bucket names", or None when it keeps them all.
+
+    Checked here so that a typo is a usage error naming the rule, before any request (and
+    before google-cloud-storage's own check raises a bare ValueError).
+    """
+    if not _BUCKET_CHARS.fullmatch(name):
+        return "hold only lowercase letters, digits, dashes, underscores and dots"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "start and end with a letter or a digit"
+    if "." in name:
+        if not 3 <= len(name) <= 222:
+            return "with dots are 3 to 222 characters long"
+        if any(len(part) > 63 for part in name.split(".")):
+            return "with dots have at most 63 characters between dots"
+    elif not 3 <= len(name) <= 63:
+        return "are 3 to 63 characters long"
+    if _IPV4.fullmatch(name):
+        return "cannot be an IP address"
+    if name.startswith("goog"):
+        return 'cannot begin with "goog"'
+    if "google" in name or "g00gle" in name:
+        return 'cannot contain "google"'
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     bucket: str
@@ -25,11 +58,15 @@ class Source:
 
     @classmethod
     def parse(cls, url: str) -> Source:
+        if not url.strip():
+            raise ConfigError("--source is empty: give gs://BUCKET[/PREFIX]")
         if not url.startswith("gs://"):
             raise ConfigError(f"--source must look like gs://BUCKET[/PREFIX], got {url!r}")
         bucket, _, prefix = url[len("gs://") :].partition("/")
         if not bucket or any(c in bucket for c in " \\\n\t"):
             raise ConfigError(f"--source has no valid bucket name: {url!r}")
+        if broken := bucket_name_problem(bucket):
+            raise ConfigError(f"--source {url!r}: bucket names {broken} (see {NAMING_RULES})")
         prefix = prefix.strip("/")
         return cls(bucket, f"{prefix}/" if prefix else "")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gcs_model_sync import extract, retry, tarstream, zipstream
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.errors import ChecksumMismatch, InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import log
@@ -40,7 +40,12 @@ def where(bucket: Bucket, version: RemoteVersion) -> str:
 
 
 def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) -> Staged:
-    """Stage a version; a checksum mismatch or a transient failure restarts it from scratch."""
+    """Stage a version; a checksum mismatch restarts it from scratch.
+
+    Only a checksum mismatch: every request has already used its own retry budget (a read
+    that gave up raised a final RemoteError), so retrying the version around it would
+    multiply that budget, --retry-attempts squared requests for one persistent 503.
+    """
     name = where(bucket, version)
     check_space(paths.staging, version, config, name)
     return retry.call(
@@ -49,6 +54,8 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
         attempts=config.retry_attempts,
         deadline=config.retry_deadline * 4,
         stop=bucket.stop,
+        retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
+        gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
     )
 
 

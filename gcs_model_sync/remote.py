@@ -34,6 +34,7 @@ from gcs_model_sync.errors import (
     ConfigError,
     ObjectChanged,
     RemoteError,
+    SyncError,
     TransientError,
     VersionRejected,
 )
@@ -114,7 +115,9 @@ class Bucket:
         server_time: float | None = None
         first = True
         while True:
-            page, token, date = self._retry(functools.partial(self._list_page, token), "listing")
+            page, token, date = self._retry(
+                functools.partial(self._list_page, token), f"listing gs://{self.source.bucket}"
+            )
             if first:
                 server_time, first = date, False
             objects.extend(page)
@@ -172,7 +175,9 @@ class Bucket:
             ) from exc
         except gexc.GoogleAPICallError as exc:
             if retry.is_transient(exc):
-                raise
+                raise TransientError(
+                    f"listing gs://{self.source.bucket}: HTTP {exc.code}: {_short(exc)}"
+                ) from exc
             raise RemoteError(
                 f"listing gs://{self.source.bucket} failed: {_short(exc)}{_hint(str(exc))}"
             ) from exc
@@ -220,16 +225,26 @@ class Bucket:
                 f"{where}: permission storage.objects.get denied ({_who(self._session)})"
             )
         if status == 429 or status >= 500:
-            raise TransientError(f"{where}: HTTP {status}")
+            raise TransientError(f"{where}: HTTP {status}: {detail}")
         raise RemoteError(f"{where}: HTTP {status}: {detail}{_hint(detail)}")
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
+        """One request's budget. When it runs out the failure is final (RemoteError, one
+        line naming the bucket or object): nothing above retries the same request again."""
         return retry.call(
             fn,
             what=what,
             attempts=self.config.retry_attempts,
             deadline=self.config.retry_deadline,
             stop=self.stop,
+            gave_up=functools.partial(self._gave_up, what),
+        )
+
+    def _gave_up(self, what: str, exc: BaseException, how: str) -> RemoteError:
+        reason = str(exc) if isinstance(exc, SyncError) else f"{what}: {_plain(exc)}"
+        return RemoteError(
+            f"{reason.rstrip('.')}; {how} (--retry-attempts {self.config.retry_attempts}, "
+            f"--retry-deadline {self.config.retry_deadline:g}s)"
         )
 
 
@@ -276,7 +291,7 @@ class ObjectReader:
             self._finish()
             return b""
         self._bucket.stop.check()
-        data = self._bucket._retry(lambda: self._read_some(want), f"reading {self.obj.name}")
+        data = self._bucket._retry(lambda: self._read_some(want), f"reading {self.where}")
         self.offset += len(data)
         self._bucket.counters.add(nbytes=len(data))
         if self._crc:
@@ -299,10 +314,10 @@ class ObjectReader:
             )
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as e:
             self._drop()
-            raise TransientError(f"gs://{self._bucket.source.bucket}/{self.obj.name}: {e}") from e
+            raise TransientError(f"{self.where}: {_plain(e)}") from e
         if not isinstance(data, bytes) or not data:  # the body ended early: resume from here
             self._drop()
-            raise TransientError(f"{self.obj.name}: body ended at byte {self.offset}")
+            raise TransientError(f"{self.where}: body ended at byte {self.offset}")
         return data
 
     def _skip_to_offset(self, resp: requests.Response) -> None:
@@ -493,9 +508,10 @@ def _hint(message: str) -> str:
 
 
 def _transport_error(exc: Exception, what: str, base: str) -> Exception:
-    """Errors from below google-cloud-storage, as one line: TLS and token failures are final,
-    connection trouble is retried. Anything else is left as it is."""
+    """Errors from below google-cloud-storage, as one line: TLS, credential and protocol
+    failures are final, connection trouble is retried. Anything else is left as it is."""
     import requests
+    import urllib3
     from google.auth import exceptions as auth_exc
 
     if isinstance(exc, requests.exceptions.SSLError):
@@ -507,9 +523,35 @@ def _transport_error(exc: Exception, what: str, base: str) -> Exception:
         return AccessDenied(f"{what}: could not get an access token: {_short(exc)}")
     if isinstance(exc, auth_exc.TransportError):
         return TransientError(f"{what}: token request failed: {_short(exc)}")
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+    if isinstance(exc, auth_exc.GoogleAuthError):  # unusable credentials: a retry cannot help
+        return AccessDenied(f"{what}: the credentials cannot be used: {_short(exc)}")
+    if isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | ConnectionError
+        | TimeoutError
+        | urllib3.exceptions.HTTPError,
+    ):
         return TransientError(f"{what}: cannot reach {base}: {_ssl_reason(exc)}")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return TransientError(f"{what}: the answer from {base} broke off: {_plain(exc)}")
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return RemoteError(
+            f"{what}: {base} did not answer as the Cloud Storage JSON API does (check --endpoint)"
+        )
+    if isinstance(exc, requests.exceptions.RequestException):
+        return RemoteError(f"{what}: request to {base} failed: {_plain(exc)} (check --endpoint)")
     return exc
+
+
+def _plain(exc: BaseException) -> str:
+    """A transport error in its own words, without urllib3's wrapping (`HTTPConnectionPool(
+    host=…, port=…): `, `Max retries exceeded with url: … (Caused by …)`, a tuple's repr)."""
+    text = _short(exc)
+    if text.startswith("(") or "Max retries exceeded" in text:
+        return _ssl_reason(exc)
+    return re.sub(r"^HTTPS?ConnectionPool\([^)]*\): ", "", text)
 
 
 def _ssl_reason(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -73,15 +74,21 @@ def call(
     deadline: float,
     stop: StopToken,
     max_wait: float = 10.0,
+    retry_on: Callable[[BaseException], bool] = is_transient,
+    gave_up: Callable[[BaseException, str], BaseException] | None = None,
 ) -> T:
-    """Run fn, retrying transient failures with jittered exponential backoff.
+    """Run fn, retrying failures that `retry_on` accepts (transient ones by default) with
+    jittered exponential backoff.
 
-    The original exception is re-raised when attempts or the deadline run out.
+    When attempts or the deadline run out, the last exception is re-raised as it is, or,
+    given `gave_up`, what `gave_up(exc, "gave up after N tries in S s")` returns is raised
+    from it: one final, explained error instead of one that still looks worth a retry.
     """
+    started = time.monotonic()
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(attempts) | tenacity.stop_after_delay(deadline),
         wait=tenacity.wait_random_exponential(multiplier=0.25, max=max_wait),
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(retry_on),
         sleep=stop.sleep,
         reraise=True,
         before_sleep=lambda rs: log.debug(
@@ -91,4 +98,11 @@ def call(
             rs.attempt_number,
         ),
     )
-    return retrying(fn)
+    try:
+        return retrying(fn)
+    except Exception as exc:
+        if gave_up is None or not retry_on(exc):
+            raise
+        tries = int(retrying.statistics.get("attempt_number", 1))
+        how = f"gave up after {tries} {'try' if tries == 1 else 'tries'}"
+        raise gave_up(exc, f"{how} in {time.monotonic() - started:.1f}s") from exc

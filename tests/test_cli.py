@@ -177,13 +177,13 @@ def test_boolean_and_count_env_vars(
     expected: object,
 ) -> None:
     monkeypatch.setenv(ENV_PREFIX + name.upper(), env_value)
-    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path), *args]) == 0
+    assert cli.main(["once", "--source", "gs://bkt", "--dest", str(tmp_path), *args]) == 0
     assert getattr(rec.config, field) == expected
 
 
 def test_defaults_when_nothing_is_set(rec: Recorder, tmp_path: Path) -> None:
-    assert cli.main(["run", "--source", "gs://b/p", "--dest", str(tmp_path / "d")]) == 0
-    expected = Config(source=Source("b", "p/"), dest=tmp_path / "d")
+    assert cli.main(["run", "--source", "gs://bkt/p", "--dest", str(tmp_path / "d")]) == 0
+    expected = Config(source=Source("bkt", "p/"), dest=tmp_path / "d")
     assert rec.config == expected
 
 
@@ -192,8 +192,8 @@ def test_relative_and_home_dest_become_absolute(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cli.main(["plan", "--source", "gs://b", "--dest", "rel/models"]) == 0
-    assert cli.main(["plan", "--source", "gs://b", "--dest", "~/models"]) == 0
+    assert cli.main(["plan", "--source", "gs://bkt", "--dest", "rel/models"]) == 0
+    assert cli.main(["plan", "--source", "gs://bkt", "--dest", "~/models"]) == 0
     assert [c.dest for _, c in rec.calls] == [tmp_path / "rel/models", tmp_path / "home/models"]
 
 
@@ -214,7 +214,7 @@ def test_relative_and_home_dest_become_absolute(
     ],
 )
 def test_sizes_parse(rec: Recorder, tmp_path: Path, text: str, expected: int) -> None:
-    base = ["once", "--source", "gs://b", "--dest", str(tmp_path)]
+    base = ["once", "--source", "gs://bkt", "--dest", str(tmp_path)]
     assert cli.main([*base, "--min-free-space", text]) == 0
     assert rec.config.min_free_space == expected
 
@@ -224,7 +224,7 @@ def test_bad_sizes_are_usage_errors(
     rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
 ) -> None:
     code = cli.main(
-        ["once", "--source", "gs://b", "--dest", str(tmp_path), "--max-version-size", text]
+        ["once", "--source", "gs://bkt", "--dest", str(tmp_path), "--max-version-size", text]
     )
     assert code == 2
     err = one_line_error(capsys)
@@ -234,7 +234,7 @@ def test_bad_sizes_are_usage_errors(
 
 def test_infinite_size_is_a_usage_error(rec: Recorder, tmp_path: Path) -> None:
     code = cli.main(
-        ["once", "--source", "gs://b", "--dest", str(tmp_path), "--max-version-size", "inf"]
+        ["once", "--source", "gs://bkt", "--dest", str(tmp_path), "--max-version-size", "inf"]
     )
     assert code == 2
 
@@ -285,14 +285,14 @@ def test_bad_source_stops_the_real_command_before_connecting(
     ("argv", "says"),
     [
         (["once", "--dest", "/tmp/x"], "--source"),
-        (["once", "--source", "gs://b"], "--dest"),
-        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--bogus"], "--bogus"),
-        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--keep", "many"], "--keep"),
-        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--keep", "-1"], "--keep"),
-        (["once", "--source", "gs://b", "--dest", "/tmp/x", "--log-format", "xml"], "xml"),
-        (["plan", "--source", "gs://b", "--dest", "/tmp/x", "--workers", "0"], "--workers"),
-        (["plan", "--source", "gs://b", "--dest", "/tmp/x", "--on-change", "x"], "--on-change"),
-        (["run", "--source", "gs://b", "--dest", "/tmp/x", "--jitter", "1.5"], "--jitter"),
+        (["once", "--source", "gs://bkt"], "--dest"),
+        (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--bogus"], "--bogus"),
+        (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--keep", "many"], "--keep"),
+        (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--keep", "-1"], "--keep"),
+        (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--log-format", "xml"], "xml"),
+        (["plan", "--source", "gs://bkt", "--dest", "/tmp/x", "--workers", "0"], "--workers"),
+        (["plan", "--source", "gs://bkt", "--dest", "/tmp/x", "--on-change", "x"], "--on-change"),
+        (["run", "--source", "gs://bkt", "--dest", "/tmp/x", "--jitter", "1.5"], "--jitter"),
         (["nonsense"], "nonsense"),
     ],
 )
@@ -308,7 +308,7 @@ def test_dest_that_is_a_file_is_exit_2(
     rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "f").write_text("x")
-    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path / "f")]) == 2
+    assert cli.main(["once", "--source", "gs://bkt", "--dest", str(tmp_path / "f")]) == 2
     assert "is not a directory" in one_line_error(capsys)
 
 
@@ -340,7 +340,7 @@ def test_command_outcomes_become_exit_codes(
     says: str | None,
 ) -> None:
     rec.result = result
-    assert cli.main(["once", "--source", "gs://b", "--dest", str(tmp_path)]) == code
+    assert cli.main(["once", "--source", "gs://bkt", "--dest", str(tmp_path)]) == code
     if says:
         assert says in one_line_error(capsys)
     else:
@@ -405,3 +405,28 @@ def test_help_imports_none_of_the_heavy_libraries() -> None:
     )
     assert "Usage:" in out.stdout
     assert out.stdout.splitlines()[-1] == ""
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"]])
+def test_an_internal_error_is_one_line_and_exit_1_with_the_traceback_only_at_v(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, verbose: list[str]
+) -> None:
+    rec.result = _raise(KeyError("generation"))
+    assert cli.main(["once", "--source", "gs://bkt", "--dest", str(tmp_path), *verbose]) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("gcs-model-sync: error: internal error: KeyError: 'generation'")
+    if verbose:
+        assert "Traceback (most recent call last)" in err
+    else:
+        assert err.count("\n") == 1
+        assert "-v prints the traceback" in last
+
+
+@pytest.mark.parametrize("argv", [["--dest", ""], ["--dest", "  "]])
+def test_an_empty_dest_is_exit_2_never_the_working_directory(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert cli.main(["once", "--source", "gs://bkt", *argv]) == 2
+    assert "--dest is empty" in one_line_error(capsys)
+    assert rec.calls == []

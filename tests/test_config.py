@@ -57,6 +57,66 @@ def test_source_parse_rejects(url: str, says: str) -> None:
     assert "\n" not in str(info.value).replace(repr(url), "")
 
 
+@pytest.mark.parametrize(
+    "bucket",
+    [
+        "abc",
+        "a" * 63,
+        "my_bucket-2",
+        "1models",
+        "models.example.com",
+        ".".join(["a" * 63] * 3) + ".co",  # dotted: up to 222 characters in all
+        "a.b.c",
+        "1.2.3",  # three numbers are not an IP address
+        "gog-models",
+        "my-goo-gle",
+    ],
+)
+def test_valid_bucket_names_are_accepted(bucket: str) -> None:
+    assert Source.parse(f"gs://{bucket}/p").bucket == bucket
+
+
+@pytest.mark.parametrize(
+    ("bucket", "rule"),
+    [
+        ("Bad_Bucket!", "lowercase letters, digits, dashes, underscores and dots"),
+        ("UPPER", "lowercase"),
+        ("caf\u00e9-models", "lowercase"),
+        ("a:b", "lowercase"),
+        ("ml-models-", "start and end with a letter or a digit"),
+        ("-ml-models", "start and end"),
+        ("_models", "start and end"),
+        ("models.", "start and end"),
+        ("ab", "3 to 63 characters"),
+        ("a" * 64, "3 to 63 characters"),
+        (".".join(["a" * 60] * 4), "3 to 222 characters"),
+        ("a" * 64 + ".com", "at most 63 characters between dots"),
+        ("192.168.5.4", "IP address"),
+        ("goog-models", 'begin with "goog"'),
+        ("googmodels", 'begin with "goog"'),
+        ("my-google-models", 'contain "google"'),
+        ("my-g00gle-models", 'contain "google"'),
+    ],
+)
+def test_invalid_bucket_names_are_usage_errors_naming_the_rule(bucket: str, rule: str) -> None:
+    url = f"gs://{bucket}/models"
+    with pytest.raises(ConfigError) as info:
+        Source.parse(url)
+    message = str(info.value)
+    assert info.value.exit_code == EXIT_USAGE
+    assert message.startswith(f"--source {url!r}: bucket names ")
+    assert rule in message
+    assert "cloud.google.com/storage/docs/buckets#naming" in message
+    assert "\n" not in message
+
+
+def test_empty_source_is_a_usage_error_saying_so() -> None:
+    for url in ("", "  "):
+        with pytest.raises(ConfigError, match="--source is empty") as info:
+            Source.parse(url)
+        assert info.value.exit_code == EXIT_USAGE
+
+
 def make(tmp_path: Path, **kw: Any) -> Config:
     return Config(source=Source("b", ""), dest=tmp_path / "models", **kw)
 

@@ -29,7 +29,7 @@ def test_passes_share_one_session_and_client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # nothing is sent
-    config = Config(source=Source.parse("gs://b/p"), dest=tmp_path)
+    config = Config(source=Source.parse("gs://bkt/p"), dest=tmp_path)
     first, second = Bucket(config, StopToken()), Bucket(config, StopToken())
     assert first._session is second._session
     assert first._client is second._client

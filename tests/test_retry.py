@@ -63,3 +63,51 @@ def test_library_errors_are_classified() -> None:
     assert not is_transient(gexc.Forbidden("403"))
     assert not is_transient(gexc.NotFound("404"))
     assert not is_transient(ValueError("bug"))
+
+
+def test_gave_up_turns_an_exhausted_transient_error_into_a_final_one() -> None:
+    fn = Flaky([TransientError(f"503 #{i}") for i in range(10)])
+    with pytest.raises(AccessDenied, match=r"^503 #2; gave up after 3 tries in \d") as info:
+        call(
+            fn,
+            what="t",
+            attempts=3,
+            deadline=30,
+            stop=StopToken(),
+            max_wait=0.01,
+            gave_up=lambda exc, how: AccessDenied(f"{exc}; {how}"),
+        )
+    assert isinstance(info.value.__cause__, TransientError)
+    assert fn.calls == 3
+
+
+def test_gave_up_leaves_errors_that_are_not_retried_alone() -> None:
+    fn = Flaky([AccessDenied("403")])
+    with pytest.raises(AccessDenied, match=r"^403$"):
+        call(
+            fn,
+            what="t",
+            attempts=3,
+            deadline=30,
+            stop=StopToken(),
+            max_wait=0.01,
+            gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
+        )
+    assert fn.calls == 1
+
+
+def test_retry_on_narrows_what_is_retried() -> None:
+    """fetch.stage retries a whole version on a checksum mismatch only: a request that
+    failed has already spent its own budget."""
+    only_checksums = Flaky([ChecksumMismatch("crc"), TransientError("503")])
+    with pytest.raises(TransientError, match="503"):
+        call(
+            only_checksums,
+            what="t",
+            attempts=5,
+            deadline=30,
+            stop=StopToken(),
+            max_wait=0.01,
+            retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
+        )
+    assert only_checksums.calls == 2

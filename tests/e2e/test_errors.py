@@ -1,0 +1,151 @@
+"""One clear line for every error: the real CLI, its exit code, and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.conftest import Sync
+from tests.support.cli import run_cli
+from tests.support.emulator import free_port
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.models import sample_files
+
+FAST = ("--retry-attempts", "3", "--retry-deadline", "5")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines that report a failure: ERROR log lines and the CLI's own `error:` line."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if " ERROR " in line or line.startswith("gcs-model-sync: error:")
+    ]
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], code: int, *names: str) -> str:
+    """Exit `code`, no traceback, and a single line that names every one of `names`."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    naming = [line for line in error_lines(result.stderr) if all(n in line for n in names)]
+    assert len(naming) == 1, result.stderr
+    return naming[0]
+
+
+@pytest.mark.parametrize("command", ["once", "plan"])
+def test_listing_that_exhausts_its_retries_is_one_line_exit_1(
+    proxied: Sync, proxy: FaultProxy, command: str
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=503))
+
+    result = proxied.run(command, *FAST, timeout=60)
+
+    line = assert_one_line(result, 1, f"gs://{proxied.bucket.name}", "503")
+    assert "--retry-attempts" in line or "tries" in line  # says that it gave up, and why
+    assert proxy.counts["list"] == 3  # one budget, no retry around it
+    assert proxied.versions("m") == []
+
+
+BAD_BUCKETS = [
+    ("Bad_Bucket!", "lowercase"),
+    ("ml-models-", "start and end"),
+    ("-ml-models", "start and end"),
+    ("UPPER", "lowercase"),
+    ("ab", "3"),
+    ("a" * 64, "63"),
+    ("192.168.5.4", "IP address"),
+    ("goog-models", "goog"),
+    ("my-google-models", "google"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), BAD_BUCKETS)
+@pytest.mark.parametrize("command", ["once", "plan"])
+def test_invalid_bucket_names_are_usage_errors(
+    sync: Sync, command: str, name: str, rule: str
+) -> None:
+    result = sync.run(command, "--source", f"gs://{name}/x", timeout=30)
+
+    line = assert_one_line(result, 2, repr(f"gs://{name}/x"))
+    assert "--source" in line
+    assert rule in line
+    assert not sync.dest.exists()
+
+
+@pytest.mark.parametrize(("name", "rule"), BAD_BUCKETS[:2])
+def test_invalid_bucket_names_stop_run_at_start_rather_than_looping(
+    sync: Sync, name: str, rule: str
+) -> None:
+    started = time.monotonic()
+    result = sync.run("run", "--interval", "0.3", "--source", f"gs://{name}/x", timeout=15)
+
+    assert time.monotonic() - started < 10
+    line = assert_one_line(result, 2, repr(f"gs://{name}/x"))
+    assert rule in line
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["once", "plan"])
+def test_unreachable_endpoint_is_one_line_naming_it(sync: Sync, command: str) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = run_cli(
+        [*sync.args(command, "--anonymous", "--endpoint", endpoint, *FAST)],
+        endpoint,
+        emulator=False,
+        timeout=60,
+    )
+
+    line = assert_one_line(result, 1, endpoint, f"gs://{sync.bucket.name}")
+    assert "cannot reach" in line
+    assert "HTTPConnectionPool" not in result.stderr
+    assert "Max retries exceeded" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "env"),
+    [("--dest", None), ("--source", None), (None, "GCS_MODEL_SYNC_DEST")],
+)
+@pytest.mark.parametrize("command", ["once", "plan", "run"])
+def test_empty_dest_is_a_usage_error(
+    sync: Sync,
+    tmp_path_factory: pytest.TempPathFactory,
+    command: str,
+    flag: str | None,
+    env: str | None,
+) -> None:
+    cwd = tmp_path_factory.mktemp("cwd")
+    args = sync.args(command)
+    if flag:
+        args[args.index(flag) + 1] = ""
+    else:
+        args.remove("--dest")
+        args.remove(str(sync.dest))
+    result = run_cli(args, sync.endpoint, env={env: ""} if env else None, timeout=15, cwd=cwd)
+
+    assert_one_line(result, 2, flag or "--dest")
+    assert list(cwd.iterdir()) == []  # nothing was written into the working directory
+
+
+def test_persistent_503_on_one_object_costs_one_request_budget(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), sample_files("b"))
+    proxied.bucket.put_folder(proxied.key("f/3"), sample_files("c"))
+    proxy.add_rule(Rule(kind="download", path="m/2.zip", fault=Fault.STATUS, status=503))
+    started = time.monotonic()
+
+    result = proxied.run("once", *FAST, timeout=60)
+
+    reads = [r for r in proxy.records if r.kind == "download" and r.name == proxied.key("m/2.zip")]
+    assert len(reads) <= 3  # --retry-attempts, not attempts squared
+    assert time.monotonic() - started < 10
+    line = assert_one_line(result, 1, f"gs://{proxied.bucket.name}/models/m/2.zip", "503")
+    assert "tries" in line
+    # the rest of the pass goes on
+    assert proxied.versions("m") == ["1"]
+    assert proxied.version("m/1") == sample_files("a")
+    assert proxied.version("f/3") == sample_files("c")
