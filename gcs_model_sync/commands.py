@@ -200,14 +200,15 @@ def plan(config: Config) -> int:
         )
     for vid in p.outside_keep:
         rows.append({"action": "skip", "version": vid, "reason": f"outside --keep {config.keep}"})
-    code = EXIT_GUARD if p.guard and p.prunes else EXIT_FAILED if p.rejections else EXIT_OK
+    guarded = bool(p.guard and p.prunes) or bool(p.empty)
+    code = EXIT_GUARD if guarded else EXIT_FAILED if p.rejections else EXIT_OK
     if config.log_format == "json":
         doc = {
             "source": str(config.source),
             "dest": str(config.dest),
             "actions": rows,
             "in_sync": list(p.in_sync),
-            "guard": p.guard,
+            "guard": p.guard or p.empty,
         }
         print(json.dumps(doc))
         return code
@@ -220,6 +221,8 @@ def plan(config: Config) -> int:
         print(f"  {row['action']:<12} {row['version']:<32} {detail}", file=out)
     if p.guard and p.prunes:
         print(f"  guard: {p.guard}", file=out)
+    if p.empty:
+        print(f"  guard: {p.empty}", file=out)
     n_fetch = sum(1 for i in p.installs if not i.replaces)
     print(
         f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "

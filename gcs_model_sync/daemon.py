@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import traceback
 from collections.abc import Callable
 
 import schedule
@@ -24,6 +25,11 @@ from gcs_model_sync.metrics import Metrics
 from gcs_model_sync.retry import StopToken
 
 PassFn = Callable[[Config, StopToken], Report]
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else "(no message)"
 
 
 class Loop:
@@ -47,6 +53,7 @@ class Loop:
         self.consecutive_failures = 0
         self.passes = 0
         self.models: set[str] = set()
+        self.on_disk: frozenset[str] = frozenset()  # version ids, as of the last pass
         self._started: dt.datetime | None = None
         self._give_up = False
 
@@ -80,6 +87,7 @@ class Loop:
         self._started = dt.datetime.now()
         self.health.pass_begins()
         ok = False
+        report: Report | None = None
         try:
             report = self.run_pass(self.config, self.stop)
             ok = report.exit_code == EXIT_OK
@@ -87,14 +95,23 @@ class Loop:
         except Interrupted:
             raise
         except SyncError as exc:
-            event(logging.ERROR, "pass_failed", str(exc))
+            event(logging.ERROR, "pass_failed", str(exc), error=str(exc))
             self.metrics.passes.labels("error").inc()
-        except Exception:  # one bad pass must never end the sidecar
-            log.exception("pass failed with an internal error; the loop goes on")
+        except Exception as exc:  # one bad pass must never end the sidecar
+            reason = f"{type(exc).__name__}: {_one_line(exc)}"
+            more = "" if self.config.verbosity >= 1 else " (-v logs the traceback)"
+            event(
+                logging.ERROR,
+                "pass_failed",
+                f"pass failed with an internal error: {reason}; the loop goes on{more}",
+                error=reason,
+            )
+            self._traceback(exc)
             self.metrics.passes.labels("error").inc()
         finally:
             self.passes += 1
-            self.health.pass_ends(ok)
+            listed = report is not None and report.plan is not None
+            self.health.pass_ends(ok, listed=listed, versions=self._versions_on_disk(report))
         self.consecutive_failures = 0 if ok else self.consecutive_failures + 1
         self.metrics.consecutive_failures.set(self.consecutive_failures)
         limit = self.config.max_failures
@@ -105,6 +122,25 @@ class Loop:
                 f"{self.consecutive_failures} consecutive failed passes (--max-failures {limit})",
             )
             self._give_up = True
+
+    def _versions_on_disk(self, report: Report | None) -> int:
+        """The engine's count after a pass that listed the bucket. After one that did not
+        return it (an outage, a bug), the folders known before that are still there: a count
+        that never invents a version, and drops one removed by hand."""
+        if report is not None and report.on_disk is not None:
+            self.on_disk = report.on_disk
+        else:
+            dest = self.config.dest
+            self.on_disk = frozenset(vid for vid in self.on_disk if (dest / vid).is_dir())
+        self.metrics.versions_on_disk.set(len(self.on_disk))
+        return len(self.on_disk)
+
+    def _traceback(self, exc: BaseException) -> None:
+        """At -v, where a failed pass came from: its own log record (the text format writes
+        a record's message only, so the traceback is the message)."""
+        if self.config.verbosity >= 1:
+            text = "".join(traceback.format_exception(exc)).rstrip()
+            log.debug("%s", text, extra={"event": "traceback", "fields": {}})
 
     def _after(self, report: Report) -> None:
         if report.plan:

@@ -71,6 +71,9 @@ class Report:
     pruned: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     guard: str | None = None
+    # Version folders on disk after the pass (of the models listed or installed by us), the
+    # hand-made ones included: what a server would serve. None when the listing failed.
+    on_disk: frozenset[str] | None = None
     bytes_downloaded: int = 0
     list_requests: int = 0
     object_reads: int = 0
@@ -124,6 +127,7 @@ def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
         allow_empty_source=config.allow_empty_source,
         max_delete=config.max_delete,
         rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
+        source=str(config.source),
     )
     return Snapshot(objects, local, plan)
 
@@ -181,6 +185,11 @@ def _run(
         return
     snap = _snapshot(config, paths, listing)
     plan = report.plan = snap.plan
+    report.on_disk = snap.local.on_disk
+    if plan.empty:  # nothing to install, prune or name in --tfs-config: change nothing
+        report.guard = plan.empty
+        event(logging.ERROR, "nothing_to_serve", plan.empty, source=str(config.source))
+        return
     managed = dict(snap.local.managed)
     for r in plan.rejections:
         report.failures.append(Failure(r.model, r.id, r.message, content=True))
@@ -206,6 +215,7 @@ def _run(
     saver.dirty = saver.dirty or bool(plan.forget)
     _prune(plan, paths, report, managed, saver)
     saver.finish()
+    report.on_disk = (snap.local.on_disk | set(report.published)) - set(report.pruned)
     if config.tfs_config:
         _write_tfs_config(config, paths, managed, report)
 

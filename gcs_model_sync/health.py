@@ -1,8 +1,10 @@
 """/healthz, /readyz and /metrics for Kubernetes probes and Prometheus.
 
 /healthz: 200 while the loop is alive and no pass has run longer than --stuck-after.
-/readyz:  503 until the first successful pass, then 200; 503 again while the last pass failed,
-          so a serving pod takes no traffic before its models are there.
+/readyz:  200 once a pass has completed its listing and DEST holds at least one model version.
+          After that a failed pass (a bad object, a bucket outage, a full disk) never turns it
+          503 while versions stay on disk: a replica serves what it has, and staleness is for
+          alerting (the metrics). 503 again only when no version is left on disk.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ class Health:
         self._lock = threading.Lock()
         self.pass_started: float | None = None
         self.last_ok: bool | None = None  # None until the first pass ends
+        self.listed = False  # some pass has completed its listing of the bucket
+        self.versions = 0  # model version folders on disk after the last pass
         self.alive = True
 
     def pass_begins(self) -> None:
         with self._lock:
             self.pass_started = time.monotonic()
 
-    def pass_ends(self, ok: bool) -> None:
+    def pass_ends(self, ok: bool, *, listed: bool, versions: int) -> None:
+        """`listed`: this pass completed its listing; `versions`: version folders on disk."""
         with self._lock:
             self.pass_started = None
             self.last_ok = ok
+            self.listed = self.listed or listed
+            self.versions = versions
 
     def healthy(self) -> tuple[bool, str]:
         with self._lock:
@@ -47,9 +54,12 @@ class Health:
 
     def ready(self) -> tuple[bool, str]:
         with self._lock:
-            if self.last_ok is None:
-                return False, "no pass has finished yet"
-            return (True, "ok") if self.last_ok else (False, "last pass failed")
+            if not self.listed:
+                return False, "no pass has listed the bucket yet"
+            if not self.versions:
+                return False, "no model version on disk"
+            why = f"ok: {self.versions} version(s) on disk"
+            return True, why if self.last_ok else f"{why}; the last pass failed"
 
 
 class Server:

@@ -42,6 +42,16 @@ class Metrics:
         self.consecutive_failures = Gauge(
             f"{PREFIX}_consecutive_failures", "Failed passes in a row.", registry=r
         )
+        self.last_listing = Gauge(
+            f"{PREFIX}_last_listing_timestamp_seconds",
+            "Unix time of the last pass whose listing of the bucket completed.",
+            registry=r,
+        )
+        self.versions_on_disk = Gauge(
+            f"{PREFIX}_versions_on_disk",
+            "Model version folders on disk after the last pass (/readyz needs one).",
+            registry=r,
+        )
         self.newest = Gauge(
             f"{PREFIX}_model_newest_version",
             "Newest version number published locally, per model.",
@@ -71,7 +81,8 @@ class Metrics:
         self.failed.inc(sum(1 for f in report.failures if f.version and not f.content))
         if report.outcome != "error":
             self.last_success.set(time.time())
-        if report.plan is not None:
+        if report.plan is not None:  # the listing completed, whatever happened next
+            self.last_listing.set(time.time())
             self.waiting.set(len(report.plan.waiting))
         self._newest(dest, models)
 

@@ -97,6 +97,8 @@ class Plan:
     outside_keep: tuple[str, ...] = ()  # bucket versions older than --keep, not fetched
     forget: tuple[str, ...] = ()  # state entries whose folder is gone and not in the bucket
     guard: str | None = None  # why no prune may happen this pass
+    # The listing holds no version and DEST none: nothing to serve, not a success (exit 3).
+    empty: str | None = None
     remote_models: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -196,8 +198,10 @@ def make_plan(
     allow_empty_source: bool = False,
     max_delete: int | None = None,
     rules: Rules = ANY_TIME,
+    source: str = "the source",
 ) -> Plan:
-    """`groups` is layout.group() of the listing, made once and shared with the local scan."""
+    """`groups` is layout.group() of the listing, made once and shared with the local scan;
+    `source` (gs://bucket/prefix/) only names the prefix in messages."""
     versions, rejections = versions_of(groups)
     waits = _waits(versions, local, rules)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
@@ -267,6 +271,14 @@ def make_plan(
         )
     elif max_delete is not None and len(prunes) > max_delete:
         guard = f"{len(prunes)} deletions planned, more than --max-delete {max_delete}"
+    # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.
+    # Versions waiting or rejected are in remote_ids: a prefix being filled is not empty.
+    empty = None
+    if not remote_ids and not local.on_disk and not allow_empty_source:
+        empty = (
+            f"{source} holds no model versions and nothing is installed: nothing to serve "
+            "(a typo in --source? pass --allow-empty-source if this is intended)"
+        )
     return Plan(
         installs=tuple(installs),
         waiting=tuple(waiting),
@@ -277,5 +289,6 @@ def make_plan(
         outside_keep=tuple(outside_keep),
         forget=tuple(forget),
         guard=guard,
+        empty=empty,
         remote_models=frozenset(numbers),
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +18,12 @@ from gcs_model_sync.engine import Failure, Report
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, LockBusy
 from gcs_model_sync.health import Health
 from gcs_model_sync.metrics import Metrics
+from gcs_model_sync.plan import Plan
 from gcs_model_sync.retry import StopToken
 
 
 def config(tmp_path: Path, **kw: object) -> Config:
-    return Config(source=Source.parse("gs://b/p"), dest=tmp_path, **kw)  # type: ignore[arg-type]
+    return Config(source=Source.parse("gs://bkt/p"), dest=tmp_path, **kw)  # type: ignore[arg-type]
 
 
 class Passes:
@@ -50,6 +55,12 @@ def failed() -> Report:
     return Report(failures=[Failure("m", "m/1", "boom")])
 
 
+def listed(*on_disk: str, failures: int = 0) -> Report:
+    """A pass whose listing completed, leaving these version folders on disk."""
+    bad = [Failure("m", "m/9", "bad archive", content=True)] * failures
+    return Report(plan=Plan(), failures=bad, on_disk=frozenset(on_disk))
+
+
 def loop(cfg: Config, passes: Passes, stop: StopToken) -> tuple[Loop, Health, Metrics]:
     health, metrics = Health(cfg.stuck_after), Metrics()
     return Loop(cfg, stop, passes, health, metrics), health, metrics
@@ -57,7 +68,9 @@ def loop(cfg: Config, passes: Passes, stop: StopToken) -> tuple[Loop, Health, Me
 
 def test_first_pass_runs_at_once_and_exceptions_never_stop_the_loop(tmp_path: Path) -> None:
     stop = StopToken()
-    passes = Passes([RuntimeError("bug"), LockBusy("busy"), failed(), Report()], stop, after=5)
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    script: list[object] = [RuntimeError("bug"), LockBusy("busy"), failed(), listed("m/1")]
+    passes = Passes(script, stop, after=5)
     started = time.monotonic()
     lp, health, metrics = loop(config(tmp_path, interval=0.02), passes, stop)
 
@@ -68,7 +81,7 @@ def test_first_pass_runs_at_once_and_exceptions_never_stop_the_loop(tmp_path: Pa
     assert not passes.overlap
     assert metrics.passes.labels("error")._value.get() == 3
     assert metrics.passes.labels("noop")._value.get() == 2
-    assert health.ready() == (True, "ok")
+    assert health.ready() == (True, "ok: 1 version(s) on disk")
 
 
 def test_interval_is_measured_between_pass_starts(tmp_path: Path) -> None:
@@ -115,19 +128,60 @@ def test_max_failures_counts_consecutive_failures_only(tmp_path: Path) -> None:
     assert metrics.consecutive_failures._value.get() == 3
 
 
-def test_readiness_follows_the_last_pass(tmp_path: Path) -> None:
-    stop = StopToken()
-    health = Health(60)
-    assert health.ready()[0] is False
-    lp = Loop(
-        config(tmp_path, interval=0.01),
-        stop,
-        Passes([Report(), failed()], stop, 2),
-        health,
-        Metrics(),
-    )
+def readiness(
+    lp: Loop, stop: StopToken, passes: int, each: Callable[[int], object] | None = None
+) -> list[tuple[bool, str]]:
+    """Run the loop for `passes` passes: /readyz as each one ended; `each(n)` after pass n."""
+    states: list[tuple[bool, str]] = []
+    ends = lp.health.pass_ends
+
+    def pass_ends(*args: Any, **kwargs: Any) -> None:
+        ends(*args, **kwargs)
+        states.append(lp.health.ready())
+        if each:
+            each(len(states))
+        if len(states) == passes:
+            stop.set(15)
+
+    lp.health.pass_ends = pass_ends  # type: ignore[method-assign]
     lp.run()
-    assert health.ready() == (False, "last pass failed")
+    return states
+
+
+def test_failed_passes_never_unready_a_replica_with_versions_on_disk(tmp_path: Path) -> None:
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    stop = StopToken()
+    # a bad upload (listed, failed), an outage (no listing), a bug, a lock: all failures
+    script: list[object] = [listed("m/1"), listed("m/1", failures=1), failed()]
+    script += [RuntimeError("bug"), LockBusy("busy")]
+    lp, _, metrics = loop(config(tmp_path, interval=0.01), Passes(script, stop), stop)
+    states = readiness(lp, stop, 5)
+    assert states[0] == (True, "ok: 1 version(s) on disk")
+    assert states[1:] == [(True, "ok: 1 version(s) on disk; the last pass failed")] * 4
+    assert metrics.consecutive_failures._value.get() == 4
+    assert metrics.versions_on_disk._value.get() == 1
+
+
+def test_readiness_needs_a_listing_and_ends_when_the_versions_are_gone(tmp_path: Path) -> None:
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    stop = StopToken()
+    # the outage comes first: versions on disk, but the bucket was never listed
+    script: list[object] = [failed(), listed(), listed("m/1"), failed(), failed()]
+    lp, _, metrics = loop(config(tmp_path, interval=0.01), Passes(script, stop), stop)
+
+    def remove_by_hand(n: int) -> None:
+        if n == 4:  # during an outage
+            (tmp_path / "m" / "1").rmdir()
+
+    states = readiness(lp, stop, 5, remove_by_hand)
+    assert [why for _ok, why in states] == [
+        "no pass has listed the bucket yet",
+        "no model version on disk",
+        "ok: 1 version(s) on disk",
+        "ok: 1 version(s) on disk; the last pass failed",
+        "no model version on disk",
+    ]
+    assert metrics.versions_on_disk._value.get() == 0
 
 
 def test_jitter_spreads_the_wait(tmp_path: Path) -> None:
@@ -159,3 +213,65 @@ def test_healthz_fails_when_a_pass_is_stuck(
     health.pass_begins()
     monkeypatch.setattr("gcs_model_sync.health.time.monotonic", lambda: now + running)
     assert health.healthy()[0] is (running <= 2)
+
+
+class Records(logging.Handler):
+    """What the loop logged, whatever logs.setup did to the logger before."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[Records]:
+        logger = logging.getLogger("gcs_model_sync")
+        level = logger.level
+        logger.addHandler(self)
+        logger.setLevel(logging.DEBUG)
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_run_logs_the_reason_of_an_internal_failure(tmp_path: Path, verbosity: int) -> None:
+    stop = StopToken()
+    passes = Passes([KeyError("generation"), Report()], stop, after=2)
+    lp, _health, metrics = loop(config(tmp_path, interval=0.02, verbosity=verbosity), passes, stop)
+
+    with Records().attached() as seen:
+        assert lp.run() == EXIT_OK  # the loop went on
+
+    assert len(passes.calls) == 2
+    assert metrics.passes.labels("error")._value.get() == 1
+    errors = [r for r in seen.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert "internal error: KeyError: 'generation'" in message
+    assert "\n" not in message
+    tracebacks = [r.getMessage() for r in seen.records if "Traceback" in r.getMessage()]
+    if verbosity:
+        assert len(tracebacks) == 1
+        assert "KeyError: 'generation'" in tracebacks[0]
+    else:
+        assert tracebacks == []
+        assert "-v" in message
+        assert all(r.exc_info is None for r in seen.records)
+
+
+def test_run_logs_the_reason_of_an_expected_failure_without_a_traceback(tmp_path: Path) -> None:
+    stop = StopToken()
+    passes = Passes([LockBusy("another gcs-model-sync is writing"), Report()], stop, after=2)
+    lp, _health, _metrics = loop(config(tmp_path, interval=0.02, verbosity=1), passes, stop)
+
+    with Records().attached() as seen:
+        assert lp.run() == EXIT_OK
+
+    errors = [r.getMessage() for r in seen.records if r.levelno == logging.ERROR]
+    assert errors == ["another gcs-model-sync is writing"]
+    assert not any("Traceback" in r.getMessage() for r in seen.records)

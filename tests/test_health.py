@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from gcs_model_sync.engine import Report
+import time
+from pathlib import Path
+
+from gcs_model_sync.engine import Failure, Report
 from gcs_model_sync.health import Health, Server
 from gcs_model_sync.metrics import Metrics
 from tests.support.probes import get
@@ -11,12 +14,12 @@ def test_endpoints_follow_the_loop_state(tmp_path: object) -> None:
     server = Server("127.0.0.1", 0, health, metrics).start()
     try:
         assert get(server.port, "/healthz")[0] == 200
-        assert get(server.port, "/readyz") == (503, "no pass has finished yet\n")
+        assert get(server.port, "/readyz") == (503, "no pass has listed the bucket yet\n")
         health.pass_begins()
-        health.pass_ends(ok=True)
-        assert get(server.port, "/readyz")[0] == 200
-        health.pass_ends(ok=False)
-        assert get(server.port, "/readyz") == (503, "last pass failed\n")
+        health.pass_ends(ok=True, listed=True, versions=1)
+        assert get(server.port, "/readyz") == (200, "ok: 1 version(s) on disk\n")
+        health.pass_ends(ok=False, listed=True, versions=0)
+        assert get(server.port, "/readyz") == (503, "no model version on disk\n")
         status, text = get(server.port, "/metrics")
         assert status == 200
         assert 'gcs_model_sync_passes_total{outcome="noop"} 0.0' in text
@@ -25,6 +28,48 @@ def test_endpoints_follow_the_loop_state(tmp_path: object) -> None:
         assert get(server.port, "/healthz")[0] == 503
     finally:
         server.stop()
+
+
+def test_ready_needs_a_listing_and_a_version_then_failures_never_flip_it() -> None:
+    health = Health(stuck_after=60)
+    assert health.ready() == (False, "no pass has listed the bucket yet")
+    # versions already on disk (an init container, a restart) but no listing yet
+    health.pass_ends(ok=False, listed=False, versions=3)
+    assert health.ready() == (False, "no pass has listed the bucket yet")
+    # a listing, but nothing on disk (a typo'd prefix, only versions still uploading)
+    health.pass_ends(ok=False, listed=True, versions=0)
+    assert health.ready() == (False, "no model version on disk")
+    health.pass_ends(ok=True, listed=True, versions=0)
+    assert health.ready() == (False, "no model version on disk")
+    health.pass_ends(ok=True, listed=True, versions=2)
+    assert health.ready() == (True, "ok: 2 version(s) on disk")
+    # then: a bad object (listed, failed), an outage (not listed), a full disk, a bug
+    for listed in (True, False, True, False):
+        health.pass_ends(ok=False, listed=listed, versions=2)
+        ok, why = health.ready()
+        assert ok, why
+        assert why == "ok: 2 version(s) on disk; the last pass failed"
+    health.pass_ends(ok=True, listed=True, versions=2)
+    assert health.ready() == (True, "ok: 2 version(s) on disk")
+    # every version gone from disk (an emptied bucket with --allow-empty-source)
+    health.pass_ends(ok=True, listed=True, versions=0)
+    assert health.ready() == (False, "no model version on disk")
+
+
+def test_the_last_good_listing_is_a_timestamp() -> None:
+    from gcs_model_sync.plan import Plan
+
+    metrics = Metrics()
+    dest = Path("/nonexistent")
+    metrics.observe(Report(failures=[Failure(None, None, "listing failed")]), dest, set())
+    assert metrics.last_listing._value.get() == 0
+    before = time.time()
+    metrics.observe(Report(plan=Plan(), failures=[Failure("m", "m/2", "bad", True)]), dest, set())
+    listed = metrics.last_listing._value.get()
+    assert listed >= before
+    assert metrics.last_success._value.get() == 0  # listed, but the pass failed
+    metrics.observe(Report(failures=[Failure(None, None, "listing failed")]), dest, set())
+    assert metrics.last_listing._value.get() == listed
 
 
 def test_metrics_count_a_report(tmp_path: object) -> None:

@@ -250,6 +250,37 @@ def test_empty_source_without_managed_versions_needs_no_guard() -> None:
     assert plan.forget == ("m/1",)
 
 
+def test_empty_listing_with_nothing_installed_is_nothing_to_serve() -> None:
+    source = "gs://b/modles/"
+    for objects in ([], [obj("README.md"), obj("m/"), obj("m/latest.txt")]):
+        # a fresh node, or one whose state names versions whose folders are gone
+        for local in (view(), view([Managed("m", "1", "x")], set())):
+            plan = plan_of(objects, local, source=source)
+            assert plan.empty == (
+                "gs://b/modles/ holds no model versions and nothing is installed: nothing to "
+                "serve (a typo in --source? pass --allow-empty-source if this is intended)"
+            )
+            assert plan.guard is None
+            assert not plan.changes
+            accepted = plan_of(objects, local, source=source, allow_empty_source=True)
+            assert accepted.empty is None
+
+
+def test_a_listing_is_not_empty_when_versions_wait_fail_or_are_installed() -> None:
+    uploading = Rules(now=datetime(2024, 1, 1, tzinfo=UTC).timestamp(), settle=60)
+    fresh = RemoteObject(P + "m/1/saved_model.pb", 1, 10, updated="2024-01-01T00:00:00Z")
+    assert plan_of([fresh], view(), rules=uploading).waiting
+    assert plan_of([fresh], view(), rules=uploading).empty is None
+    ambiguous = [obj("m/2.zip"), obj("m/0002.tar.gz")]
+    assert plan_of(ambiguous, view()).rejections
+    assert plan_of(ambiguous, view()).empty is None
+    # versions on disk: the deletion guard speaks instead; a hand-made one is served
+    managed = view([Managed("m", "1", "zip:1")], {"m/1"})
+    assert plan_of([], managed).guard is not None
+    assert plan_of([], managed).empty is None
+    assert plan_of([], view([Managed("m", "1", "x")], {"m/9"})).empty is None
+
+
 @pytest.mark.parametrize(
     ("max_delete", "guarded"), [(None, False), (3, False), (2, True), (0, True)]
 )

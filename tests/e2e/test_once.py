@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import PREFIX, Sync
 from tests.support.models import make_piped_zip, make_tar, make_zip, sample_files
+from tests.support.probes import get, metric, wait_for
 
 
 def test_cold_sync_installs_every_form_and_ignores_other_objects(sync: Sync) -> None:
@@ -223,6 +224,53 @@ def test_typo_in_prefix_never_wipes_the_node(sync: Sync) -> None:
     # the later --source wins; the listing is empty, the guard refuses
     assert typo.returncode == 3
     assert sync.versions("m") == ["1"]
+
+
+def test_typo_prefix_on_fresh_node_exits_3_and_stays_unready(sync: Sync, tmp_path: Path) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    typo = f"gs://{sync.bucket.name}/modles"
+    said = f"{typo}/ holds no model versions and nothing is installed: nothing to serve"
+    config_file = tmp_path / "models.config"
+
+    result = sync.once("--source", typo, "--tfs-config", str(config_file))
+
+    assert result.returncode == 3, result.stderr
+    assert len([x for x in result.stderr.splitlines() if said in x]) == 1
+    assert "--allow-empty-source" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not config_file.exists()  # TF Serving is never told to serve no model
+    planned = sync.run("plan", "--source", typo)
+    assert planned.returncode == 3
+    assert said in planned.stdout
+
+    with sync.sidecar("--source", typo, "--tfs-config", str(config_file)) as (proc, port):
+        wait_for(lambda: metric(port, "gcs_model_sync_consecutive_failures") >= 3)
+        assert get(port, "/readyz") == (503, "no model version on disk\n")
+        assert metric(port, "gcs_model_sync_last_listing_timestamp_seconds") > 0
+        assert metric(port, "gcs_model_sync_last_success_timestamp_seconds") == 0
+        assert get(port, "/healthz")[0] == 200
+        assert proc.poll() is None  # the loop goes on: the right objects may appear
+    assert not config_file.exists()
+    assert sync.versions("m") == []
+
+
+def test_allow_empty_source_accepts_an_empty_prefix(sync: Sync, tmp_path: Path) -> None:
+    config_file = tmp_path / "models.config"
+
+    result = sync.once("--allow-empty-source", "--tfs-config", str(config_file))
+
+    assert result.returncode == 0, result.stderr
+    assert "holds no model versions" not in result.stderr
+    assert config_file.exists()  # accepted: an explicitly empty model list
+    assert sync.run("plan", "--allow-empty-source").returncode == 0
+    with sync.sidecar("--allow-empty-source") as (_proc, port):
+        wait_for(lambda: metric(port, 'gcs_model_sync_passes_total{outcome="noop"}') >= 2)
+        assert metric(port, "gcs_model_sync_consecutive_failures") == 0
+        assert metric(port, "gcs_model_sync_last_success_timestamp_seconds") > 0
+        # a success, but nothing to serve: still not ready
+        assert get(port, "/readyz") == (503, "no model version on disk\n")
+        sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+        wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready once a version is there")
 
 
 def test_max_delete_refuses_a_larger_pass(sync: Sync) -> None:

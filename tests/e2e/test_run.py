@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,25 +32,74 @@ def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync)
     assert sync.version("m/2") == sample_files("b")
 
 
-def test_readyz_waits_for_first_success_and_follows_failures(sync: Sync) -> None:
+def test_readyz_is_503_until_a_listing_completes(sync: Sync) -> None:
     with sync.sidecar("--source", "gs://bucket-that-does-not-exist-yet/models") as (proc, port):
         wait_for(lambda: get(port, "/healthz")[0] == 200, what="http up")
         wait_for(lambda: metric(port, 'gcs_model_sync_passes_total{outcome="error"}') >= 3)
-        assert get(port, "/readyz")[0] == 503
+        assert get(port, "/readyz") == (503, "no pass has listed the bucket yet\n")
         assert get(port, "/healthz")[0] == 200  # alive, just not ready
         assert proc.poll() is None  # the loop keeps running through failures
+        assert metric(port, "gcs_model_sync_consecutive_failures") >= 3
+        assert metric(port, "gcs_model_sync_last_listing_timestamp_seconds") == 0
 
 
-def test_readyz_turns_ready_then_unready_when_the_bucket_breaks(
+def stays_ready(port: int, until: Callable[[], object], what: str) -> None:
+    """Wait for `until`, checking at every poll that /readyz never leaves 200."""
+    seen: list[int] = []
+
+    def check() -> object:
+        seen.append(get(port, "/readyz")[0])
+        assert seen[-1] == 200, f"/readyz answered {seen[-1]} while waiting for {what}"
+        return until()
+
+    wait_for(check, what=what)
+    assert len(seen) > 1
+
+
+def test_one_bad_upload_never_takes_a_ready_replica_out(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sync.sidecar() as (proc, port):
+        wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
+        sync.bucket.put(sync.key("m/2.zip"), b"PK\x03\x04 this is not really a zip")
+        stays_ready(
+            port,
+            lambda: metric(port, "gcs_model_sync_consecutive_failures") >= 3,
+            what="three failed passes",
+        )
+        assert metric(port, "gcs_model_sync_objects_rejected_total") >= 3
+        assert metric(port, "gcs_model_sync_versions_on_disk") == 1
+        assert get(port, "/healthz")[0] == 200
+        assert proc.poll() is None
+    assert sync.versions("m") == ["1"]
+
+
+def test_bucket_outage_keeps_ready_while_versions_are_on_disk(
     proxied: Sync, proxy: FaultProxy
 ) -> None:
     proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
     with proxied.sidecar("--retry-attempts", "1") as (_proc, port):
         wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
-        proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=403))
-        wait_for(lambda: get(port, "/readyz")[0] == 503, what="unready after failure")
+        proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=503))
+        wait_for(lambda: metric(port, "gcs_model_sync_consecutive_failures") >= 1)
+        listed = metric(port, "gcs_model_sync_last_listing_timestamp_seconds")
+        last_success = metric(port, "gcs_model_sync_last_success_timestamp_seconds")
+        stays_ready(
+            port,
+            lambda: metric(port, "gcs_model_sync_consecutive_failures") >= 4,
+            what="an outage of several passes",
+        )
+        # staleness is for alerting: the last good listing and success stop moving
+        assert 0 < listed == metric(port, "gcs_model_sync_last_listing_timestamp_seconds")
+        assert last_success == metric(port, "gcs_model_sync_last_success_timestamp_seconds")
+        assert get(port, "/readyz")[1].startswith("ok: 1 version(s) on disk")
+        assert get(port, "/healthz")[0] == 200
         proxy.clear_rules()
-        wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready again")
+        stays_ready(
+            port,
+            lambda: metric(port, "gcs_model_sync_consecutive_failures") == 0,
+            what="the bucket back",
+        )
+        wait_for(lambda: metric(port, "gcs_model_sync_last_listing_timestamp_seconds") > listed)
     assert proxied.versions("m") == ["1"]
 
 
