@@ -10,8 +10,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -477,6 +479,397 @@ def test_serving_reads_the_config_the_sidecar_writes(container: Container) -> No
     assert container.spec["readinessProbe"]["tcpSocket"]["port"] == 8501
     assert container.spec["resources"]["requests"]
     assert container.spec["resources"]["limits"]
+
+
+# --- Pod Security Standards "restricted" -------------------------------------------------------
+# https://kubernetes.io/docs/concepts/security/pod-security-standards/ (baseline + restricted,
+# the policy of Kubernetes 1.25 and later). Not checked: the deprecated AppArmor annotations on
+# the pod's metadata (these manifests set none).
+
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
+SECCOMP_TYPES = {"RuntimeDefault", "Localhost"}
+APPARMOR_TYPES = {"RuntimeDefault", "Localhost"}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def _pod_level_violations(pod: dict[str, Any]) -> list[str]:
+    out = []
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field):
+            out.append(f"spec.{field} must be unset or false")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        for kind in sorted(kinds - RESTRICTED_VOLUME_TYPES):
+            out.append(f"spec.volumes[{volume['name']}].{kind} is not an allowed volume type")
+    sc = pod.get("securityContext", {})
+    for sysctl in sc.get("sysctls", []):
+        if sysctl["name"] not in SAFE_SYSCTLS:
+            out.append(f"spec.securityContext.sysctls[{sysctl['name']}] is not a safe sysctl")
+    out += _shared_violations("spec.securityContext", sc)
+    return out
+
+
+def _shared_violations(where: str, sc: dict[str, Any]) -> list[str]:
+    """Fields allowed at both pod and container level: each level must be valid on its own."""
+    out = []
+    if sc.get("runAsUser") == 0:
+        out.append(f"{where}.runAsUser must not be 0")
+    if sc.get("windowsOptions", {}).get("hostProcess"):
+        out.append(f"{where}.windowsOptions.hostProcess must be unset or false")
+    seccomp = sc.get("seccompProfile", {}).get("type")
+    if seccomp is not None and seccomp not in SECCOMP_TYPES:
+        out.append(f"{where}.seccompProfile.type must be RuntimeDefault or Localhost")
+    apparmor = sc.get("appArmorProfile", {}).get("type")
+    if apparmor is not None and apparmor not in APPARMOR_TYPES:
+        out.append(f"{where}.appArmorProfile.type must be RuntimeDefault or Localhost")
+    selinux = sc.get("seLinuxOptions", {})
+    if selinux.get("type", "") not in SELINUX_TYPES:
+        out.append(f"{where}.seLinuxOptions.type {selinux['type']!r} is not allowed")
+    for field in ("user", "role"):
+        if selinux.get(field):
+            out.append(f"{where}.seLinuxOptions.{field} must be unset")
+    return out
+
+
+def _container_violations(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    psc = pod.get("securityContext", {})
+    sc = container.get("securityContext", {})
+    where = "securityContext"
+    out = _shared_violations(where, sc)
+    if sc.get("privileged"):
+        out.append(f"{where}.privileged must be unset or false")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        out.append(f"{where}.allowPrivilegeEscalation must be false")
+    caps = sc.get("capabilities", {})
+    if "ALL" not in caps.get("drop", []):
+        out.append(f"{where}.capabilities.drop must include ALL")
+    for cap in caps.get("add", []):
+        if cap != "NET_BIND_SERVICE":
+            out.append(f"{where}.capabilities.add: {cap} (only NET_BIND_SERVICE is allowed)")
+    if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+        out.append(f"{where}.runAsNonRoot must be true (here or in the pod's securityContext)")
+    if "seccompProfile" not in sc and "seccompProfile" not in psc:
+        out.append(f"{where}.seccompProfile.type must be set (here or in the pod's)")
+    if sc.get("procMount", "Default") != "Default":
+        out.append(f"{where}.procMount must be Default")
+    for port in container.get("ports", []):
+        if port.get("hostPort"):
+            out.append(f"ports[{port.get('name', port['containerPort'])}].hostPort must be unset")
+    return out
+
+
+def restricted_violations(pod: dict[str, Any]) -> dict[str, list[str]]:
+    """Container name -> what keeps it from the "restricted" profile (pod fields included)."""
+    shared = _pod_level_violations(pod)
+    return {
+        container["name"]: shared + _container_violations(pod, container)
+        for kind in CONTAINER_LISTS
+        for container in pod.get(kind, [])
+    }
+
+
+def _every_container() -> list[tuple[str, dict[str, Any], str]]:
+    """(manifest, pod spec, container name) for every container kind of every pod template."""
+    out = []
+    for manifest in MANIFESTS:
+        for doc in yaml.safe_load_all(manifest.read_text(encoding="utf-8")):
+            for pod in _pod_specs(doc):
+                for kind in CONTAINER_LISTS:
+                    out += [(manifest.name, pod, c["name"]) for c in pod.get(kind, [])]
+    return out
+
+
+def test_every_workload_kind_is_searched() -> None:
+    kinds = set()
+    for manifest in MANIFESTS:
+        for doc in yaml.safe_load_all(manifest.read_text(encoding="utf-8")):
+            if any(True for _ in _pod_specs(doc)):
+                kinds.add(doc["kind"])
+    assert {"Deployment", "CronJob"} <= kinds
+    assert len(_every_container()) >= 8
+
+
+@pytest.mark.parametrize(
+    ("manifest", "pod", "name"),
+    _every_container(),
+    ids=[f"{m}:{n}" for m, _, n in _every_container()],
+)
+def test_container_meets_pod_security_restricted(
+    manifest: str, pod: dict[str, Any], name: str
+) -> None:
+    failing = restricted_violations(pod)[name]
+    assert not failing, f"{manifest}: container {name}: " + "; ".join(failing)
+
+
+def _compliant_pod() -> dict[str, Any]:
+    return {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "app",
+                "ports": [{"containerPort": 8080}],
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+BAD_SPECS: list[tuple[str, str, Any, str]] = [
+    # (where: "pod" or "container", dotted path to set, value, expected text in the violation)
+    ("container", "securityContext.allowPrivilegeEscalation", True, "allowPrivilegeEscalation"),
+    ("container", "securityContext.capabilities.drop", ["NET_RAW"], "capabilities.drop"),
+    ("container", "securityContext.capabilities.add", ["SYS_ADMIN"], "capabilities.add"),
+    ("container", "securityContext.privileged", True, "privileged"),
+    ("container", "securityContext.runAsNonRoot", False, "runAsNonRoot"),
+    ("pod", "securityContext.runAsNonRoot", False, "runAsNonRoot"),
+    ("container", "securityContext.runAsUser", 0, "securityContext.runAsUser"),
+    ("pod", "securityContext.runAsUser", 0, "spec.securityContext.runAsUser"),
+    ("container", "securityContext.seccompProfile.type", "Unconfined", "seccompProfile"),
+    ("pod", "securityContext.seccompProfile", None, "seccompProfile.type must be set"),
+    ("container", "securityContext.procMount", "Unmasked", "procMount"),
+    ("container", "securityContext.seLinuxOptions.type", "spc_t", "seLinuxOptions.type"),
+    ("container", "securityContext.appArmorProfile.type", "Unconfined", "appArmorProfile"),
+    ("container", "securityContext.windowsOptions.hostProcess", True, "hostProcess"),
+    ("pod", "hostNetwork", True, "spec.hostNetwork"),
+    ("pod", "hostPID", True, "spec.hostPID"),
+    ("pod", "hostIPC", True, "spec.hostIPC"),
+    ("pod", "securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}], "sysctls"),
+    ("pod", "volumes", [{"name": "host", "hostPath": {"path": "/"}}], "volumes[host].hostPath"),
+    ("container", "ports", [{"containerPort": 80, "hostPort": 80}], "hostPort"),
+]
+
+
+def _set(node: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+
+
+def test_the_checker_passes_a_compliant_pod() -> None:
+    assert restricted_violations(_compliant_pod()) == {"app": []}
+    pod = _compliant_pod()
+    _set(pod["containers"][0], "securityContext.capabilities.add", ["NET_BIND_SERVICE"])
+    _set(pod["containers"][0], "securityContext.seccompProfile.type", "Localhost")
+    assert restricted_violations(pod) == {"app": []}
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "value", "expected"), BAD_SPECS, ids=[f"{w}.{p}" for w, p, _, _ in BAD_SPECS]
+)
+def test_the_checker_rejects_a_bad_spec(where: str, path: str, value: Any, expected: str) -> None:
+    """Guards the test above: each field of the profile, broken alone, is named."""
+    pod = _compliant_pod()
+    _set(pod if where == "pod" else pod["containers"][0], path, value)
+    (failing,) = restricted_violations(pod)["app"]
+    assert expected in failing
+
+
+def test_the_checker_sees_init_containers() -> None:
+    pod = _compliant_pod()
+    pod["initContainers"] = [{"name": "wait", "securityContext": {}}]
+    assert len(restricted_violations(pod)["wait"]) == 2  # allowPrivilegeEscalation, capabilities
+
+
+# --- TF Serving as a non-root user on a read-only root ---------------------------------------
+
+
+def _tf_serving_image_containers() -> list[Container]:
+    return [c for m in MANIFESTS for c in containers(m) if _image_name(c) == "serving"]
+
+
+@pytest.mark.parametrize("container", _tf_serving_image_containers(), ids=lambda c: c.name)
+def test_tf_serving_runs_as_the_sync_image_user_on_a_read_only_root(container: Container) -> None:
+    sc = container.spec["securityContext"]
+    # The same UID/GID as gcs-model-sync: what it writes is TF Serving's own, NFS included.
+    assert (sc.get("runAsUser"), sc.get("runAsGroup")) == (IMAGE_UID, IMAGE_UID)
+    assert sc.get("readOnlyRootFilesystem") is True
+    if not container.init:
+        tmp = container.mounts().get("/tmp")
+        assert tmp is not None, f"{container.name}: TF Serving needs a writable /tmp"
+        assert not tmp.get("readOnly"), f"{container.name}: /tmp is read-only"
+
+
+# --- local disk: what a container writes into an emptyDir is requested from the node --------
+
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?")
+_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
+
+
+def quantity(text: str | int) -> int:
+    found = _QUANTITY.fullmatch(str(text))
+    assert found, f"not a byte quantity: {text!r}"
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
+
+
+def test_quantity() -> None:
+    assert quantity("50Gi") == 50 * 2**30
+    assert quantity("256Mi") == 256 * 2**20
+    assert quantity("1G") == 10**9
+    assert quantity(1024) == 1024
+
+
+def _written_emptydir_bytes(container: Container) -> int:
+    """The sizeLimits of the disk-backed emptyDirs this container mounts writable."""
+    total = 0
+    for mount in container.spec.get("volumeMounts", []):
+        if mount.get("readOnly"):
+            continue
+        (volume,) = [v for v in container.pod["volumes"] if v["name"] == mount["name"]]
+        empty = volume.get("emptyDir")
+        if empty is None or empty.get("medium") == "Memory":
+            continue
+        assert "sizeLimit" in empty, f"emptyDir {volume['name']} in {container.file} is unbounded"
+        total += quantity(empty["sizeLimit"])
+    return total
+
+
+def _emptydir_writers() -> list[Container]:
+    return [c for m in MANIFESTS for c in containers(m) if _written_emptydir_bytes(c)]
+
+
+def test_there_are_emptydir_writers_to_check() -> None:
+    names = {c.name for c in _emptydir_writers()}
+    assert {"sidecar.yaml:gcs-model-sync", "init-container.yaml:initial-sync"} <= names
+
+
+@pytest.mark.parametrize("container", _emptydir_writers(), ids=lambda c: c.name)
+def test_emptydir_writer_requests_its_size_as_ephemeral_storage(container: Container) -> None:
+    """Unrequested, the scheduler may place a pod whose emptyDir may grow to 50Gi on a node with
+    less free disk; the kubelet then evicts it (or its neighbours) under disk pressure."""
+    size = _written_emptydir_bytes(container)
+    resources = container.spec.get("resources", {})
+    for kind in ("requests", "limits"):
+        amount = resources.get(kind, {}).get("ephemeral-storage")
+        assert amount is not None, f"{container.name}: no {kind}.ephemeral-storage"
+        assert quantity(amount) >= size, f"{container.name}: {kind} {amount} < its emptyDirs"
+
+
+# --- the CronJob prunes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", sync_containers(), ids=lambda c: c.name)
+def test_sync_container_bounds_the_disk_with_keep(container: Container) -> None:
+    _, opts = parse_args([str(a) for a in container.spec["args"]])
+    (keep,) = opts.get("--keep", ["missing"])
+    assert keep.isdigit(), f"{container.name}: --keep {keep}"
+    assert int(keep) >= 1, f"{container.name}: --keep {keep}"
+
+
+# --- shell wrappers stop on SIGTERM as PID 1 ---------------------------------------------------
+
+SHELLS = ("/bin/sh", "sh", "/bin/bash", "bash")
+UNSHARE = shutil.which("unshare")
+
+
+def shell_wrappers() -> list[tuple[str, str]]:
+    """(file:container, script) for every container running `sh -c SCRIPT`."""
+    out = []
+    for manifest in MANIFESTS:
+        for c in containers(manifest):
+            words = [str(w) for w in c.spec.get("command", []) + c.spec.get("args", [])]
+            if len(words) >= 3 and words[0] in SHELLS and words[1] == "-c":
+                out.append((c.name, words[2]))
+    return out
+
+
+@functools.cache
+def _pid_namespaces_work() -> bool:
+    if UNSHARE is None:
+        return False
+    done = subprocess.run(
+        [UNSHARE, "--pid", "--fork", "--map-root-user", "/bin/sh", "-c", 'test "$$" = 1'],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_there_are_shell_wrappers_to_check() -> None:
+    assert "sidecar.yaml:tensorflow-serving" in dict(shell_wrappers())
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or not _pid_namespaces_work(),
+    reason="needs unshare --pid --map-root-user (unprivileged user and PID namespaces)",
+)
+@pytest.mark.parametrize(("name", "script"), shell_wrappers(), ids=[n for n, _ in shell_wrappers()])
+def test_shell_wrapper_exits_promptly_on_sigterm_as_pid_1(name: str, script: str) -> None:
+    """The kubelet sends SIGTERM to the container's PID 1, and the kernel drops a signal that
+    PID 1 has no handler for: a `sh -c` loop without a trap waits out the whole grace period.
+    The manifest's own script runs here as PID 1 of a new PID namespace, waiting for a file."""
+    for path in re.findall(r"\[ -[a-z] (/\S+) \]", script):
+        if Path(path).exists():
+            pytest.skip(f"{path} exists here: the script would not wait")
+    assert UNSHARE is not None
+    proc = subprocess.Popen(
+        [UNSHARE, "--pid", "--fork", "--kill-child", "--map-root-user", "/bin/sh", "-c", script],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        (pid_1,) = _wait_for(lambda: _children(proc.pid), "the shell")
+        _wait_for(lambda: _children(pid_1), "the shell's loop to run a command")
+        started = time.monotonic()
+        os.kill(pid_1, signal.SIGTERM)
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name}: still running 2 s after SIGTERM (PID 1 needs a trap)")
+        assert time.monotonic() - started < 2
+        assert proc.returncode != 0, f"{name}: exit {proc.returncode} on SIGTERM"
+    finally:
+        proc.kill()  # --kill-child: the namespace goes with it
+        proc.wait()
 
 
 # --- the manifests only use options the CLI has ---------------------------------------------
