@@ -24,11 +24,23 @@ EXIT_CODES_HELP = (
     "1 something failed (what could be synced was synced); 2 usage or configuration error; "
     "3 a safety guard refused to delete (nothing was deleted); 128+N stopped by signal N."
 )
+EXIT_CODES = {
+    "once": EXIT_CODES_HELP,
+    "plan": "Exit codes: 0 nothing would fail; 1 the listing failed or a version would be "
+    "rejected; 2 usage or configuration error; 3 a safety guard would refuse to delete; "
+    "128+N stopped by signal N.",
+    "status": "Exit codes: 0 the report was printed (in sync or not); 1 the listing failed; "
+    "2 usage or configuration error; 128+N stopped by signal N.",
+    "run": "Exit codes: 0 stopped by SIGTERM or SIGINT (the pass in progress stops at a safe "
+    "point); 1 --max-failures consecutive passes failed; 2 usage or configuration error. "
+    "A failed pass never ends the loop otherwise.",
+}
 
 app = typer.Typer(
     name="gcs-model-sync",
     help="Mirror a gs:// prefix of model versions into a local model base path, atomically.\n\n"
-    + EXIT_CODES_HELP,
+    + EXIT_CODES_HELP.removesuffix(".")
+    + " (`once`; `run` exits 0 on SIGTERM/SIGINT: see each command's --help).",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -62,26 +74,22 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 SIZE = {"parser": parse_size, "metavar": "SIZE"}
 
-COMMON = [
-    _param(
-        "source",
-        Annotated[str, _opt("--source", env="SOURCE", help="gs://BUCKET[/PREFIX] to mirror.")],
-        ...,
-    ),
-    _param(
-        "dest",
-        Annotated[
-            # str, not Path: Path("") is ".", and an empty --dest must not mean the cwd.
-            str,
-            _opt(
-                "--dest",
-                env="DEST",
-                help="Local model base path (created if missing).",
-                metavar="<path>",
-            ),
-        ],
-        ...,
-    ),
+
+def _dest(help: str) -> inspect.Parameter:
+    """--dest: one declaration, its help told apart for commands that write and that read."""
+    # str, not Path: Path("") is ".", and an empty --dest must not mean the cwd.
+    return _param(
+        "dest", Annotated[str, _opt("--dest", env="DEST", help=help, metavar="<path>")], ...
+    )
+
+
+SOURCE = _param(
+    "source",
+    Annotated[str, _opt("--source", env="SOURCE", help="gs://BUCKET[/PREFIX] to mirror.")],
+    ...,
+)
+# Options that matter to every command, `plan` and `status` included (they list and plan).
+READ = [
     _param(
         "keep",
         Annotated[
@@ -205,23 +213,6 @@ COMMON = [
         False,
     ),
     _param(
-        "workers",
-        Annotated[int, _opt("--workers", env="WORKERS", help="Versions transferred at once.")],
-        default_workers(),
-    ),
-    _param(
-        "lock_timeout",
-        Annotated[
-            float,
-            _opt(
-                "--lock-timeout",
-                env="LOCK_TIMEOUT",
-                help="Seconds to wait for another run on the same --dest.",
-            ),
-        ],
-        10.0,
-    ),
-    _param(
         "retry_attempts",
         Annotated[
             int,
@@ -267,6 +258,26 @@ COMMON = [
         ],
         1000,
     ),
+]
+# Options that matter only to commands that write to --dest (`once`, `run`).
+WRITE = [
+    _param(
+        "workers",
+        Annotated[int, _opt("--workers", env="WORKERS", help="Versions transferred at once.")],
+        default_workers(),
+    ),
+    _param(
+        "lock_timeout",
+        Annotated[
+            float,
+            _opt(
+                "--lock-timeout",
+                env="LOCK_TIMEOUT",
+                help="Seconds to wait for another run on the same --dest.",
+            ),
+        ],
+        10.0,
+    ),
     _param(
         "max_version_size",
         Annotated[
@@ -294,6 +305,8 @@ COMMON = [
         "0",
     ),
 ]
+READS = [SOURCE, _dest("Local model base path; only read, never created."), *READ]
+WRITES = [SOURCE, _dest("Local model base path (created if missing)."), *READ, *WRITE]
 HOOKS = [
     _param(
         "on_change",
@@ -426,7 +439,7 @@ def _command(
 
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = name
-    app.command(name, help=f"{help}\n\n{EXIT_CODES_HELP}")(handler)
+    app.command(name, help=f"{help}\n\n{EXIT_CODES[name]}")(handler)
 
 
 def _lazy(attr: str) -> Callable[[Config], int]:
@@ -439,14 +452,14 @@ def _lazy(attr: str) -> Callable[[Config], int]:
     return run
 
 
-_command("once", COMMON + HOOKS, _lazy("once"), "Run one pass: make --dest mirror --source.")
-_command("plan", COMMON, _lazy("plan"), "Show what `once` would do; change nothing on disk.")
+_command("once", WRITES + HOOKS, _lazy("once"), "Run one pass: make --dest mirror --source.")
+_command("plan", READS, _lazy("plan"), "Show what `once` would do; change nothing on disk.")
 _command(
-    "status", COMMON, _lazy("status"), "Per model: bucket versions, local versions, in sync or not."
+    "status", READS, _lazy("status"), "Per model: bucket versions, local versions, in sync or not."
 )
 _command(
     "run",
-    COMMON + HOOKS + LOOP,
+    WRITES + HOOKS + LOOP,
     _lazy("run"),
     "Sidecar: a pass every --interval seconds, with health, metrics and hooks.",
 )

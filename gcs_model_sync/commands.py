@@ -6,7 +6,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -80,11 +81,12 @@ def run(config: Config) -> int:
         event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
     show = progress.wanted(config.log_format, config.verbosity)
     told: dict[str, str] = {}
+    noops = NoopSummary()
 
     def one(c: Config, stop: StopToken) -> Report:
         report = sync_once(c, stop, show_progress=show)
         log_waiting(report, told)
-        log_summary(report)
+        log_summary(report, quiet=noops.quiet(report))
         return report
 
     with stop_on_signals() as stop:
@@ -102,7 +104,7 @@ def make_hook(config: Config) -> Hook | None:
 
 
 def log_start(command: str, config: Config) -> None:
-    fields = {k: (str(v) if v is not None else None) for k, v in _config_items(config)}
+    fields = {k: _json_value(v) for k, v in _config_items(config)}
     fields["on_change"] = redact(config.on_change)
     event(
         logging.INFO,
@@ -117,6 +119,13 @@ def log_start(command: str, config: Config) -> None:
 def _config_items(config: Config) -> Iterator[tuple[str, Any]]:
     for name in config.__dataclass_fields__:
         yield name, getattr(config, name)
+
+
+def _json_value(value: Any) -> Any:
+    """Numbers, booleans and None keep their JSON types; paths and sources become strings."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
 
 
 def log_waiting(report: Report, told: dict[str, str]) -> None:
@@ -145,16 +154,83 @@ def log_waiting(report: Report, told: dict[str, str]) -> None:
     told.update(now)
 
 
-def log_summary(report: Report) -> None:
+class NoopSummary:
+    """`run` logs a pass that changed nothing at DEBUG, except the first pass of the process;
+    instead, once every `every` seconds, one INFO line counts the no-op passes since."""
+
+    def __init__(self, every: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.first = True
+        self.count = 0
+        self.since = clock()
+
+    def quiet(self, report: Report) -> bool:
+        """Whether this pass's summary goes at DEBUG; says the periodic summary when due."""
+        first, self.first = self.first, False
+        now = self.clock()
+        if report.outcome != "noop" or report.exit_code != EXIT_OK or first:
+            self.count, self.since = 0, now
+            return False
+        self.count += 1
+        if now - self.since >= self.every:
+            plan = report.plan
+            in_sync = len(plan.in_sync) if plan else 0
+            listed = time.strftime("%H:%M:%SZ", time.gmtime())
+            minutes = (now - self.since) / 60
+            event(
+                logging.INFO,
+                "noop_summary",
+                f"{self.count} no-op passes in the last {minutes:.0f} min, last listing at "
+                f"{listed}: {in_sync} in sync, nothing to change",
+                passes=self.count,
+                seconds=round(now - self.since, 1),
+                in_sync=in_sync,
+            )
+            self.count, self.since = 0, now
+        return True
+
+
+def log_details(report: Report) -> None:
+    """What -v adds after a pass: the plan it carried out, and the requests it made."""
     plan = report.plan
+    if plan is not None:
+        if plan.in_sync:
+            event(logging.DEBUG, "in_sync", f"in sync: {', '.join(plan.in_sync)}")
+        for i in plan.installs:
+            v = i.version
+            action = "replace" if i.replaces else "fetch"
+            event(
+                logging.DEBUG,
+                "planned",
+                f"planned: {action} {v.id} ({v.form}, {progress.human(v.size)}, "
+                f"{len(v.entries)} object(s), {i.reason})",
+                version=v.id,
+                action=action,
+            )
+        for pr in plan.prunes:
+            m = pr.managed
+            event(logging.DEBUG, "planned", f"planned: prune {m.id} ({pr.reason})", version=m.id)
+    event(
+        logging.DEBUG,
+        "requests",
+        f"{report.list_requests} list request(s), {report.object_reads} object read(s)",
+    )
+
+
+def log_summary(report: Report, quiet: bool = False) -> None:
+    """The pass's one summary line: INFO (ERROR when it failed), DEBUG when `quiet`."""
+    plan = report.plan
+    log_details(report)
     level = logging.INFO if report.exit_code == EXIT_OK else logging.ERROR
+    if quiet and level == logging.INFO:
+        level = logging.DEBUG
     event(
         level,
         "pass_done",
         f"pass {report.outcome}: {len(report.published)} published, {len(report.pruned)} pruned, "
         f"{len(plan.in_sync) if plan else 0} in sync, {len(plan.waiting) if plan else 0} "
         f"waiting, {len(report.failures)} failed, "
-        f"{report.bytes_downloaded} bytes in {report.seconds:.2f}s",
+        f"{progress.human(report.bytes_downloaded)} read in {report.seconds:.2f}s",
         outcome=report.outcome,
         published=report.published,
         pruned=report.pruned,
@@ -198,7 +274,10 @@ def plan(config: Config) -> int:
         rows.append(
             {"action": "leave", "version": vid, "reason": "unmanaged folder, not in bucket"}
         )
+    pruned = {pr.managed.id for pr in p.prunes}
     for vid in p.outside_keep:
+        if vid in pruned:  # installed: its prune row says it already
+            continue
         rows.append({"action": "skip", "version": vid, "reason": f"outside --keep {config.keep}"})
     guarded = bool(p.guard and p.prunes) or bool(p.empty)
     code = EXIT_GUARD if guarded else EXIT_FAILED if p.rejections else EXIT_OK

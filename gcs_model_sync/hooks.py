@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from gcs_model_sync.logs import event
 
+OUTPUT_LINES = 20  # of a successful hook's stdout and stderr, logged at -v
+
 
 @dataclass
 class Hook:
@@ -75,6 +77,14 @@ class Hook:
             published=self.published,
             pruned=self.pruned,
         )
+        if output:  # at -v: what it printed, its last OUTPUT_LINES lines
+            lines = output.splitlines()[-OUTPUT_LINES:]
+            event(
+                logging.DEBUG,
+                "hook_output",
+                "--on-change output:\n" + "\n".join(f"  | {line}" for line in lines),
+                output=lines,
+            )
         self.published, self.pruned = [], []
         return "success"
 

@@ -7,7 +7,13 @@ import os
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from gcs_model_sync.engine import Report
 from gcs_model_sync.layout import VERSION_RE
@@ -17,6 +23,10 @@ PREFIX = "gcs_model_sync"
 
 class Metrics:
     def __init__(self) -> None:
+        # No `*_created` series beside every counter and histogram: they double what is
+        # scraped and say only when the process started (process-wide switch; set before
+        # the metrics are made).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.passes = Counter(f"{PREFIX}_passes", "Passes by outcome.", ["outcome"], registry=r)
         self.duration = Histogram(

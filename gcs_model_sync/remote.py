@@ -11,6 +11,7 @@ import base64
 import email.utils
 import functools
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -39,6 +40,7 @@ from gcs_model_sync.errors import (
     VersionRejected,
 )
 from gcs_model_sync.layout import RemoteObject
+from gcs_model_sync.logs import event
 
 if TYPE_CHECKING:
     import requests
@@ -202,6 +204,13 @@ class Bucket:
             headers["Range"] = f"bytes={offset}-"
         self.counters.add(reads=1)
         where = f"gs://{self.source.bucket}/{obj.name}"
+        event(
+            logging.DEBUG,
+            "object_read",
+            f"reading {where} (generation {obj.generation}) from byte {offset}",
+            object=where,
+            offset=offset,
+        )
         try:
             resp: requests.Response = self._session.get(
                 url, headers=headers, stream=True, timeout=(10, self.config.request_timeout)

@@ -291,6 +291,8 @@ def test_bad_source_stops_the_real_command_before_connecting(
         (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--keep", "-1"], "--keep"),
         (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--log-format", "xml"], "xml"),
         (["plan", "--source", "gs://bkt", "--dest", "/tmp/x", "--workers", "0"], "--workers"),
+        (["status", "--source", "gs://bkt", "--dest", "/tmp/x", "--lock-timeout", "1"], "--lock"),
+        (["once", "--source", "gs://bkt", "--dest", "/tmp/x", "--workers", "0"], "--workers"),
         (["plan", "--source", "gs://bkt", "--dest", "/tmp/x", "--on-change", "x"], "--on-change"),
         (["run", "--source", "gs://bkt", "--dest", "/tmp/x", "--jitter", "1.5"], "--jitter"),
         (["nonsense"], "nonsense"),
@@ -353,13 +355,59 @@ def help_text(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     return " ".join(out.split())  # undo the wrapping
 
 
-@pytest.mark.parametrize("argv", [["--help"], *([c, "--help"] for c in COMMANDS)])
+@pytest.mark.parametrize("argv", [["--help"], ["once", "--help"]])
 def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     text = help_text(capsys, argv)
     assert "Exit codes: 0 the destination mirrors the source" in text
     for piece in ("1 something failed", "2 usage or configuration error", "3 a safety guard"):
         assert piece in text
     assert "128+N" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (
+            "plan",
+            ["0 nothing would fail", "1 the listing failed", "3 a safety guard would", "128+N"],
+        ),
+        ("status", ["0 the report was printed", "1 the listing failed", "128+N"]),
+        ("run", ["0 stopped by SIGTERM or SIGINT", "1 --max-failures consecutive passes failed"]),
+    ],
+)
+def test_each_command_help_tells_its_own_exit_codes(
+    capsys: pytest.CaptureFixture[str], command: str, says: list[str]
+) -> None:
+    text = help_text(capsys, [command, "--help"])
+    assert "2 usage or configuration error" in text
+    for piece in says:
+        assert piece in text
+    if command == "run":
+        assert "128+N" not in text  # run exits 0 on SIGTERM/SIGINT
+
+
+WRITE_ONLY = {"workers", "lock_timeout", "max_version_size", "min_free_space"}
+HOOK_AND_LOOP = {"on_change", "hook_timeout", "tfs_config", "interval", "jitter", "max_failures"}
+
+
+@pytest.mark.parametrize("command", ["plan", "status"])
+def test_read_only_commands_offer_only_the_options_that_matter_to_reading(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    declared = set(options_of(command))
+    assert not declared & (WRITE_ONLY | HOOK_AND_LOOP)
+    assert {"source", "dest", "keep", "max_delete", "retry_attempts", "settle"} <= declared
+    text = help_text(capsys, [command, "--help"])
+    assert "created if missing" not in text
+    assert "--dest <path> Local model base path; only read, never created." in text
+
+
+@pytest.mark.parametrize("command", ["once", "run"])
+def test_writing_commands_keep_every_write_option(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert set(options_of(command)) >= WRITE_ONLY
+    assert "Local model base path (created if missing)." in help_text(capsys, [command, "--help"])
 
 
 @pytest.mark.parametrize("command", COMMANDS)

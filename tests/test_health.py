@@ -95,3 +95,12 @@ def _text(metrics: Metrics) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(metrics.registry).decode()
+
+
+def test_metrics_have_no_created_series() -> None:
+    metrics = Metrics()
+    metrics.observe(Report(published=["m/1"], bytes_downloaded=10, seconds=0.1), Path("/x"), set())
+    metrics.hooks.labels("success").inc()
+    text = _text(metrics)
+    assert "gcs_model_sync_passes_total" in text
+    assert "_created" not in text

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -73,3 +74,41 @@ def test_redact_hides_credentials() -> None:
     assert "s3cr3t" not in (redact("curl -H 'Authorization: Bearer s3cr3t' h") or "")
     assert "hunter2" not in (redact("notify --password hunter2 -v") or "")
     assert redact("curl -X POST http://tfs:8501/reload") == "curl -X POST http://tfs:8501/reload"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_successful_hook_output_is_logged_at_debug_bounded(tmp_path: Path) -> None:
+    script = tmp_path / "talk.py"
+    script.write_text(
+        "import sys\n"
+        "for i in range(30):\n"
+        "    print(f'line {i}')\n"
+        "print('on stderr', file=sys.stderr)\n"
+    )
+    hook = Hook(f"{sys.executable} {script}", timeout=30)
+    hook.add(["m/1"], [])
+    logger, seen = logging.getLogger("gcs_model_sync"), _Records()
+    level = logger.level
+    logger.addHandler(seen)
+    logger.setLevel(logging.DEBUG)
+    try:
+        assert hook.run() == "success"
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
+    output = [r for r in seen.records if getattr(r, "event", "") == "hook_output"]
+    assert len(output) == 1
+    assert output[0].levelno == logging.DEBUG
+    lines = output[0].fields["output"]  # type: ignore[attr-defined]
+    assert len(lines) == 20
+    assert lines[-1] == "on stderr"
+    assert lines[0] == "line 11"
+    assert "line 29" in output[0].getMessage()
