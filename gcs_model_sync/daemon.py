@@ -2,7 +2,9 @@
 
 One thread runs passes, so they never overlap; an exception in a pass is logged and counted
 and the next pass runs as usual; the wait between passes ends at once on SIGTERM/SIGINT.
-Intervals are measured between pass starts, plus an optional random jitter.
+Intervals are measured between pass starts, plus an optional random jitter, on the monotonic
+clock: `schedule` holds the job, but its own timing reads the wall clock, which NTP or an
+admin can step (back an hour: the next pass an hour late, while /healthz stays green).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import traceback
 from collections.abc import Callable
 
@@ -42,6 +45,7 @@ class Loop:
         metrics: Metrics,
         hook: Hook | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.stop = stop
@@ -50,28 +54,35 @@ class Loop:
         self.metrics = metrics
         self.hook = hook
         self.rng = rng or random.Random()
+        self.clock = clock  # times every wait; never the wall clock
         self.consecutive_failures = 0
         self.passes = 0
         self.models: set[str] = set()
         self.on_disk: frozenset[str] = frozenset()  # version ids, as of the last pass
-        self._started: dt.datetime | None = None
+        self._started: float | None = None  # on self.clock
         self._give_up = False
 
     def run(self) -> int:
         """Loop until a signal (exit 0) or --max-failures consecutive failures (exit 1)."""
         scheduler = schedule.Scheduler()
-        # schedule counts from a pass's end in whole seconds; we set next_run from its start.
+        # schedule counts from a pass's end in whole seconds, on the wall clock: the loop
+        # keeps the next start as a monotonic deadline, waits for it, then hands schedule a
+        # job that is due. job.next_run only tells the registry (wall time) when that is.
         job = scheduler.every(max(1, int(self.config.interval))).seconds.do(self.one_pass)
-        job.next_run = dt.datetime.now()  # the first pass starts at once
+        due = self.clock()  # the first pass starts at once
         try:
             while not self.stop.is_set():
-                scheduler.run_pending()
+                left = due - self.clock()
+                job.next_run = dt.datetime.now() + dt.timedelta(seconds=max(left, 0.0))
+                if left > 0:
+                    self.stop.wait(left)
+                    continue
+                scheduler.run_pending()  # due now (a step back just now: the next turn runs it)
                 if self._give_up:
                     return EXIT_FAILED
                 if self._started is not None:
-                    job.next_run = self._next_start(self._started)
+                    due = self._next_start(self._started)
                     self._started = None
-                self.stop.wait(max(0.0, scheduler.idle_seconds or 0.0))
         except Interrupted:
             pass
         finally:
@@ -79,12 +90,13 @@ class Loop:
         event(logging.INFO, "stopped", f"stopping after {self.passes} passes")
         return EXIT_OK
 
-    def _next_start(self, started: dt.datetime) -> dt.datetime:
+    def _next_start(self, started: float) -> float:
+        """The next pass's start on self.clock, from this one's start on self.clock."""
         wait = self.config.interval * (1 + self.config.jitter * self.rng.random())
-        return max(started + dt.timedelta(seconds=wait), dt.datetime.now())
+        return max(started + wait, self.clock())
 
     def one_pass(self) -> None:
-        self._started = dt.datetime.now()
+        self._started = self.clock()
         self.health.pass_begins()
         ok = False
         report: Report | None = None

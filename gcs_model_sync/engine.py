@@ -13,10 +13,10 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gcs_model_sync import fetch, lock, progress, publish, tfs_config
+from gcs_model_sync import fetch, lock, progress, publish, space, tfs_config
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import (
@@ -42,11 +42,12 @@ from gcs_model_sync.local import (
     sync_trees,
 )
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, Plan, make_plan
+from gcs_model_sync.plan import Install, Plan, freeable, make_plan
 from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.retry import StopToken
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
+WORKERS_STOP_WITHIN = 2.0  # seconds a pass that ends early waits for its downloads to stop
 # Versions staged within this many seconds share one durability barrier (a syncfs commits the
 # journal and stalls every other thread's metadata writes: 1,000 tiny versions, one each, took
 # seconds). TF Serving polls once a second, so the wait is never seen.
@@ -167,6 +168,83 @@ def sync_once(config: Config, stop: StopToken, show_progress: bool = False) -> R
     return report
 
 
+def _make_room(
+    config: Config,
+    paths: Paths,
+    bucket: Bucket,
+    plan: Plan,
+    local: LocalView,
+    report: Report,
+    managed: dict[str, Managed],
+    saver: _StateSaver,
+) -> Plan:
+    """rclone's delete-before, for a full disk only: when the installs do not fit, empty the
+    trash and free versions this plan removes anyway (plan.freeable: never a model's newest,
+    never past a guard), oldest first, until they do; then install.
+
+    Without it a disk that holds --keep versions never takes the next one: its space check
+    fails, a failure blocks every prune, and every pass fails alike. Only a pass that installs
+    while something is freeable looks further: one ranged read of each zip's end learns what
+    it extracts to (its stored size may be a fraction of that). Returns the plan with those
+    sizes, less the prunes done here (so the end-of-pass prune does not try them again).
+    """
+    candidates = freeable(plan, local) if plan.installs else ()
+    if not candidates:
+        return plan
+    plan = replace(plan, installs=space.with_stated_sizes(bucket, plan.installs, config.workers))
+    need = sum(i.version.expected_size for i in plan.installs) + config.min_free_space
+    free = space.free_bytes(paths.staging)
+    if free >= need:
+        return plan
+    trees = {p.managed.id: paths.dest / p.managed.id for p in candidates}
+    room = free + space.tree_bytes(paths.trash) + sum(space.tree_bytes(t) for t in trees.values())
+    short = (
+        f"the installs need about {need} bytes (with --min-free-space {config.min_free_space}) "
+        f"but {free} are free"
+    )
+    if room < need:
+        event(
+            logging.WARNING,
+            "no_room",
+            f"{short}, and freeing the {len(candidates)} version(s) this pass removes anyway "
+            "would not make room: nothing deleted before installing",
+        )
+        return plan
+    event(
+        logging.WARNING,
+        "delete_before",
+        f"{short}: deleting versions this pass removes anyway before installing "
+        "(trash first, then the oldest)",
+        need=need,
+        free=free,
+    )
+    clean_scratch(paths)  # the trash; staging is empty before the installs
+    freed = []
+    for p in sorted(candidates, key=lambda p: (int(p.managed.version), p.managed.model)):
+        if space.free_bytes(paths.staging) >= need:
+            break
+        m, target = p.managed, trees[p.managed.id]
+        try:
+            publish.retire(target, paths.trash)
+        except OSError as exc:
+            _local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+            break
+        clean_scratch(paths)  # no grace period in the trash: the space is needed now
+        managed.pop(m.id, None)
+        saver.changed(renamed_in=target.parent)
+        report.pruned.append(m.id)
+        freed.append(p)
+        event(
+            logging.INFO,
+            "pruned",
+            f"pruned {m.id} ({p.reason}; freed before installing)",
+            model=m.model,
+            version=m.version,
+            reason=p.reason,
+        )
+    return replace(plan, prunes=tuple(p for p in plan.prunes if p not in freed))
+
+
 def _run(
     config: Config,
     stop: StopToken,
@@ -203,6 +281,7 @@ def _run(
         )
 
     saver = _StateSaver(paths, managed, str(config.source))
+    plan = _make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
     total = sum(i.version.size for i in plan.installs)
     with (
         progress.Progress(total, lambda: bucket.counters.bytes_read)
@@ -253,6 +332,10 @@ def _install_all(
         managed[v.id] = Managed(v.model, v.version, PENDING)
     saver.dirty = True
     saver.save()
+    # The workers mind a stop of their own, set when the pass ends early for any reason (a
+    # full disk at a state save, a bug): none of them may go on downloading into staging the
+    # next pass cleans. The bucket is this pass's alone; a straggler keeps seeing this token.
+    halt = bucket.stop = _PassStop(stop)
     pool = cf.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stage")
 
     def discard(workdir: Path) -> None:
@@ -264,14 +347,14 @@ def _install_all(
     # them on every call, quadratic in the number of versions (1 s of 1,000 tiny ones).
     completed: queue.SimpleQueue[cf.Future[fetch.Staged]] = queue.SimpleQueue()
     futures: dict[cf.Future[fetch.Staged], Install] = {}
-    for i in installs:
-        fut = pool.submit(fetch.stage, bucket, i.version, paths, config)
-        futures[fut] = i
-        fut.add_done_callback(completed.put)
-    left = len(futures)
     ready: list[tuple[Install, fetch.Staged]] = []  # staged, waiting for the next barrier
     barrier = time.monotonic()
     try:
+        for i in installs:
+            fut = pool.submit(fetch.stage, bucket, i.version, paths, config)
+            futures[fut] = i
+            fut.add_done_callback(completed.put)
+        left = len(futures)
         while left or ready:
             if left:
                 due = BATCH_EVERY - (time.monotonic() - barrier) if ready else 0.2
@@ -285,19 +368,38 @@ def _install_all(
                 for install, staged in _durable(ready, report):
                     _publish_one(install, staged, paths, report, managed, saver, stop, discard)
                 ready, barrier = [], time.monotonic()
-    except Interrupted:
+    except BaseException as exc:  # a signal, or anything unexpected (a full disk, a bug)
+        halt.set()
         for fut in futures:
             fut.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-        cf.wait(futures, timeout=2)  # workers notice the stop token within a chunk
+        _stop_workers(pool, WORKERS_STOP_WITHIN)
         for fut in futures:  # staged but not published (removing a published one's is a no-op)
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 remove_tree(fut.result().workdir)
         _restore(previous, managed, report)
-        saver.save()
+        try:
+            saver.save()
+        except OSError as again:  # the pending entries on disk mean "reinstall": safe
+            if not isinstance(exc, OSError):  # else it is the failure reported below, again
+                event(logging.ERROR, "state_not_saved", f"cannot save state: {os_error(again)}")
         raise
     _restore(previous, managed, report)
     pool.shutdown(wait=True)
+
+
+def _stop_workers(pool: cf.ThreadPoolExecutor, within: float) -> None:
+    """Wait, up to `within` seconds, for the pool's threads to end: each notices the stop
+    token within a chunk, and the pool was shut down, so none takes new work."""
+    deadline = time.monotonic() + within
+    for thread in list(pool._threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if alive := [t.name for t in pool._threads if t.is_alive()]:
+        event(
+            logging.WARNING,
+            "workers_running",
+            f"{len(alive)} staging worker(s) still running {within:g}s after the pass ended",
+        )
 
 
 def _take(
@@ -389,12 +491,12 @@ def _publish_one(
         discard(staged.workdir)
     objects = {e.relpath: e.obj.generation for e in v.entries} if v.form is Form.FOLDER else None
     managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time(), objects)
+    report.published.append(v.id)  # before the save: one that fails must not disown it
     saver.changed(renamed_in=target.parent)
-    report.published.append(v.id)
     event(
         logging.INFO,
         "published",
-        f"published {v.id} ({install.reason}, {staged.nbytes} bytes)",
+        f"published {v.id} ({install.reason}, {progress.human(staged.nbytes)})",
         model=v.model,
         version=v.version,
         bytes=staged.nbytes,
@@ -436,8 +538,8 @@ def _prune(
             _local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
             continue
         managed.pop(m.id, None)
-        saver.changed(renamed_in=target.parent)
         report.pruned.append(m.id)
+        saver.changed(renamed_in=target.parent)
         event(
             logging.INFO,
             "pruned",
@@ -460,8 +562,11 @@ def _local_failure(report: Report, model: str, vid: str, message: str) -> None:
 
 
 class _StateSaver:
-    """Writes the state file at most once a second during a pass, and at its end after
-    syncing the pass's renames: once for all of them, not an fsync per version."""
+    """Writes the state file at most once a second during a pass, at its end, and on the way
+    out of an interrupted or failed one. Every save that records renames first syncs the
+    folders renamed since the last save (one syncfs for all of them, not an fsync per
+    version): the state file never names a published version, nor forgets a removed one,
+    that a crash could still undo."""
 
     def __init__(self, paths: Paths, managed: dict[str, Managed], source: str) -> None:
         self.paths, self.managed, self.source = paths, managed, source
@@ -470,8 +575,6 @@ class _StateSaver:
         self._last = time.monotonic()
 
     def finish(self) -> None:
-        sync_dirs(self.renamed, self.paths.dest)
-        self.renamed.clear()
         self.save()
 
     def changed(self, renamed_in: Path) -> None:
@@ -483,6 +586,38 @@ class _StateSaver:
 
     def save(self) -> None:
         if self.dirty:
+            if self.renamed:  # durable first, then recorded
+                sync_dirs(self.renamed, self.paths.dest)
+                self.renamed.clear()
             save_state(self.paths, self.managed, self.source)
             self.dirty = False
             self._last = time.monotonic()
+
+
+class _PassStop(StopToken):
+    """The caller's stop token, plus the pass's own: setting this one stops the pass's
+    workers without stopping the caller (the `run` loop goes on to the next pass)."""
+
+    def __init__(self, parent: StopToken) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        return self.parent.is_set() or super().is_set()
+
+    def check(self) -> None:
+        self.parent.check()
+        super().check()
+
+    def wait(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, 0.1))  # the parent's event is polled
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        self.wait(seconds)
+        self.check()

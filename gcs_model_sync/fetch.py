@@ -6,15 +6,14 @@ which is on the same filesystem as the versions so that publishing is a rename.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs_model_sync import extract, retry, tarstream, zipstream
+from gcs_model_sync import extract, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import ChecksumMismatch, InsufficientSpace, VersionRejected
+from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import log
@@ -47,36 +46,42 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
     multiply that budget, --retry-attempts squared requests for one persistent 503.
     """
     name = where(bucket, version)
-    check_space(paths.staging, version, config, name)
-    return retry.call(
-        lambda: _stage_once(bucket, version, paths, config, name),
-        what=f"staging {name}",
-        attempts=config.retry_attempts,
-        deadline=config.retry_deadline * 4,
-        stop=bucket.stop,
-        retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
-        gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
-    )
-
-
-def check_space(staging: Path, version: RemoteVersion, config: Config, name: str) -> None:
-    need = version.size  # every form extracts while it downloads (rare zips spool: see _zip)
-    free = shutil.disk_usage(staging).free
-    if free - need < config.min_free_space:
-        raise InsufficientSpace(
-            f"{name}: needs about {need} bytes but {free} are free "
-            f"(keeping --min-free-space {config.min_free_space}); version not installed"
+    with reserve(paths.staging, version, config, name) as held:
+        return retry.call(
+            lambda: _stage_once(bucket, version, paths, config, name, held),
+            what=f"staging {name}",
+            attempts=config.retry_attempts,
+            deadline=config.retry_deadline * 4,
+            stop=bucket.stop,
+            retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
+            gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
         )
 
 
+def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) -> space.Reservation:
+    """Claim the version's expected size (extracted where its archive states it, else stored:
+    every form extracts while it downloads; rare zips spool, see _zip) from the budget that
+    workers share, or raise InsufficientSpace before a byte is read. Held until its staging
+    is complete (its bytes are on disk then, and publishing is a rename) or removed."""
+    need = version.expected_size
+    return space.budget_for(staging).reserve(staging, need, config.min_free_space, name)
+
+
 def _stage_once(
-    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
+    bucket: Bucket,
+    version: RemoteVersion,
+    paths: Paths,
+    config: Config,
+    name: str,
+    held: space.Reservation,
 ) -> Staged:
     # A short, readable, unique name: the version id may be as long as a path allows.
     label = version.id.replace("/", "_")[-40:]
     workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
     tree = workdir / "tree"
     writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
+    limits = writer.limits  # bytes written count against the reservation, not twice
+    held.written = lambda: limits.written
     try:
         if version.form is Form.ZIP:
             writer = _zip(bucket, version, workdir, writer, name)
@@ -103,7 +108,8 @@ def _zip(
     except zipstream.Unstreamable as exc:
         log.debug("%s: %s; extracting from a local copy", name, exc)
     remove_tree(writer.root)
-    limits = extract.Limits(writer.limits.max_bytes, name)
+    limits = writer.limits  # the same counter, from zero: the space reservation reads it
+    limits.written = 0
     writer = extract.Writer(writer.root, limits)
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:

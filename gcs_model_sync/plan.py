@@ -27,6 +27,9 @@ class RemoteVersion:
     form: Form
     entries: tuple[Entry, ...]
     fingerprint: str
+    # What the version extracts to, where its archive states it (a zip's central directory,
+    # read only when a full disk may call for deleting first); None: unknown.
+    stated_size: int | None = None
 
     @property
     def id(self) -> str:
@@ -39,6 +42,11 @@ class RemoteVersion:
     @property
     def size(self) -> int:
         return sum(e.obj.size for e in self.entries)
+
+    @property
+    def expected_size(self) -> int:
+        """The bytes it takes on disk once extracted: the stated size, else the stored one."""
+        return self.size if self.stated_size is None else self.stated_size
 
     @property
     def objects(self) -> tuple[RemoteObject, ...]:
@@ -104,6 +112,27 @@ class Plan:
     @property
     def changes(self) -> bool:
         return bool(self.installs or (self.prunes and not self.guard))
+
+
+def freeable(plan: Plan, local: LocalView) -> tuple[Prune, ...]:
+    """The prunes that may happen before the installs when they do not fit on the disk
+    (rclone's delete-before, for this case only): versions the plan removes anyway, outside
+    --keep or gone from the bucket. None past a guard; none in a model with a rejected version
+    (its prunes wait, as they do at the end of a pass); never a model's newest version on
+    disk, so a model keeps serving whatever the installs then do."""
+    if plan.guard:
+        return ()
+    rejected = {r.model for r in plan.rejections}
+    newest: dict[str, int] = {}
+    for vid in local.on_disk:
+        model, _, version = vid.rpartition("/")
+        newest[model] = max(newest.get(model, -1), int(version))
+    return tuple(
+        p
+        for p in plan.prunes
+        if p.managed.model not in rejected
+        and int(p.managed.version) < newest.get(p.managed.model, -1)
+    )
 
 
 def group_versions(

@@ -57,8 +57,9 @@ def exchange(a: Path, b: Path) -> bool:
 def publish(content: Path, target: Path, trash: Path) -> None:
     """Move `content` to `target`; an existing target is swapped out and then removed.
 
-    The rename is not fsynced here: the engine syncs every folder a pass touched once, at
-    its end (a crash before that only means a reinstall, never a partial version).
+    The rename is not fsynced here: the engine syncs the folders renamed in, in one go,
+    before a state save records them (a crash before that only means a reinstall, never a
+    partial version).
     """
     make_dirs(target.parent)
     try:
@@ -81,7 +82,7 @@ def _replace(content: Path, target: Path, trash: Path) -> None:
 
 def retire(target: Path, trash: Path) -> None:
     """Take a version away in one rename; its tree is removed with the trash next pass.
-    Like publish(), the rename is made durable by the engine at the end of the pass."""
+    Like publish(), the rename is made durable by the engine before the state records it."""
     os.rename(target, _trash_slot(trash, target))
 
 

@@ -185,7 +185,6 @@ def test_readiness_needs_a_listing_and_ends_when_the_versions_are_gone(tmp_path:
 
 
 def test_jitter_spreads_the_wait(tmp_path: Path) -> None:
-    import datetime as dt
     import random
 
     stop = StopToken()
@@ -196,9 +195,9 @@ def test_jitter_spreads_the_wait(tmp_path: Path) -> None:
         Health(60),
         Metrics(),
         rng=random.Random(3),
+        clock=lambda: 1000.0,
     )
-    start = dt.datetime.now()
-    waits = {(lp._next_start(start) - start).total_seconds() for _ in range(20)}
+    waits = {lp._next_start(1000.0) - 1000.0 for _ in range(20)}
     assert all(10 <= w <= 15 for w in waits)
     assert len(waits) > 10
 
@@ -275,3 +274,94 @@ def test_run_logs_the_reason_of_an_expected_failure_without_a_traceback(tmp_path
     errors = [r.getMessage() for r in seen.records if r.levelno == logging.ERROR]
     assert errors == ["another gcs-model-sync is writing"]
     assert not any("Traceback" in r.getMessage() for r in seen.records)
+
+
+class WallClock:
+    """The system clock as `schedule` and the loop read it, steppable like NTP or an admin."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import datetime as dt
+        import types
+
+        import schedule
+
+        self.offset = dt.timedelta(0)
+        clock = self
+
+        class SteppedDatetime(dt.datetime):
+            @classmethod
+            def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+                return dt.datetime.now(tz) + clock.offset
+
+        shim = types.SimpleNamespace(datetime=SteppedDatetime, timedelta=dt.timedelta, time=dt.time)
+        monkeypatch.setattr(schedule, "datetime", shim)
+        monkeypatch.setattr("gcs_model_sync.daemon.dt", shim)
+
+    def step(self, seconds: float) -> None:
+        import datetime as dt
+
+        self.offset += dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("step", [-3600, 3600])
+def test_a_wall_clock_step_never_moves_the_next_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    """Back an hour: the next pass was an hour late (while /healthz stayed green); forward:
+    it ran at once. Waits are timed on the monotonic clock; schedule still holds the job."""
+    wall = WallClock(monkeypatch)
+    stop = StopToken()
+    passes = Passes([], stop, after=2)
+    real = passes.__call__
+
+    def stepping(c: Config, s: StopToken) -> Report:
+        report = real(c, s)
+        if len(passes.calls) == 1:
+            wall.step(step)  # during the first pass
+        return report
+
+    lp, _health, _ = loop(config(tmp_path, interval=0.3), passes, stop)
+    lp.run_pass = stepping
+    guard = threading.Timer(5, stop.set, args=(15,))  # ends the loop if the pass never comes
+    guard.start()
+    try:
+        lp.run()
+    finally:
+        guard.cancel()
+    assert len(passes.calls) == 2, "the second pass never started"
+    assert 0.25 <= passes.calls[1] - passes.calls[0] < 1.5
+
+
+def test_noop_passes_in_run_are_debug_with_a_periodic_info_summary() -> None:
+    from gcs_model_sync.commands import NoopSummary, log_summary
+
+    now = [0.0]
+    noops = NoopSummary(every=600, clock=lambda: now[0])
+    noop = Report(plan=Plan(in_sync=("m/1",)))
+    changed = Report(plan=Plan(), published=["m/2"])
+
+    def levels(report: Report) -> list[tuple[int, str]]:
+        with Records().attached() as seen:
+            log_summary(report, quiet=noops.quiet(report))
+        return [(r.levelno, r.event) for r in seen.records if r.levelno >= logging.INFO]  # type: ignore[attr-defined]
+
+    assert levels(noop) == [(logging.INFO, "pass_done")]  # the first pass of the process
+    for _ in range(5):
+        now[0] += 60
+        assert levels(noop) == []  # pass_done at DEBUG
+    assert levels(changed) == [(logging.INFO, "pass_done")]
+    now[0] += 599
+    assert levels(noop) == []
+    now[0] += 1
+    with Records().attached() as seen:
+        log_summary(noop, quiet=noops.quiet(noop))
+    summary = [r for r in seen.records if r.levelno == logging.INFO]
+    assert [r.event for r in summary] == ["noop_summary"]  # type: ignore[attr-defined]
+    assert summary[0].getMessage().startswith("2 no-op passes in the last 10 min, last listing at")
+    assert summary[0].fields["passes"] == 2  # type: ignore[attr-defined]
+    debug = [r.event for r in seen.records if r.levelno == logging.DEBUG]  # type: ignore[attr-defined]
+    assert "pass_done" in debug
+    now[0] += 60
+    assert levels(noop) == []  # the count starts again
+    failed_report = Report(plan=Plan(), failures=[Failure("m", "m/1", "boom")])
+    assert levels(failed_report) == [(logging.ERROR, "pass_done")]

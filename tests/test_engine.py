@@ -6,12 +6,17 @@ when staged versions are synced, and when their renames are made durable.
 
 from __future__ import annotations
 
+import errno
+import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, local
+from gcs_model_sync import engine, local, publish, remote
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.errors import Interrupted
 from gcs_model_sync.retry import StopToken
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
@@ -59,3 +64,132 @@ def test_renames_are_made_durable_once_before_the_final_state_save(
     assert syncs == [("sync", {dest / "m1", dest / "m2", dest / "m3", dest / "deep" / "er"})]
     assert calls[-2:] == [syncs[0], ("save", None)]  # synced, then recorded
     assert local.load_state(local.Paths(dest))["m1/0001"].fingerprint.startswith("zip:")
+
+
+class Durability:
+    """A crash model: the renames a power loss right now could still undo.
+
+    publish/retire renames are recorded as undoable until sync_dirs covers their folder; every
+    state save is checked as if the machine crashed right after it: the state file must not
+    name a published version (nor miss a removed one) whose rename could still be undone.
+    """
+
+    def __init__(self, dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dest = dest
+        self.undoable: dict[Path, str] = {}  # target -> "published" | "removed"
+        self.saves = 0
+        self.violations: list[str] = []
+        real_publish, real_retire = publish.publish, publish.retire
+        real_sync, real_save = engine.sync_dirs, engine.save_state
+
+        def publish_(content: Path, target: Path, trash: Path) -> None:
+            real_publish(content, target, trash)
+            self.undoable[target] = "published"
+
+        def retire(target: Path, trash: Path) -> None:
+            real_retire(target, trash)
+            self.undoable[target] = "removed"
+
+        def sync(dirs: Iterable[Path], d: Path) -> None:
+            dirs = set(dirs)
+            real_sync(dirs, d)
+            self.undoable = {t: k for t, k in self.undoable.items() if t.parent not in dirs}
+
+        def save(paths: local.Paths, managed: dict[str, local.Managed], source: str) -> None:
+            self.saves += 1
+            for target, kind in self.undoable.items():
+                m = managed.get(str(target.relative_to(self.dest)))
+                if kind == "published" and m is not None and m.fingerprint != engine.PENDING:
+                    self.violations.append(f"save {self.saves} records {target}, not yet durable")
+                if kind == "removed" and m is None:
+                    self.violations.append(f"save {self.saves} forgets {target}, still undoable")
+            real_save(paths, managed, source)
+
+        monkeypatch.setattr(publish, "publish", publish_)
+        monkeypatch.setattr(publish, "retire", retire)
+        monkeypatch.setattr(engine, "sync_dirs", sync)
+        monkeypatch.setattr(engine, "save_state", save)
+
+
+def test_no_state_save_records_a_rename_a_crash_could_undo(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saves during a pass (here after every rename), at its end: each syncs renames first."""
+    for i in range(1, 5):
+        bucket.put_zip(f"models/m{i % 2}/{i:04d}.zip", FILES)
+    config = _config(emulator, bucket, dest, monkeypatch)
+    monkeypatch.setattr(engine, "STATE_SAVE_EVERY", 0.0)  # every publish or prune saves
+    crash = Durability(dest, monkeypatch)
+    assert len(engine.sync_once(config, StopToken()).published) == 4
+    bucket.delete("models/m0/0002.zip")
+    bucket.delete("models/m1/0003.zip")
+    assert len(engine.sync_once(config, StopToken()).pruned) == 2
+    assert crash.saves >= 6  # pending entries, then one a rename (4 publishes, 2 prunes)
+    assert crash.violations == []
+
+
+def test_the_state_saved_on_interrupt_records_only_durable_renames(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(1, 4):
+        bucket.put_zip(f"models/m/{i:04d}.zip", FILES)
+    config = _config(emulator, bucket, dest, monkeypatch)
+    crash = Durability(dest, monkeypatch)
+    stop = StopToken()
+    counted = publish.publish  # the crash model's, which records the rename
+
+    def publish_then_stop(content: Path, target: Path, trash: Path) -> None:
+        counted(content, target, trash)
+        stop.set(15)  # SIGTERM right after the first rename
+
+    monkeypatch.setattr(publish, "publish", publish_then_stop)
+    with pytest.raises(Interrupted):
+        engine.sync_once(config, stop)
+    assert crash.saves == 2  # the pending entries, then the save on the way out
+    assert crash.violations == []
+    assert [v for v, m in local.load_state(local.Paths(dest)).items() if m.fingerprint != "pending"]
+
+
+def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at a state save: the pass fails, and none of its downloads go on."""
+    bucket.put_zip("models/a/0001.zip", FILES)
+    for i in range(1, 7):
+        bucket.put_zip(f"models/b/{i:04d}.zip", FILES)
+    config = _config(emulator, bucket, dest, monkeypatch)
+    monkeypatch.setattr(engine, "STATE_SAVE_EVERY", 0.0)
+    gate = threading.Event()  # model b's downloads are slow: they wait here, minding the stop
+    real_read = remote.ObjectReader.read
+
+    def read(reader: remote.ObjectReader, size: int = -1, /) -> bytes:
+        while "/b/" in reader.obj.name and not gate.is_set():
+            reader._bucket.stop.check()
+            gate.wait(0.01)
+        return real_read(reader, size)
+
+    saves = 0
+    real_save = engine.save_state
+
+    def save(*args: Any) -> None:
+        nonlocal saves
+        saves += 1
+        if saves == 2:  # the first after a publish (the first saved the pending entries)
+            raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+        real_save(*args)
+
+    monkeypatch.setattr(remote.ObjectReader, "read", read)
+    monkeypatch.setattr(engine, "save_state", save)
+    before = set(threading.enumerate())
+    try:
+        with pytest.raises(OSError, match="No space"):
+            engine.sync_once(config, StopToken())
+        workers = [t.name for t in set(threading.enumerate()) - before if t.name[:5] == "stage"]
+        assert workers == []
+        assert list(local.Paths(dest).staging.iterdir()) == []
+    finally:
+        gate.set()
+    state = local.load_state(local.Paths(dest))
+    assert (dest / "a" / "0001").is_dir()
+    assert "a/0001" in state  # published before the failed save: still ours
+    assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours

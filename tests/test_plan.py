@@ -474,3 +474,31 @@ def test_a_version_still_uploading_outside_keep_is_only_outside_keep() -> None:
     plan = plan_of(objects, view(), keep=2, rules=SETTLE)
     assert plan.waiting == ()
     assert plan.outside_keep == ("m/1",)
+
+
+def test_freeable_prunes_spare_the_newest_installed_version_and_obey_the_guards() -> None:
+    """What a full disk may free before installing (rclone's delete-before): versions the
+    plan removes anyway, never a model's newest on disk, never past a guard."""
+    from gcs_model_sync.plan import freeable
+
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
+    managed = [Managed("m", "1", fp(objects[0])), Managed("m", "2", fp(objects[1]))]
+    managed += [Managed("gone", "5", "zip:1"), Managed("gone", "7", "zip:1")]
+    local = view(managed, {"m/1", "m/2", "gone/5", "gone/7"})
+    plan = plan_of(objects, local, keep=2)
+    assert prunes(plan) == {
+        "m/1": "outside --keep 2",
+        "gone/5": "removed from the bucket",
+        "gone/7": "removed from the bucket",
+    }
+    # gone/7 is that model's newest version on disk: it is pruned at the end, never early.
+    assert {p.managed.id for p in freeable(plan, local)} == {"m/1", "gone/5"}
+
+    guarded = plan_of(objects, local, keep=2, max_delete=1)
+    assert guarded.guard is not None
+    assert freeable(guarded, local) == ()
+
+    # A rejected version holds back its model's prunes, early ones too.
+    rejected = plan_of([*objects, obj("m/0003.tgz")], local, keep=2)
+    assert [r.model for r in rejected.rejections] == ["m"]
+    assert {p.managed.id for p in freeable(rejected, local)} == {"gone/5"}

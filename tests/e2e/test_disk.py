@@ -73,6 +73,36 @@ def test_version_that_overflows_the_disk_fails_cleanly_then_succeeds_with_room(
     assert sync.versions("m") == ["1", "2"]
 
 
+def test_full_disk_under_keep_frees_the_dropped_version_first_and_converges(
+    sync: Sync, small_fs: Path
+) -> None:
+    """Issue 11: the 4 MiB disk holds two of these versions, not three. Deflated, each zip is
+    a few KiB: only the size its central directory states shows that version 3 cannot fit."""
+    sync.dest = small_fs / "models"
+    for n in (1, 2):
+        sync.bucket.put_zip(sync.key(f"m/{n}.zip"), sample_files(f"v{n}", size=550_000))
+    assert sync.once("--keep", "2").returncode == 0
+    assert sync.versions("m") == ["1", "2"]
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("v3", size=550_000))
+
+    full = sync.once("--keep", "2")
+
+    assert full.returncode == 0, full.stderr
+    assert sync.versions("m") == ["2", "3"]
+    assert sync.version("m/3") == sample_files("v3", size=550_000)
+    assert sync.version("m/2") == sample_files("v2", size=550_000)
+    err = full.stderr
+    assert "before installing" in err
+    assert err.index("pruned m/1") < err.index("published m/3")
+    assert "Traceback" not in err
+    assert list((sync.dest / ".gcs-model-sync" / "trash").iterdir()) == []
+
+    again = sync.once("--keep", "2")
+    assert again.returncode == 0, again.stderr
+    assert "pass noop" in again.stderr
+    assert sync.versions("m") == ["2", "3"]
+
+
 def test_min_free_space_refuses_a_version_before_downloading_it(sync: Sync) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
 

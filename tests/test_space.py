@@ -1,0 +1,85 @@
+"""Room on the destination: a shared budget across workers, and what a zip says it holds."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from gcs_model_sync import space
+from gcs_model_sync.errors import InsufficientSpace
+from tests.support.models import make_piped_zip, make_zip, sample_files
+
+
+class _Usage(NamedTuple):
+    total: int
+    used: int
+    free: int
+
+
+def _free(monkeypatch: pytest.MonkeyPatch, free: list[int]) -> None:
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: _Usage(10**9, 0, free[0]))
+
+
+def test_two_reservations_that_fit_alone_but_not_together_the_second_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    free = [1000]
+    _free(monkeypatch, free)
+    budget = space.Budget()
+
+    first = budget.reserve(tmp_path, 600, keep_free=100, name="gs://b/m/1.zip")
+    with pytest.raises(InsufficientSpace) as refused:
+        budget.reserve(tmp_path, 600, keep_free=100, name="gs://b/m/2.zip")
+    message = str(refused.value)
+    assert "gs://b/m/2.zip: needs about 600 bytes but 1000 are free" in message
+    assert "600 of them promised to versions being staged" in message
+    assert "--min-free-space 100" in message
+
+    # Bytes the first one wrote count against its reservation, not twice.
+    first.written = lambda: 300
+    free[0] = 700
+    with pytest.raises(InsufficientSpace):
+        budget.reserve(tmp_path, 400, keep_free=100, name="gs://b/m/2.zip")
+    second = budget.reserve(tmp_path, 300, keep_free=100, name="gs://b/m/2.zip")
+    first.release()
+    second.release()
+    assert budget.reserve(tmp_path, 600, keep_free=100, name="gs://b/m/3.zip").need == 600
+
+
+def _zip64(files: dict[str, bytes]) -> bytes:
+    """Zip64 records throughout, as a zip of a model over 4 GiB or 65,535 files has them."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            with zf.open(name, "w", force_zip64=True) as f:
+                f.write(data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("build", [make_zip, make_piped_zip, _zip64])
+def test_a_zip_states_its_extracted_size_at_its_end(
+    build: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if build is _zip64:  # zip64 sizes in the central directory, and a zip64 end record
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1000)
+        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    files = sample_files("x", size=100_000)
+    data = build(files)
+    if build is _zip64:
+        assert b"PK\x06\x06" in data[-200:]
+    assert space.stated_size(data) == sum(len(b) for b in files.values())
+    assert space.stated_size(data[-1000:]) == sum(len(b) for b in files.values())
+
+
+def test_a_tail_without_the_whole_central_directory_states_nothing() -> None:
+    files = {f"f{i:05d}": b"x" for i in range(2000)}
+    data = make_zip(files)
+    assert space.stated_size(data) == 2000
+    assert space.stated_size(data[-1000:]) is None
+    assert space.stated_size(b"not a zip") is None
+    assert space.stated_size(b"") is None
