@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.support.httpbody import Abort, request_body
+from tests.support.httpbody import HOP_BY_HOP, Abort, request_body, send_request
 from tests.support.tls import TLSFiles
 from tests.support.tokens import StandInHandler, StandInServer, TokenRegistry
 
@@ -42,19 +42,6 @@ __all__ = ["AuthProxy", "Kind", "ProxiedRequest", "classify", "gcs_error"]
 
 CHUNK = 256 * 1024
 _REWRITE_LIMIT = 16 * 1024 * 1024
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 REALM = 'Bearer realm="https://accounts.google.com/"'
 
 Kind = Literal["list", "read", "metadata", "bucket", "upload", "other"]
@@ -261,23 +248,9 @@ class _ProxyHandler(StandInHandler):
         )
         try:
             try:
-                conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
-                for key, value in self.headers.items():
-                    lower = key.lower()
-                    if lower in _HOP_BY_HOP or lower in ("host", "authorization"):
-                        continue
-                    if chunked and lower == "content-length":
-                        continue
-                    conn.putheader(key, value)
-                conn.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
-                conn.putheader("Connection", "close")
-                if chunked:
-                    conn.putheader("Transfer-Encoding", "chunked")
-                conn.endheaders()
-                for data in body:
-                    conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                if chunked:
-                    conn.send(b"0\r\n\r\n")
+                send_request(
+                    conn, self.command, target, self.headers, body, chunked, ("authorization",)
+                )
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException):
                 record.status = 502
@@ -295,7 +268,7 @@ class _ProxyHandler(StandInHandler):
         self.send_response_only(resp.status, resp.reason)
         for key, value in resp.getheaders():
             lower = key.lower()
-            if lower in _HOP_BY_HOP or lower == "content-length":
+            if lower in HOP_BY_HOP or lower == "content-length":
                 continue
             if lower == "location":
                 value = value.replace(proxy.upstream_url, proxy.url, 1)

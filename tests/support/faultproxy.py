@@ -30,26 +30,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.support.httpbody import Abort, request_body
+from tests.support.httpbody import HOP_BY_HOP, Abort, request_body, send_request
 
 __all__ = ["KINDS", "Fault", "FaultProxy", "Kind", "Record", "Rule", "classify"]
 
 CHUNK = 64 * 1024
 # JSON bodies up to this size are buffered so upstream links can be rewritten.
 _REWRITE_LIMIT = 16 * 1024 * 1024
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 
 Kind = Literal["list", "download", "metadata", "upload", "other"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -472,26 +459,9 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 conn.connect()
                 proxy._track(conn.sock, add=True)
-                conn.putrequest(self.command, target, skip_host=True, skip_accept_encoding=True)
                 ignore_range = rule is not None and rule.fault is Fault.IGNORE_RANGE
-                for key, value in self.headers.items():
-                    lower = key.lower()
-                    if lower in _HOP_BY_HOP or lower == "host":
-                        continue
-                    if ignore_range and lower in ("range", "if-range"):
-                        continue
-                    if chunked and lower == "content-length":
-                        continue
-                    conn.putheader(key, value)
-                conn.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
-                conn.putheader("Connection", "close")
-                if chunked:
-                    conn.putheader("Transfer-Encoding", "chunked")
-                conn.endheaders()
-                for data in body:
-                    conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                if chunked:
-                    conn.send(b"0\r\n\r\n")
+                drop = ("range", "if-range") if ignore_range else ()
+                send_request(conn, self.command, target, self.headers, body, chunked, drop)
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException):
                 if proxy._stopping.is_set():
@@ -510,7 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = [
             (k, v)
             for k, v in resp.getheaders()
-            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"
         ]
         headers = [
             (k, v.replace(proxy.upstream_url, proxy.url, 1) if k.lower() == "location" else v)

@@ -1,8 +1,10 @@
-"""Request bodies as the test proxies read them (RFC 9112 §6-7): by length or chunked."""
+"""Requests as the test proxies read and forward them (RFC 9112 §6-7): bodies by length or
+chunked, headers less the hop-by-hop ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import http.client
+from collections.abc import Collection, Iterable, Iterator
 from email.message import Message
 from io import BufferedIOBase
 
@@ -41,3 +43,48 @@ def _read_chunked(rfile: BufferedIOBase, chunk: int) -> Iterator[bytes]:
             return
         yield from _read_exact(rfile, size, chunk)
         rfile.readline()
+
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def send_request(
+    conn: http.client.HTTPConnection,
+    method: str,
+    target: str,
+    headers: Message,
+    body: Iterable[bytes],
+    chunked: bool,
+    drop: Collection[str] = (),
+) -> None:
+    """Send the request upstream: its end-to-end headers less `drop` (lower case), `Host` for
+    the upstream, one request per connection, the body re-chunked if it came chunked."""
+    conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+    for key, value in headers.items():
+        lower = key.lower()
+        if lower in HOP_BY_HOP or lower == "host" or lower in drop:
+            continue
+        if chunked and lower == "content-length":
+            continue
+        conn.putheader(key, value)
+    conn.putheader("Host", f"{conn.host}:{conn.port}")
+    conn.putheader("Connection", "close")
+    if chunked:
+        conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for data in body:
+        conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+    if chunked:
+        conn.send(b"0\r\n\r\n")
