@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gcs_model_sync import __version__, logs, progress
+from gcs_model_sync import __version__, deletions, logs, progress
 from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
@@ -26,6 +26,7 @@ from gcs_model_sync.errors import (
 from gcs_model_sync.hooks import Hook, redact
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.logs import event
+from gcs_model_sync.report import rejected
 from gcs_model_sync.retry import StopToken
 
 
@@ -46,10 +47,10 @@ def stop_on_signals() -> Iterator[StopToken]:
 def once(config: Config) -> int:
     logs.setup(config.log_format, config.verbosity)
     log_start("once", config)
-    show = progress.wanted(config.log_format, config.verbosity)
+    watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
     with stop_on_signals() as stop:
         try:
-            report = sync_once(config, stop, show_progress=show)
+            report = sync_once(config, stop, watch)
         except Interrupted as exc:
             event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
             exit_now(exc.exit_code)
@@ -79,12 +80,12 @@ def run(config: Config) -> int:
         except OSError as exc:
             raise ConfigError(f"--http-port {config.http_port}: {exc.strerror}") from exc
         event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
-    show = progress.wanted(config.log_format, config.verbosity)
+    watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
     told: dict[str, str] = {}
     noops = NoopSummary()
 
     def one(c: Config, stop: StopToken) -> Report:
-        report = sync_once(c, stop, show_progress=show)
+        report = sync_once(c, stop, watch)
         log_waiting(report, told)
         log_summary(report, quiet=noops.quiet(report))
         return report
@@ -265,9 +266,15 @@ def plan(config: Config) -> int:
     for w in p.waiting:
         kept = " (installed version stays)" if w.installed else ""
         rows.append({"action": "wait", "version": w.id, "reason": f"{w.reason}{kept}"})
+    # Exactly what `once` deletes if every install succeeds: the rejections are the only
+    # failures known before installing.
+    decision = deletions.decide(p, (rejected(r) for r in p.rejections))
     for pr in p.prunes:
-        action = "refuse-prune" if p.guard else "prune"
-        rows.append({"action": action, "version": pr.managed.id, "reason": pr.reason})
+        action = "refuse-prune" if decision.refused else "hold" if pr in decision.held else "prune"
+        reason = pr.reason
+        if pr in decision.held:
+            reason = f"{pr.reason}; kept: another version of this model is rejected"
+        rows.append({"action": action, "version": pr.managed.id, "reason": reason})
     for r in p.rejections:
         rows.append({"action": "reject", "version": r.id, "reason": r.message})
     for vid in p.unmanaged:
@@ -305,7 +312,7 @@ def plan(config: Config) -> int:
     n_fetch = sum(1 for i in p.installs if not i.replaces)
     print(
         f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "
-        f"{0 if p.guard else len(p.prunes)} to prune, {len(p.in_sync)} in sync, "
+        f"{len(decision.prune)} to prune, {len(p.in_sync)} in sync, "
         f"{len(p.waiting)} waiting, {len(p.rejections)} rejected",
         file=out,
     )

@@ -19,12 +19,12 @@ from collections.abc import Callable
 import schedule
 
 from gcs_model_sync.config import Config
-from gcs_model_sync.engine import Report
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, SyncError
 from gcs_model_sync.health import Health
 from gcs_model_sync.hooks import Hook
 from gcs_model_sync.logs import event, log
 from gcs_model_sync.metrics import Metrics
+from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 
 PassFn = Callable[[Config, StopToken], Report]

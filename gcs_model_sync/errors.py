@@ -23,12 +23,6 @@ class ConfigError(SyncError):
     exit_code = EXIT_USAGE
 
 
-class GuardRefused(SyncError):
-    """A safety guard refused to delete; nothing was deleted."""
-
-    exit_code = EXIT_GUARD
-
-
 class LockBusy(SyncError):
     """Another run holds the destination lock."""
 
@@ -72,6 +66,12 @@ class VersionRejected(SyncError):
 
 class InsufficientSpace(SyncError):
     """A version would not fit on the destination filesystem."""
+
+
+def os_error(exc: OSError) -> str:
+    """`[Errno 30] Read-only file system: '/models/x'` -> `Read-only file system (/models/x)`."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def exit_now(code: int) -> NoReturn:

@@ -182,12 +182,6 @@ def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
     return groups
 
 
-def classify(objects: Iterable[RemoteObject], prefix: str) -> list[Entry]:
-    """Every versioned object's entry, in listing order."""
-    heads: dict[str, _Head] = {}
-    return [parsed[0] for obj in objects if (parsed := _parse(obj, prefix, heads))]
-
-
 def fingerprint(form: Form, entries: Iterable[Entry]) -> str:
     """Identity of a version's content in the bucket: its form, objects and generations."""
     items = sorted((e.relpath or e.obj.name, e.obj.generation) for e in entries)

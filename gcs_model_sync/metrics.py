@@ -15,8 +15,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from gcs_model_sync.engine import Report
 from gcs_model_sync.layout import VERSION_RE
+from gcs_model_sync.report import FailureKind, Report
 
 PREFIX = "gcs_model_sync"
 
@@ -87,8 +87,9 @@ class Metrics:
         self.bytes.inc(report.bytes_downloaded)
         self.published.inc(len(report.published))
         self.pruned.inc(len(report.pruned))
-        self.rejected.inc(sum(1 for f in report.failures if f.content))
-        self.failed.inc(sum(1 for f in report.failures if f.version and not f.content))
+        content = [f for f in report.failures if f.kind is FailureKind.CONTENT]
+        self.rejected.inc(len(content))
+        self.failed.inc(sum(1 for f in report.failures if f.version and f not in content))
         if report.outcome != "error":
             self.last_success.set(time.time())
         if report.plan is not None:  # the listing completed, whatever happened next

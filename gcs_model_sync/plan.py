@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gcs_model_sync import complete
+from gcs_model_sync import complete, deletions
 from gcs_model_sync.complete import Rules, Wait
 from gcs_model_sync.layout import (
     Entry,
@@ -112,37 +111,6 @@ class Plan:
     @property
     def changes(self) -> bool:
         return bool(self.installs or (self.prunes and not self.guard))
-
-
-def freeable(plan: Plan, local: LocalView) -> tuple[Prune, ...]:
-    """The prunes that may happen before the installs when they do not fit on the disk
-    (rclone's delete-before, for this case only): versions the plan removes anyway, outside
-    --keep or gone from the bucket. None past a guard; none in a model with a rejected version
-    (its prunes wait, as they do at the end of a pass); never a model's newest version on
-    disk, so a model keeps serving whatever the installs then do."""
-    if plan.guard:
-        return ()
-    rejected = {r.model for r in plan.rejections}
-    newest: dict[str, int] = {}
-    for vid in local.on_disk:
-        model, _, version = vid.rpartition("/")
-        newest[model] = max(newest.get(model, -1), int(version))
-    return tuple(
-        p
-        for p in plan.prunes
-        if p.managed.model not in rejected
-        and int(p.managed.version) < newest.get(p.managed.model, -1)
-    )
-
-
-def group_versions(
-    entries: Iterable[Entry],
-) -> tuple[list[RemoteVersion], list[Rejection]]:
-    """Group entries into versions; two spellings of one version number reject it."""
-    groups: Groups = {}
-    for e in entries:
-        groups.setdefault((e.model, e.version, e.form), []).append(e)
-    return versions_of(groups)
 
 
 def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
@@ -292,14 +260,9 @@ def make_plan(
             if vid not in local.managed and vid not in wanted_once_ready
         )
     )
-    guard = None
-    if prunes and not remote_ids and not allow_empty_source:
-        guard = (
-            f"the bucket listing holds no versions while {len(local.managed)} managed "
-            "version(s) exist locally; refusing to delete (pass --allow-empty-source to allow)"
-        )
-    elif max_delete is not None and len(prunes) > max_delete:
-        guard = f"{len(prunes)} deletions planned, more than --max-delete {max_delete}"
+    guard = deletions.guard(
+        len(prunes), len(remote_ids), len(local.managed), allow_empty_source, max_delete
+    )
     # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.
     # Versions waiting or rejected are in remote_ids: a prefix being filled is not empty.
     empty = None

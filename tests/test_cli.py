@@ -13,7 +13,7 @@ import typer.main
 
 from gcs_model_sync import __version__, cli, commands
 from gcs_model_sync.config import ENV_PREFIX, Config, Source
-from gcs_model_sync.errors import GuardRefused, Interrupted, LockBusy, SyncError
+from gcs_model_sync.errors import ConfigError, Interrupted, LockBusy, SyncError
 
 COMMANDS = ["once", "plan", "status", "run"]
 
@@ -327,7 +327,7 @@ def _raise(exc: BaseException) -> Callable[[], int]:
         (lambda: 0, 0, None),
         (lambda: 1, 1, None),
         (lambda: 3, 3, None),
-        (_raise(GuardRefused("refusing to delete 9 versions")), 3, "refusing to delete"),
+        (_raise(ConfigError("--keep must be 0 (all) or a positive number")), 2, "--keep must"),
         (_raise(LockBusy("another run holds /x")), 1, "another run"),
         (_raise(SyncError("it broke")), 1, "it broke"),
         (_raise(Interrupted(15)), 143, "signal 15"),

@@ -14,11 +14,11 @@ import pytest
 
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.daemon import Loop
-from gcs_model_sync.engine import Failure, Report
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, LockBusy
 from gcs_model_sync.health import Health
 from gcs_model_sync.metrics import Metrics
 from gcs_model_sync.plan import Plan
+from gcs_model_sync.report import Failure, FailureKind, Report
 from gcs_model_sync.retry import StopToken
 
 
@@ -57,7 +57,7 @@ def failed() -> Report:
 
 def listed(*on_disk: str, failures: int = 0) -> Report:
     """A pass whose listing completed, leaving these version folders on disk."""
-    bad = [Failure("m", "m/9", "bad archive", content=True)] * failures
+    bad = [Failure("m", "m/9", "bad archive", FailureKind.CONTENT)] * failures
     return Report(plan=Plan(), failures=bad, on_disk=frozenset(on_disk))
 
 

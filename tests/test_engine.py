@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, local, publish, remote
+from gcs_model_sync import engine, install, local, publish, remote, saver
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
 from gcs_model_sync.retry import StopToken
@@ -37,10 +37,10 @@ def test_versions_staged_close_together_share_one_durability_barrier(
     for i in range(1, 13):
         bucket.put_zip(f"models/m{i % 3}/{i:04d}.zip", FILES)
     barriers: list[int] = []
-    real = engine.sync_trees
-    monkeypatch.setattr(engine, "BATCH_EVERY", 60.0)  # everything lands within one window
+    real = install.sync_trees
+    monkeypatch.setattr(install, "BATCH_EVERY", 60.0)  # everything lands within one window
     monkeypatch.setattr(
-        engine, "sync_trees", lambda roots: (barriers.append(len(roots)), real(roots))[1]
+        install, "sync_trees", lambda roots: (barriers.append(len(roots)), real(roots))[1]
     )
     report = engine.sync_once(_config(emulator, bucket, dest, monkeypatch), StopToken())
     assert len(report.published) == 12
@@ -54,10 +54,10 @@ def test_renames_are_made_durable_once_before_the_final_state_save(
         bucket.put_zip(f"models/m{i}/0001.zip", FILES)
     bucket.put_zip("models/deep/er/0001.zip", FILES)
     calls: list[tuple[str, object]] = []
-    real_save = engine.save_state
-    monkeypatch.setattr(engine, "sync_dirs", lambda dirs, d: calls.append(("sync", set(dirs))))
+    real_save = saver.save_state
+    monkeypatch.setattr(saver, "sync_dirs", lambda dirs, d: calls.append(("sync", set(dirs))))
     monkeypatch.setattr(
-        engine, "save_state", lambda *a: (calls.append(("save", None)), real_save(*a))[1]
+        saver, "save_state", lambda *a: (calls.append(("save", None)), real_save(*a))[1]
     )
     engine.sync_once(_config(emulator, bucket, dest, monkeypatch), StopToken())
     syncs = [c for c in calls if c[0] == "sync"]
@@ -80,7 +80,7 @@ class Durability:
         self.saves = 0
         self.violations: list[str] = []
         real_publish, real_retire = publish.publish, publish.retire
-        real_sync, real_save = engine.sync_dirs, engine.save_state
+        real_sync, real_save = saver.sync_dirs, saver.save_state
 
         def publish_(content: Path, target: Path, trash: Path) -> None:
             real_publish(content, target, trash)
@@ -99,7 +99,7 @@ class Durability:
             self.saves += 1
             for target, kind in self.undoable.items():
                 m = managed.get(str(target.relative_to(self.dest)))
-                if kind == "published" and m is not None and m.fingerprint != engine.PENDING:
+                if kind == "published" and m is not None and m.fingerprint != install.PENDING:
                     self.violations.append(f"save {self.saves} records {target}, not yet durable")
                 if kind == "removed" and m is None:
                     self.violations.append(f"save {self.saves} forgets {target}, still undoable")
@@ -107,8 +107,8 @@ class Durability:
 
         monkeypatch.setattr(publish, "publish", publish_)
         monkeypatch.setattr(publish, "retire", retire)
-        monkeypatch.setattr(engine, "sync_dirs", sync)
-        monkeypatch.setattr(engine, "save_state", save)
+        monkeypatch.setattr(saver, "sync_dirs", sync)
+        monkeypatch.setattr(saver, "save_state", save)
 
 
 def test_no_state_save_records_a_rename_a_crash_could_undo(
@@ -118,7 +118,7 @@ def test_no_state_save_records_a_rename_a_crash_could_undo(
     for i in range(1, 5):
         bucket.put_zip(f"models/m{i % 2}/{i:04d}.zip", FILES)
     config = _config(emulator, bucket, dest, monkeypatch)
-    monkeypatch.setattr(engine, "STATE_SAVE_EVERY", 0.0)  # every publish or prune saves
+    monkeypatch.setattr(saver, "STATE_SAVE_EVERY", 0.0)  # every publish or prune saves
     crash = Durability(dest, monkeypatch)
     assert len(engine.sync_once(config, StopToken()).published) == 4
     bucket.delete("models/m0/0002.zip")
@@ -158,7 +158,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     for i in range(1, 7):
         bucket.put_zip(f"models/b/{i:04d}.zip", FILES)
     config = _config(emulator, bucket, dest, monkeypatch)
-    monkeypatch.setattr(engine, "STATE_SAVE_EVERY", 0.0)
+    monkeypatch.setattr(saver, "STATE_SAVE_EVERY", 0.0)
     gate = threading.Event()  # model b's downloads are slow: they wait here, minding the stop
     real_read = remote.ObjectReader.read
 
@@ -169,7 +169,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
         return real_read(reader, size)
 
     saves = 0
-    real_save = engine.save_state
+    real_save = saver.save_state
 
     def save(*args: Any) -> None:
         nonlocal saves
@@ -179,7 +179,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
         real_save(*args)
 
     monkeypatch.setattr(remote.ObjectReader, "read", read)
-    monkeypatch.setattr(engine, "save_state", save)
+    monkeypatch.setattr(saver, "save_state", save)
     before = set(threading.enumerate())
     try:
         with pytest.raises(OSError, match="No space"):

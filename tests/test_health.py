@@ -3,9 +3,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gcs_model_sync.engine import Failure, Report
 from gcs_model_sync.health import Health, Server
 from gcs_model_sync.metrics import Metrics
+from gcs_model_sync.report import Failure, Report
 from tests.support.probes import get
 
 

@@ -11,8 +11,8 @@ from gcs_model_sync.layout import (
     Entry,
     Form,
     RemoteObject,
-    classify,
     fingerprint,
+    group,
     parse_key,
     version_id,
 )
@@ -164,14 +164,20 @@ def test_entry_number_and_version_id() -> None:
     assert version_id("a/b", "1") == "a/b/1"
 
 
-def test_classify_keeps_the_listed_object_and_drops_non_versions() -> None:
+def entries_of(objs: list[RemoteObject]) -> list[Entry]:
+    """Every versioned object's entry, in listing order."""
+    grouped = [e for es in group(objs, P).values() for e in es]
+    return sorted(grouped, key=lambda e: objs.index(e.obj))
+
+
+def test_grouping_keeps_the_listed_object_and_drops_non_versions() -> None:
     objs = [
         RemoteObject(f"{P}m/1.zip", 11, 100, "crc", "md5"),
         RemoteObject(f"{P}README.md", 12, 5),
         RemoteObject(f"{P}m/2/a.pb", 13, 7),
         RemoteObject(f"{P}m/2/", 14, 0),
     ]
-    entries = classify(objs, P)
+    entries = entries_of(objs)
     assert [e.obj for e in entries] == [objs[0], objs[2]]
     assert [(e.model, e.version, e.form, e.relpath) for e in entries] == [
         ("m", "1", Form.ZIP, ""),
@@ -180,7 +186,7 @@ def test_classify_keeps_the_listed_object_and_drops_non_versions() -> None:
 
 
 def _entries(*objs: RemoteObject) -> list[Entry]:
-    return classify(list(objs), P)
+    return entries_of(list(objs))
 
 
 def test_fingerprint_follows_generations_and_form() -> None:

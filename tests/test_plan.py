@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcs_model_sync.complete import Rules
-from gcs_model_sync.engine import PENDING
-from gcs_model_sync.layout import Form, RemoteObject, classify, fingerprint, group
+from gcs_model_sync.install import PENDING
+from gcs_model_sync.layout import Form, RemoteObject, fingerprint, group
 from gcs_model_sync.local import LocalView, Managed
-from gcs_model_sync.plan import ANY_TIME, Plan, group_versions, make_plan
+from gcs_model_sync.plan import ANY_TIME, Plan, make_plan, versions_of
 
 P = "p/"
 
@@ -25,7 +25,7 @@ def obj(key: str, generation: int = 1, size: int = 10) -> RemoteObject:
 
 def fp(*objs: RemoteObject) -> str:
     """The fingerprint the planner computes for these objects (one version)."""
-    entries = classify(objs, P)
+    [entries] = group(objs, P).values()
     return fingerprint(entries[0].form, entries)
 
 
@@ -295,9 +295,9 @@ def test_max_delete(max_delete: int | None, guarded: bool) -> None:
     assert plan.changes  # the install still happens
 
 
-def test_group_versions_alone() -> None:
-    entries = classify([obj("m/1/a"), obj("m/1/b"), obj("m/2.zip"), obj("n/2.zip")], P)
-    versions, rejections = group_versions(entries)
+def test_versions_of_a_grouped_listing() -> None:
+    objects = [obj("m/1/a"), obj("m/1/b"), obj("m/2.zip"), obj("n/2.zip")]
+    versions, rejections = versions_of(group(objects, P))
     assert rejections == []
     assert sorted((v.id, v.form, len(v.entries)) for v in versions) == [
         ("m/1", Form.FOLDER, 2),
@@ -332,7 +332,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[RemoteObject], LocalView]:
     candidates = [*remote_ids, "a/99", "b/c/77", "5", "a/0005"]
     managed_ids = draw(st.sets(st.sampled_from(candidates)))
     on_disk = draw(st.sets(st.sampled_from(candidates)))
-    remote_fps = {v.id: v.fingerprint for v in group_versions(classify(objects, P))[0]}
+    remote_fps = {v.id: v.fingerprint for v in versions_of(group(objects, P))[0]}
     managed = []
     for vid in managed_ids:
         model, _, version = vid.rpartition("/")
@@ -370,7 +370,7 @@ def test_applying_the_plan_mirrors_the_bucket_and_is_idempotent(
     assert plan.rejections == ()
     after = apply(plan, local)
 
-    remote = {v.id: v.fingerprint for v in group_versions(classify(objects, P))[0]}
+    remote = {v.id: v.fingerprint for v in versions_of(group(objects, P))[0]}
     # every bucket version is on disk, owned, and from the listed generation
     assert {vid: m.fingerprint for vid, m in after.managed.items()} == remote
     assert set(remote) <= after.on_disk
@@ -393,7 +393,7 @@ def test_applying_a_keep_plan_holds_the_newest_n(
     objects, local = scenario
     plan = plan_of(objects, local, keep=keep, allow_empty_source=True)
     after = apply(plan, local)
-    versions = group_versions(classify(objects, P))[0]
+    versions = versions_of(group(objects, P))[0]
     newest = set()
     for model in MODELS:
         ranked = sorted((v.number, v.id) for v in versions if v.model == model)
@@ -474,31 +474,3 @@ def test_a_version_still_uploading_outside_keep_is_only_outside_keep() -> None:
     plan = plan_of(objects, view(), keep=2, rules=SETTLE)
     assert plan.waiting == ()
     assert plan.outside_keep == ("m/1",)
-
-
-def test_freeable_prunes_spare_the_newest_installed_version_and_obey_the_guards() -> None:
-    """What a full disk may free before installing (rclone's delete-before): versions the
-    plan removes anyway, never a model's newest on disk, never past a guard."""
-    from gcs_model_sync.plan import freeable
-
-    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
-    managed = [Managed("m", "1", fp(objects[0])), Managed("m", "2", fp(objects[1]))]
-    managed += [Managed("gone", "5", "zip:1"), Managed("gone", "7", "zip:1")]
-    local = view(managed, {"m/1", "m/2", "gone/5", "gone/7"})
-    plan = plan_of(objects, local, keep=2)
-    assert prunes(plan) == {
-        "m/1": "outside --keep 2",
-        "gone/5": "removed from the bucket",
-        "gone/7": "removed from the bucket",
-    }
-    # gone/7 is that model's newest version on disk: it is pruned at the end, never early.
-    assert {p.managed.id for p in freeable(plan, local)} == {"m/1", "gone/5"}
-
-    guarded = plan_of(objects, local, keep=2, max_delete=1)
-    assert guarded.guard is not None
-    assert freeable(guarded, local) == ()
-
-    # A rejected version holds back its model's prunes, early ones too.
-    rejected = plan_of([*objects, obj("m/0003.tgz")], local, keep=2)
-    assert [r.model for r in rejected.rejections] == ["m"]
-    assert {p.managed.id for p in freeable(rejected, local)} == {"gone/5"}

@@ -97,6 +97,28 @@ def test_keep_installs_only_the_newest_and_prunes_older_managed(sync: Sync) -> N
     assert sync.versions("m") == ["2", "3"]
 
 
+def test_plan_prints_exactly_what_once_deletes(sync: Sync) -> None:
+    """An ambiguous upload of m (rejected while planning) holds back m's deletions; n's go.
+    `plan` says so first, row for row."""
+    for model in ("m", "n"):
+        for v in ("1", "2"):
+            sync.bucket.put_zip(sync.key(f"{model}/{v}.zip"), sample_files(model + v))
+    assert sync.once().returncode == 0
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("m3"))
+    sync.bucket.put_zip(sync.key("m/0003.tgz"), sample_files("m3"))
+    sync.bucket.put_zip(sync.key("n/3.zip"), sample_files("n3"))
+
+    plan = sync.run("plan", "--keep", "2")
+
+    rows = {tuple(line.split()[:2]) for line in plan.stdout.splitlines()[1:-1]}
+    assert {("hold", "m/1"), ("prune", "n/1"), ("fetch", "n/3"), ("reject", "m/0003")} <= rows
+    assert "1 to prune" in plan.stdout
+    result = sync.once("--keep", "2")
+    assert result.returncode == 1, result.stderr  # the ambiguous upload
+    assert sync.versions("m") == ["1", "2"]  # held back, as planned
+    assert sync.versions("n") == ["2", "3"]
+
+
 def test_hand_made_folders_and_files_are_never_deleted(sync: Sync) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
     (sync.dest / "m" / "9").mkdir(parents=True)

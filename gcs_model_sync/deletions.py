@@ -1,0 +1,82 @@
+"""Pure: every decision about what may be deleted, in one place.
+
+make_plan() lists the candidates (versions gone from the bucket or outside --keep) and asks
+guard() whether the pass may delete at all; free_first() picks the ones a full disk may
+delete before the installs; decide() takes the pass's failures and says what is deleted at
+its end. `plan` prints decide() on the failures known before any install (the rejections),
+which is what `once` deletes when every install then succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gcs_model_sync.local import LocalView
+    from gcs_model_sync.plan import Plan, Prune
+    from gcs_model_sync.report import Failure
+
+
+def guard(
+    candidates: int, listed_versions: int, managed: int, allow_empty: bool, max_delete: int | None
+) -> str | None:
+    """Why no deletion may happen this pass at all, or None."""
+    if candidates and not listed_versions and not allow_empty:
+        return (
+            f"the bucket listing holds no versions while {managed} managed "
+            "version(s) exist locally; refusing to delete (pass --allow-empty-source to allow)"
+        )
+    if max_delete is not None and candidates > max_delete:
+        return f"{candidates} deletions planned, more than --max-delete {max_delete}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the end of a pass deletes, and why the rest stays."""
+
+    prune: tuple[Prune, ...] = ()
+    held: tuple[Prune, ...] = ()  # kept: another version of their model failed this pass
+    skipped: tuple[Prune, ...] = ()  # kept: a listing, a read or the disk failed this pass
+    refused: str | None = None  # a guard refused every deletion (exit 3)
+
+
+def decide(plan: Plan, failures: Iterable[Failure]) -> Decision:
+    """rclone's rule: no deletion in a pass where a listing, a read or the disk failed. A
+    version whose *content* was refused holds back only its own model's deletions, so one
+    bad upload can neither block pruning everywhere nor leave a model short under --keep."""
+    from gcs_model_sync.report import FailureKind
+
+    if not plan.prunes:
+        return Decision()
+    failures = list(failures)
+    if any(f.kind is not FailureKind.CONTENT for f in failures):
+        return Decision(skipped=plan.prunes)
+    if plan.guard:
+        return Decision(refused=plan.guard)
+    failed_models = {f.model for f in failures}
+    held = tuple(p for p in plan.prunes if p.managed.model in failed_models)
+    return Decision(tuple(p for p in plan.prunes if p not in held), held)
+
+
+def free_first(plan: Plan, local: LocalView) -> tuple[Prune, ...]:
+    """The prunes that may happen before the installs when they do not fit on the disk
+    (rclone's delete-before, for this case only): versions the plan removes anyway, outside
+    --keep or gone from the bucket. None past a guard; none in a model with a rejected version
+    (its prunes wait, as they do at the end of a pass); never a model's newest version on
+    disk, so a model keeps serving whatever the installs then do."""
+    if plan.guard:
+        return ()
+    rejected = {r.model for r in plan.rejections}
+    newest: dict[str, int] = {}
+    for vid in local.on_disk:
+        model, _, version = vid.rpartition("/")
+        newest[model] = max(newest.get(model, -1), int(version))
+    return tuple(
+        p
+        for p in plan.prunes
+        if p.managed.model not in rejected
+        and int(p.managed.version) < newest.get(p.managed.model, -1)
+    )

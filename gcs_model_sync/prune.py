@@ -1,0 +1,137 @@
+"""Carry out deletions.decide(): versions retired into the trash (a reader inside one keeps a
+whole tree until the next pass), or, when the installs would not fit, freed before them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from gcs_model_sync import deletions, publish, space
+from gcs_model_sync.config import Config
+from gcs_model_sync.errors import os_error
+from gcs_model_sync.local import LocalView, Managed, Paths, clean_scratch
+from gcs_model_sync.logs import event
+from gcs_model_sync.plan import Plan
+from gcs_model_sync.remote import Bucket
+from gcs_model_sync.report import Report, local_failure
+from gcs_model_sync.saver import StateSaver
+
+
+def make_room(
+    config: Config,
+    paths: Paths,
+    bucket: Bucket,
+    plan: Plan,
+    local: LocalView,
+    report: Report,
+    managed: dict[str, Managed],
+    saver: StateSaver,
+) -> Plan:
+    """rclone's delete-before, for a full disk only: when the installs do not fit, empty the
+    trash and free versions this plan removes anyway (deletions.free_first: never a model's newest,
+    never past a guard), oldest first, until they do; then install.
+
+    Without it a disk that holds --keep versions never takes the next one: its space check
+    fails, a failure blocks every prune, and every pass fails alike. Only a pass that installs
+    while something is freeable looks further: one ranged read of each zip's end learns what
+    it extracts to (its stored size may be a fraction of that). Returns the plan with those
+    sizes, less the prunes done here (so the end-of-pass prune does not try them again).
+    """
+    candidates = deletions.free_first(plan, local) if plan.installs else ()
+    if not candidates:
+        return plan
+    plan = replace(plan, installs=space.with_stated_sizes(bucket, plan.installs, config.workers))
+    need = sum(i.version.expected_size for i in plan.installs) + config.min_free_space
+    free = space.free_bytes(paths.staging)
+    if free >= need:
+        return plan
+    trees = {p.managed.id: paths.dest / p.managed.id for p in candidates}
+    room = free + space.tree_bytes(paths.trash) + sum(space.tree_bytes(t) for t in trees.values())
+    short = (
+        f"the installs need about {need} bytes (with --min-free-space {config.min_free_space}) "
+        f"but {free} are free"
+    )
+    if room < need:
+        event(
+            logging.WARNING,
+            "no_room",
+            f"{short}, and freeing the {len(candidates)} version(s) this pass removes anyway "
+            "would not make room: nothing deleted before installing",
+        )
+        return plan
+    event(
+        logging.WARNING,
+        "delete_before",
+        f"{short}: deleting versions this pass removes anyway before installing "
+        "(trash first, then the oldest)",
+        need=need,
+        free=free,
+    )
+    clean_scratch(paths)  # the trash; staging is empty before the installs
+    freed = []
+    for p in sorted(candidates, key=lambda p: (int(p.managed.version), p.managed.model)):
+        if space.free_bytes(paths.staging) >= need:
+            break
+        m, target = p.managed, trees[p.managed.id]
+        try:
+            publish.retire(target, paths.trash)
+        except OSError as exc:
+            local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+            break
+        clean_scratch(paths)  # no grace period in the trash: the space is needed now
+        managed.pop(m.id, None)
+        saver.changed(renamed_in=target.parent)
+        report.pruned.append(m.id)
+        freed.append(p)
+        event(
+            logging.INFO,
+            "pruned",
+            f"pruned {m.id} ({p.reason}; freed before installing)",
+            model=m.model,
+            version=m.version,
+            reason=p.reason,
+        )
+    return replace(plan, prunes=tuple(p for p in plan.prunes if p not in freed))
+
+
+def prune(
+    plan: Plan, paths: Paths, report: Report, managed: dict[str, Managed], saver: StateSaver
+) -> None:
+    """Delete what deletions.decide() allows, now that every install was tried."""
+    decision = deletions.decide(plan, report.failures)
+    if decision.refused:
+        report.guard = decision.refused
+        event(logging.ERROR, "guard_refused", f"{decision.refused}; nothing deleted")
+        return
+    if decision.skipped:
+        event(
+            logging.WARNING,
+            "prune_skipped",
+            f"not deleting {len(decision.skipped)} version(s): there were listing, download "
+            "or disk errors",
+        )
+    for p in decision.held:
+        event(
+            logging.WARNING,
+            "prune_held",
+            f"not deleting {p.managed.id}: another version of this model failed this pass",
+        )
+    for p in decision.prune:
+        m = p.managed
+        target = paths.version_dir(m.model, m.version)
+        try:
+            publish.retire(target, paths.trash)
+        except OSError as exc:
+            local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+            continue
+        managed.pop(m.id, None)
+        report.pruned.append(m.id)
+        saver.changed(renamed_in=target.parent)
+        event(
+            logging.INFO,
+            "pruned",
+            f"pruned {m.id} ({p.reason})",
+            model=m.model,
+            version=m.version,
+            reason=p.reason,
+        )

@@ -1,0 +1,75 @@
+"""What a pass did: published, pruned, and each failure with its kind."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
+from gcs_model_sync.logs import event
+from gcs_model_sync.plan import Plan, Rejection
+
+
+class FailureKind(StrEnum):
+    """Why something failed; deletions.decide() reads only this."""
+
+    LISTING = "listing"  # the bucket could not be listed: nothing is known
+    REMOTE = "remote"  # a version could not be read (denied, gone, retries exhausted)
+    CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
+    LOCAL = "local"  # the destination refused (full disk, read-only, a sync failed)
+    INTERNAL = "internal"  # a bug
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    model: str | None
+    version: str | None  # version id
+    message: str
+    kind: FailureKind = FailureKind.REMOTE
+
+
+def rejected(r: Rejection) -> Failure:
+    """A version the plan refused: a content failure known before any install."""
+    return Failure(r.model, r.id, r.message, FailureKind.CONTENT)
+
+
+@dataclass
+class Report:
+    plan: Plan | None = None
+    published: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    guard: str | None = None
+    # Version folders on disk after the pass (of the models listed or installed by us), the
+    # hand-made ones included: what a server would serve. None when the listing failed.
+    on_disk: frozenset[str] | None = None
+    bytes_downloaded: int = 0
+    list_requests: int = 0
+    object_reads: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.published or self.pruned)
+
+    @property
+    def exit_code(self) -> int:
+        if self.guard:
+            return EXIT_GUARD
+        return EXIT_FAILED if self.failures else EXIT_OK
+
+    @property
+    def outcome(self) -> str:
+        if self.failures or self.guard:
+            return "error"
+        return "success" if self.changed else "noop"
+
+    def fail(self, kind: FailureKind, model: str | None, vid: str | None, message: str) -> None:
+        self.failures.append(Failure(model, vid, message, kind))
+
+
+def local_failure(report: Report, model: str, vid: str, message: str) -> None:
+    """The destination refused something (a full disk, a read-only file system)."""
+    report.fail(FailureKind.LOCAL, model, vid, message)
+    event(logging.ERROR, "local_failure", message)

@@ -1,0 +1,115 @@
+"""Every decision about what may be deleted: a table of (plan, failures) -> decision, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from gcs_model_sync.deletions import Decision, decide, free_first, guard
+from gcs_model_sync.local import LocalView, Managed
+from gcs_model_sync.plan import Plan
+from gcs_model_sync.report import Failure, FailureKind
+from tests.test_plan import fp, obj, plan_of, prunes, view
+
+CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
+
+
+def failed(kind: FailureKind, model: str | None = "m") -> Failure:
+    return Failure(model, f"{model}/9" if model else None, "it failed", kind)
+
+
+def keep_one_plan() -> tuple[Plan, LocalView]:
+    """m/1 and n/1 outside --keep 1 (m/2, n/2 are newer): two candidates in two models."""
+    objects = [obj(f"{m}/{n}.zip") for m in ("m", "n") for n in (1, 2)]
+    managed = [Managed(m, "1", fp(obj(f"{m}/1.zip"))) for m in ("m", "n")]
+    local = view(managed, {"m/1", "n/1"})
+    return plan_of(objects, local, keep=1), local
+
+
+def ids(decision: Decision) -> dict[str, list[str]]:
+    return {
+        "prune": [p.managed.id for p in decision.prune],
+        "held": [p.managed.id for p in decision.held],
+        "skipped": [p.managed.id for p in decision.skipped],
+    }
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        ([], {"prune": ["m/1", "n/1"], "held": [], "skipped": []}),
+        # a bad upload of m holds back m's deletions only
+        ([failed(CONTENT)], {"prune": ["n/1"], "held": ["m/1"], "skipped": []}),
+        # rclone's rule: a failed read, listing or disk write holds back every deletion
+        ([failed(REMOTE, "n")], {"prune": [], "held": [], "skipped": ["m/1", "n/1"]}),
+        ([failed(LOCAL, None)], {"prune": [], "held": [], "skipped": ["m/1", "n/1"]}),
+        ([failed(CONTENT), failed(FailureKind.LISTING, None)],
+         {"prune": [], "held": [], "skipped": ["m/1", "n/1"]}),
+    ],
+)  # fmt: skip
+def test_decide_follows_the_failures_of_the_pass(
+    failures: list[Failure], expected: dict[str, list[str]]
+) -> None:
+    plan, _local = keep_one_plan()
+    assert prunes(plan) == {"m/1": "outside --keep 1", "n/1": "outside --keep 1"}
+    decision = decide(plan, failures)
+    assert ids(decision) == expected
+    assert decision.refused is None
+
+
+def test_a_guard_refuses_every_deletion_unless_a_read_failed_first() -> None:
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
+    managed = [Managed("m", n, fp(obj(f"m/{n}.zip"))) for n in ("1", "2")]
+    plan = plan_of(objects, view(managed, {"m/1", "m/2"}), keep=1, max_delete=1)
+    assert plan.guard == "2 deletions planned, more than --max-delete 1"
+    assert decide(plan, []) == Decision(refused=plan.guard)
+    assert decide(plan, [failed(CONTENT)]) == Decision(refused=plan.guard)
+    assert ids(decide(plan, [failed(REMOTE)]))["skipped"] == ["m/1", "m/2"]
+
+
+def test_nothing_to_delete_decides_nothing() -> None:
+    plan = plan_of([obj("m/1.zip")], view())
+    assert decide(plan, [failed(REMOTE)]) == Decision()
+
+
+@pytest.mark.parametrize(
+    ("candidates", "listed", "allow_empty", "max_delete", "expected"),
+    [
+        (0, 0, False, None, None),
+        (2, 0, False, None, "the bucket listing holds no versions while 5 managed version(s) "
+         "exist locally; refusing to delete (pass --allow-empty-source to allow)"),
+        (2, 0, True, None, None),
+        (2, 3, False, 2, None),
+        (3, 3, False, 2, "3 deletions planned, more than --max-delete 2"),
+        (3, 0, True, 2, "3 deletions planned, more than --max-delete 2"),
+    ],
+)  # fmt: skip
+def test_guard(
+    candidates: int, listed: int, allow_empty: bool, max_delete: int | None, expected: str | None
+) -> None:
+    assert guard(candidates, listed, 5, allow_empty, max_delete) == expected
+
+
+def test_free_first_spares_the_newest_installed_version_and_obeys_the_guards() -> None:
+    """What a full disk may free before installing (rclone's delete-before): versions the
+    plan removes anyway, never a model's newest on disk, never past a guard."""
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
+    managed = [Managed("m", "1", fp(objects[0])), Managed("m", "2", fp(objects[1]))]
+    managed += [Managed("gone", "5", "zip:1"), Managed("gone", "7", "zip:1")]
+    local = view(managed, {"m/1", "m/2", "gone/5", "gone/7"})
+    plan = plan_of(objects, local, keep=2)
+    assert prunes(plan) == {
+        "m/1": "outside --keep 2",
+        "gone/5": "removed from the bucket",
+        "gone/7": "removed from the bucket",
+    }
+    # gone/7 is that model's newest version on disk: it is pruned at the end, never early.
+    assert {p.managed.id for p in free_first(plan, local)} == {"m/1", "gone/5"}
+
+    guarded = plan_of(objects, local, keep=2, max_delete=1)
+    assert guarded.guard is not None
+    assert free_first(guarded, local) == ()
+
+    # A rejected version holds back its model's prunes, early ones too.
+    rejected = plan_of([*objects, obj("m/0003.tgz")], local, keep=2)
+    assert [r.model for r in rejected.rejections] == ["m"]
+    assert {p.managed.id for p in free_first(rejected, local)} == {"gone/5"}
