@@ -26,11 +26,14 @@ def main() -> int:
         bucket.put_zip("models/half_plus_two/0001.zip", sample_files("v1"), top="0001")
         bucket.put_tar("models/half_plus_two/0002.tar.gz", sample_files("v2"), top="0002", gz=True)
         bucket.put_folder("models/resnet/0007", sample_files("r7"))
+        bucket.put("models/resnet/0007/_SUCCESS", b"")  # a folder upload says it is complete
         print(f"emulator on {emu.url} holds:")
         for key in bucket.object_names():
             print(f"  gs://demo-models/{key}")
         env = {**os.environ, "STORAGE_EMULATOR_HOST": emu.url}
         args = ["--source", "gs://demo-models/models", "--dest", str(dest)]
+        # Folder versions wait for their marker instead of --settle's 60 quiet seconds.
+        args += ["--ready-marker", "_SUCCESS", "--settle", "0"]
         cli = [sys.executable, "-m", "gcs_model_sync"]
         print(f"\n$ gcs-model-sync once {' '.join(args)}", flush=True)
         code = subprocess.call([*cli, "once", *args], env=env)
