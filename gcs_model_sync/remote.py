@@ -19,7 +19,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 from urllib.parse import quote, urlencode
 
 # Loaded with this module (which `--help` never imports), so its ~0.3 s is start-up, paid once
@@ -33,6 +33,7 @@ from gcs_model_sync.errors import (
     BucketNotFound,
     ChecksumMismatch,
     ConfigError,
+    Interrupted,
     ObjectChanged,
     RemoteError,
     SyncError,
@@ -40,7 +41,7 @@ from gcs_model_sync.errors import (
     VersionRejected,
 )
 from gcs_model_sync.layout import RemoteObject
-from gcs_model_sync.logs import event
+from gcs_model_sync.logs import event, log
 
 if TYPE_CHECKING:
     import requests
@@ -184,10 +185,7 @@ class Bucket:
                 f"listing gs://{self.source.bucket} failed: {_short(exc)}{_hint(str(exc))}"
             ) from exc
         except Exception as exc:
-            err = _transport_error(exc, f"listing gs://{self.source.bucket}", self._base)
-            if err is exc:
-                raise
-            raise err from exc
+            _raise_explained(exc, f"listing gs://{self.source.bucket}", self._base)
         return items, it.next_page_token, _http_date(_response_date.value)
 
     # -- reading ---------------------------------------------------------------------
@@ -204,22 +202,20 @@ class Bucket:
             headers["Range"] = f"bytes={offset}-"
         self.counters.add(reads=1)
         where = f"gs://{self.source.bucket}/{obj.name}"
-        event(
-            logging.DEBUG,
-            "object_read",
-            f"reading {where} (generation {obj.generation}) from byte {offset}",
-            object=where,
-            offset=offset,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # one request per object: build nothing unasked
+            event(
+                logging.DEBUG,
+                "object_read",
+                f"reading {where} (generation {obj.generation}) from byte {offset}",
+                object=where,
+                offset=offset,
+            )
         try:
             resp: requests.Response = self._session.get(
                 url, headers=headers, stream=True, timeout=(10, self.config.request_timeout)
             )
         except Exception as exc:
-            err = _transport_error(exc, f"reading {where}", self._base)
-            if err is exc:
-                raise
-            raise err from exc
+            _raise_explained(exc, f"reading {where}", self._base)
         status = resp.status_code
         if status in (200, 206):
             return resp
@@ -236,6 +232,25 @@ class Bucket:
         if status == 429 or status >= 500:
             raise TransientError(f"{where}: HTTP {status}: {detail}")
         raise RemoteError(f"{where}: HTTP {status}: {detail}{_hint(detail)}")
+
+    def tail(self, obj: RemoteObject, start: int) -> bytes | None:
+        """The object's bytes from `start` to its end, in one ranged request (for a zip's
+        central directory); None when that cannot be had (a proxy that ignores ranges, an
+        error: the caller does without)."""
+
+        def read() -> bytes | None:
+            resp = self._get(obj, start)
+            try:
+                return bytes(resp.content) if not start or resp.status_code == 206 else None
+            finally:
+                resp.close()
+
+        try:
+            return self._retry(read, f"reading the end of gs://{self.source.bucket}/{obj.name}")
+        except Interrupted:
+            raise
+        except SyncError:
+            return None
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
         """One request's budget. When it runs out the failure is final (RemoteError, one
@@ -514,6 +529,14 @@ def _hint(message: str) -> str:
     if "requester pays" in message.lower() or "user project" in message.lower():
         return " (a requester-pays bucket: pass --billing-project)"
     return ""
+
+
+def _raise_explained(exc: Exception, what: str, base: str) -> NoReturn:
+    """Re-raise `exc` from below google-cloud-storage as the one-line error it means."""
+    err = _transport_error(exc, what, base)
+    if err is exc:
+        raise exc
+    raise err from exc
 
 
 def _transport_error(exc: Exception, what: str, base: str) -> Exception:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from gcs_model_sync.errors import InsufficientSpace, Interrupted, SyncError
+from gcs_model_sync.errors import InsufficientSpace
 from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.plan import Install
 from gcs_model_sync.remote import Bucket
@@ -143,25 +143,8 @@ def zip_size(bucket: Bucket, obj: RemoteObject) -> int | None:
     the stored size is used then, and the staging itself still stops on a full disk)."""
     if (obj.encoding or "").strip().lower() not in ("", "identity") or obj.size < 22:
         return None
-    start = max(0, obj.size - TAIL)
-    where = f"gs://{bucket.source.bucket}/{obj.name}"
-    try:
-        tail = bucket._retry(lambda: _read_tail(bucket, obj, start), f"reading the end of {where}")
-    except Interrupted:
-        raise
-    except SyncError:
-        return None
-    return stated_size(tail)
-
-
-def _read_tail(bucket: Bucket, obj: RemoteObject, start: int) -> bytes:
-    resp = bucket._get(obj, start)
-    try:
-        if start and resp.status_code != 206:
-            return b""  # the whole object came back: not worth reading for a size hint
-        return bytes(resp.content)
-    finally:
-        resp.close()
+    tail = bucket.tail(obj, max(0, obj.size - TAIL))
+    return None if tail is None else stated_size(tail)
 
 
 def stated_size(tail: bytes) -> int | None:
