@@ -193,6 +193,8 @@ class NoopSummary:
 
 def log_details(report: Report) -> None:
     """What -v adds after a pass: the plan it carried out, and the requests it made."""
+    if not logs.log.isEnabledFor(logging.DEBUG):  # every pass of `run`: build nothing unasked
+        return
     plan = report.plan
     if plan is not None:
         if plan.in_sync:

@@ -87,9 +87,10 @@ class Metrics:
         self.bytes.inc(report.bytes_downloaded)
         self.published.inc(len(report.published))
         self.pruned.inc(len(report.pruned))
-        content = [f for f in report.failures if f.kind is FailureKind.CONTENT]
-        self.rejected.inc(len(content))
-        self.failed.inc(sum(1 for f in report.failures if f.version and f not in content))
+        content = sum(1 for f in report.failures if f.kind is FailureKind.CONTENT)
+        per_version = sum(1 for f in report.failures if f.version)
+        self.rejected.inc(content)
+        self.failed.inc(per_version - content)
         if report.outcome != "error":
             self.last_success.set(time.time())
         if report.plan is not None:  # the listing completed, whatever happened next
