@@ -161,7 +161,7 @@ def _run(
         managed.pop(vid, None)
     saver.dirty = saver.dirty or bool(plan.forget)
     prune.prune(plan, paths, report, managed, saver)
-    saver.finish()
+    saver.save()
     report.on_disk = (snap.local.on_disk | set(report.published)) - set(report.pruned)
     if config.tfs_config:
         _write_tfs_config(config, paths, managed, report)

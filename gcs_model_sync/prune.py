@@ -11,7 +11,7 @@ from gcs_model_sync.config import Config
 from gcs_model_sync.errors import os_error
 from gcs_model_sync.local import LocalView, Managed, Paths, clean_scratch
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Plan
+from gcs_model_sync.plan import Plan, Prune
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import Report, local_failure
 from gcs_model_sync.saver import StateSaver
@@ -72,25 +72,10 @@ def make_room(
     for p in sorted(candidates, key=lambda p: (int(p.managed.version), p.managed.model)):
         if space.free_bytes(paths.staging) >= need:
             break
-        m, target = p.managed, trees[p.managed.id]
-        try:
-            publish.retire(target, paths.trash)
-        except OSError as exc:
-            local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+        if not _retire(p, paths, report, managed, saver, "; freed before installing"):
             break
         clean_scratch(paths)  # no grace period in the trash: the space is needed now
-        managed.pop(m.id, None)
-        saver.changed(renamed_in=target.parent)
-        report.pruned.append(m.id)
         freed.append(p)
-        event(
-            logging.INFO,
-            "pruned",
-            f"pruned {m.id} ({p.reason}; freed before installing)",
-            model=m.model,
-            version=m.version,
-            reason=p.reason,
-        )
     return replace(plan, prunes=tuple(p for p in plan.prunes if p not in freed))
 
 
@@ -117,21 +102,35 @@ def prune(
             f"not deleting {p.managed.id}: another version of this model failed this pass",
         )
     for p in decision.prune:
-        m = p.managed
-        target = paths.version_dir(m.model, m.version)
-        try:
-            publish.retire(target, paths.trash)
-        except OSError as exc:
-            local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
-            continue
-        managed.pop(m.id, None)
-        report.pruned.append(m.id)
-        saver.changed(renamed_in=target.parent)
-        event(
-            logging.INFO,
-            "pruned",
-            f"pruned {m.id} ({p.reason})",
-            model=m.model,
-            version=m.version,
-            reason=p.reason,
-        )
+        _retire(p, paths, report, managed, saver)
+
+
+def _retire(
+    p: Prune,
+    paths: Paths,
+    report: Report,
+    managed: dict[str, Managed],
+    saver: StateSaver,
+    note: str = "",
+) -> bool:
+    """One version renamed into the trash, disowned and reported; False if the disk refused.
+    Reported before the saver may save: a save that fails then still counts it as pruned."""
+    m = p.managed
+    target = paths.version_dir(m.model, m.version)
+    try:
+        publish.retire(target, paths.trash)
+    except OSError as exc:
+        local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+        return False
+    managed.pop(m.id, None)
+    report.pruned.append(m.id)
+    saver.changed(renamed_in=target.parent)
+    event(
+        logging.INFO,
+        "pruned",
+        f"pruned {m.id} ({p.reason}{note})",
+        model=m.model,
+        version=m.version,
+        reason=p.reason,
+    )
+    return True

@@ -24,9 +24,6 @@ class StateSaver:
         self.renamed: set[Path] = set()  # folders whose entries this pass renamed, unsynced
         self._last = time.monotonic()
 
-    def finish(self) -> None:
-        self.save()
-
     def changed(self, renamed_in: Path) -> None:
         """A version was published or pruned by a rename in folder `renamed_in`."""
         self.renamed.add(renamed_in)
