@@ -35,8 +35,9 @@ from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.support.httpbody import HOP_BY_HOP, Abort, request_body, send_request
+from tests.support.standin import StandInHandler, StandInServer
 from tests.support.tls import TLSFiles
-from tests.support.tokens import StandInHandler, StandInServer, TokenRegistry
+from tests.support.tokens import TokenRegistry
 
 __all__ = ["AuthProxy", "Kind", "ProxiedRequest", "classify", "gcs_error"]
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.oauth import DEFAULT_PROJECT
-from tests.support.tokens import StandInHandler, StandInServer, TokenRegistry
+from tests.support.standin import StandInHandler, StandInServer
+from tests.support.tokens import TokenRegistry
 
 __all__ = ["DEFAULT_GCE_EMAIL", "MetadataRequest", "MetadataServer"]
 

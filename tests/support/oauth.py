@@ -40,7 +40,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.support.tokens import StandInHandler, StandInServer, TokenRegistry
+from tests.support.standin import StandInHandler, StandInServer
+from tests.support.tokens import TokenRegistry
 
 __all__ = [
     "DEFAULT_EMAIL",
