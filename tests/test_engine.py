@@ -7,7 +7,9 @@ when staged versions are synced, and when their renames are made durable.
 from __future__ import annotations
 
 import errno
+import logging
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -193,3 +195,32 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     assert (dest / "a" / "0001").is_dir()
     assert "a/0001" in state  # published before the failed save: still ours
     assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours
+
+
+def test_settling_falls_back_to_the_node_clock_only_without_a_date_header(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every GCS response carries `Date`; should a proxy strip it, --settle is judged on this
+    node's clock rather than never, and the log says so."""
+    from gcs_model_sync.logs import log
+
+    log.addHandler(caplog.handler)  # logs.setup() may have stopped propagation in this process
+    caplog.set_level(logging.INFO, logger=log.name)
+    try:
+        _check_bucket_now(tmp_path, caplog)
+    finally:
+        log.removeHandler(caplog.handler)
+
+
+def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from gcs_model_sync.remote import Listing
+
+    config = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=60)
+    assert engine._bucket_now(Listing([], 1_800_000_000.0), config) == 1_800_000_000.0
+    assert not [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
+
+    before = time.time()
+    assert before <= (engine._bucket_now(Listing([], None), config) or 0) <= time.time()
+    assert [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
+    off = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=0)
+    assert engine._bucket_now(Listing([], None), off) is None  # nothing to judge
