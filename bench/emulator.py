@@ -78,7 +78,13 @@ class BenchEmulator(Emulator):
         super().__init__(self.log_path, backend, log_level="info", extra_args=extra)
         self.backend: Backend = backend
 
-    def start(self, timeout: float = 120.0) -> BenchEmulator:  # preloading data takes a while
+    def start(self, timeout: float = 120.0, public_url: str | None = None) -> BenchEmulator:
+        """Preloading data takes a while. `public_url`: the address clients reach it by (a
+        proxy's), which the server writes into its responses' links (rclone downloads from
+        `mediaLink`) and matches XML-style requests' Host header against."""
+        if public_url:  # given after Emulator's own flags: the last one wins
+            host = public_url.split("//", 1)[-1]
+            self._extra_args += ("-public-host", host, "-external-url", public_url)
         super().start(timeout)
         return self
 

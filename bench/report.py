@@ -6,7 +6,7 @@ import statistics
 from typing import Any, NamedTuple
 
 from bench.emulator import RequestCounts
-from bench.workloads import CaseResult, Sample
+from bench.workloads import CaseResult, LinkUse, Sample
 
 MiB = 1 << 20
 TARGET_VS_RCLONE = 1.5
@@ -22,10 +22,12 @@ class Summary(NamedTuple):
     cpu: float | None
     peak_rss_kb: int  # the highest over all runs
     requests: RequestCounts  # per run, the median of each count
+    link: LinkUse | None = None  # shaped cases: per run, the median of each figure
 
     def as_dict(self) -> dict[str, Any]:
         d = self._asdict()
         d["requests"] = self.requests._asdict()
+        d["link"] = self.link._asdict() if self.link else None
         return d
 
 
@@ -36,6 +38,15 @@ def summarize(tool: str, samples: list[Sample]) -> Summary:
         *(statistics.median_low([s.requests[i] for s in samples]) if samples else 0
           for i in range(len(RequestCounts._fields)))
     )  # fmt: skip
+    links = [s.link for s in samples if s.link]
+    link = None
+    if links:
+        link = LinkUse(
+            statistics.median_low(u.connections for u in links),
+            statistics.median_low(u.requests for u in links),
+            statistics.median_low(u.bytes_down for u in links),
+            statistics.median(u.cpu for u in links),
+        )
     return Summary(
         tool,
         len(good),
@@ -46,6 +57,7 @@ def summarize(tool: str, samples: list[Sample]) -> Summary:
         statistics.median(s.cpu for s in good) if good else None,
         max((s.max_rss_kb for s in samples), default=0),
         counts,
+        link,
     )
 
 
@@ -65,27 +77,33 @@ def _fmt(x: float | None, pattern: str = "{:.2f}") -> str:
 def describe(result: CaseResult) -> str:
     ds, spec = result.dataset, result.spec
     objects = len(ds.objects)
+    link = f"; link: {result.link.describe()}" if result.link else ""
+    if spec.shaped and not result.link:
+        link = "; NO link (--no-link): straight to the emulator"
     return (f"{spec.id}: {spec.title}; versions: {ds.versions}, models: {ds.models}, "
             f"objects: {objects}, {ds.payload_bytes / MiB:.0f} MiB extracted; "
-            f"emulator: {result.backend}")  # fmt: skip
+            f"emulator: {result.backend}{link}")  # fmt: skip
 
 
 def table(result: CaseResult) -> list[str]:
     """The case as a markdown table, one row per tool, skipped tools included."""
     sums = summaries(result)
     cold = result.spec.mode == "cold"
-    base = sums.get("rclone")
+    base = sums.get("rclone") or sums.get("rclone-copy")
     ours = sums.get("ours")
+    shaped = result.link is not None
     rows = [
         f"### {describe(result)}",
         "",
         "| tool | ok runs | median s | min-max s | MiB/s | ÷ rclone | ours ÷ tool "
-        "| peak RSS MiB | CPU s | requests list/meta/read/other |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS MiB | CPU s | requests list/meta/read/other |"
+        + (" connections | proxy CPU s |" if shaped else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if shaped else ""),
     ]
     for name in result.spec.tools:
         if name in result.skipped:
-            rows.append(f"| {name} | {result.skipped[name]} |  |  |  |  |  |  |  |  |")
+            blank = "  |" * (10 if shaped else 8)
+            rows.append(f"| {name} | {result.skipped[name]} |{blank}")
             continue
         s = sums.get(name)
         if s is None:
@@ -99,6 +117,7 @@ def table(result: CaseResult) -> list[str]:
             f"| {_fmt(ratio(ours.median if ours else None, s.median))} "
             f"| {s.peak_rss_kb / 1024:.0f} | {_fmt(s.cpu, '{:.1f}')} "
             f"| {r.list}/{r.metadata}/{r.read}/{r.other} |"
+            + (f" {s.link.connections} | {s.link.cpu:.1f} |" if s.link else "")
         )
     rows += ["", *notes(result, sums), ""]
     return rows
@@ -113,6 +132,11 @@ def notes(result: CaseResult, sums: dict[str, Summary]) -> list[str]:
     if noise:
         lines.append(f"- CPU used by other processes during a run: median "
                      f"{statistics.median(noise):.1f} s, max {max(noise):.1f} s")  # fmt: skip
+    for s in sums.values():
+        u = s.link
+        if u and u.requests != s.requests.total:  # the proxy's view: a bypass would show here
+            lines.append(f"- {s.tool}: the link saw {u.requests} requests, the emulator logged "
+                         f"{s.requests.total} (medians)")  # fmt: skip
     for s in sums.values():
         bad = [x for x in result.samples if x.tool == s.tool and not x.ok]
         for x in bad[:2]:
@@ -137,7 +161,7 @@ def rss_comparison(results: list[CaseResult]) -> list[str]:
     """W3: peak RSS for the 1 GiB version against the 100 MiB one, per tool and format."""
     by_id = {r.spec.id: r for r in results}
     lines = []
-    for form in ("zip", "tgz"):
+    for form in ("zip", "tgz", "folder"):
         big, small = by_id.get(f"W3-{form}-1g"), by_id.get(f"W3-{form}-100m")
         if not big or not small:
             continue
@@ -159,6 +183,7 @@ def case_record(result: CaseResult) -> dict[str, Any]:
         "title": result.spec.title,
         "mode": result.spec.mode,
         "emulator_backend": result.backend,
+        "link": result.link._asdict() if result.link else None,
         "dataset": {
             "source": ds.source,
             "form": ds.form,
@@ -177,5 +202,6 @@ def case_record(result: CaseResult) -> dict[str, Any]:
 def _sample(s: Sample) -> dict[str, Any]:
     d = s._asdict()
     d["requests"] = s.requests._asdict()
+    d["link"] = s.link._asdict() if s.link else None
     d["ok"] = s.ok
     return d

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,10 +24,12 @@ if __name__ == "__main__":  # run as a script: make `bench` and `tests.support` 
     sys.path.insert(0, str(BENCH.parent))
 
 from bench import report  # noqa: E402
+from bench.shaped import parse_rate  # noqa: E402
 from bench.tools import all_tools  # noqa: E402
-from bench.workloads import SPECS, CaseResult, run_workload, w4_plan  # noqa: E402
+from bench.workloads import SPECS, CaseResult, LinkOptions, run_workload, w4_plan  # noqa: E402
 
-WORKLOADS = ("W1", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+TOOLS = "rclone,rclone+extract,seed,gcloud,rclone-copy,gcloud-cp,ours"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,13 +39,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="repetitions of each tool (default 3)")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply data sizes (W2: model count) by this (default 1)")  # fmt: skip
-    p.add_argument("--tools", default="rclone,rclone+extract,seed,gcloud,ours",
-                   help="contenders to run, comma-separated")  # fmt: skip
+    p.add_argument("--tools", default=TOOLS,
+                   help="contenders to run, comma-separated (default: all)")  # fmt: skip
     p.add_argument("--workers", type=int, default=4, help="ours --workers (default 4)")
     p.add_argument("--ours-python", default=sys.executable,
-                   help="python that has gcs_model_sync installed (default: this one)")  # fmt: skip
+                   help="python with the dependencies of ours (default: this one)")  # fmt: skip
+    p.add_argument("--ours-repo", type=Path, default=BENCH.parent,
+                   help="checkout whose gcs_model_sync runs as ours (default: here)")  # fmt: skip
+    p.add_argument("--ours-args", default="",
+                   help='extra arguments for ours, shlex-split: "--workers 8"')  # fmt: skip
+    p.add_argument("--link-rate", type=parse_rate, default=parse_rate("40M"),
+                   help="W5 link: bytes/s per connection, 40M = 40 MiB/s (0: none)")  # fmt: skip
+    p.add_argument("--link-delay", type=float, default=0.03,
+                   help="W5 link: seconds added to every request (default 0.03)")  # fmt: skip
+    p.add_argument("--link-burst", type=parse_rate, default=parse_rate("256K"),
+                   help="W5 link: token bucket size (default 256K)")  # fmt: skip
+    p.add_argument("--no-link", action="store_true",
+                   help="W5 straight to the emulator: what the proxy costs")  # fmt: skip
     p.add_argument("--backend", choices=("auto", "filesystem", "memory"), default="auto",
-                   help="emulator storage; auto: filesystem for W1, memory for W2, W3")  # fmt: skip
+                   help="emulator storage; auto: filesystem for W1, else memory")  # fmt: skip
     p.add_argument("--workdir", type=Path, default=BENCH / "out" / "work",
                    help="where data, emulator storage and destinations go")  # fmt: skip
     p.add_argument("--out", type=Path, default=BENCH / "out", help="where results are written")
@@ -60,11 +75,11 @@ def _version(cmd: list[str]) -> str:
     return ((out.stdout or out.stderr).strip().splitlines() or ["unknown"])[0]
 
 
-def _commit() -> str:
-    """HEAD, and whether the package under test differs from it."""
+def _commit(repo: Path = BENCH.parent) -> str:
+    """HEAD of the checkout ours runs from, and whether its package differs from it."""
 
     def git(*args: str) -> str:
-        cmd = ["git", "-C", str(BENCH.parent), *args]
+        cmd = ["git", "-C", str(repo), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -85,7 +100,9 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
     except PackageNotFoundError:
         emulator = "not installed"
     return {
-        "commit": _commit(),
+        "commit": _commit(args.ours_repo),
+        "ours_repo": str(args.ours_repo.resolve()),
+        "ours_args": args.ours_args,
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kb / (1 << 20), 1),
         "kernel": platform.release(),
@@ -114,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress, live
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     wanted = {t.strip() for t in args.tools.split(",")}
-    tools = [t for t in all_tools(args.ours_python, args.workdir) if t.name in wanted]
+    every = all_tools(args.ours_python, args.workdir, args.ours_repo, shlex.split(args.ours_args))
+    tools = [t for t in every if t.name in wanted]
+    link = None if args.no_link else LinkOptions(args.link_rate, args.link_delay, args.link_burst)
     info = machine(args)
     print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
     results: list[CaseResult] = []
@@ -126,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             print(extra[-1])
             continue
         results += run_workload(name, specs, tools, args.workdir, args.scale, args.runs,
-                                args.workers, args.backend, keep=args.keep)  # fmt: skip
+                                args.workers, args.backend, keep=args.keep,
+                                link_options=link)  # fmt: skip
     elapsed = time.perf_counter() - start
     primed = {r.dataset.source for r in results if r.primed}  # no-op cases: run 1 was cold
     for tool in tools:
@@ -143,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Benchmark {stamp}: runs={args.runs} scale={args.scale} workers={args.workers} "
         f"backend={args.backend} commit={info['commit']}, {elapsed:.0f} s in all"
     )
+    if args.ours_repo.resolve() != BENCH.parent or args.ours_args:
+        header += f"; ours from {args.ours_repo.resolve()} with {args.ours_args or 'no'} extra args"
     lines = [header, ""]
     for result in results:
         lines += report.table(result)

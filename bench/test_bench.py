@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import tarfile
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.data import FileSpec, generate, sha256_file
 from bench.emulator import classify, count_requests
+from bench.shaped import LinkStats, RequestTracker, ShapedLink, TokenBucket, parse_rate
 from bench.verify import check_tree, compare, hash_tree
+
+MiB = 1 << 20
 
 
 @pytest.mark.parametrize(
@@ -84,3 +92,102 @@ def test_generated_versions_extract_to_the_published_sums(tmp_path: Path, form: 
                 tf.extractall(model_dir, filter="data")
     assert check_tree(out, ds.published) == []
     assert sorted(ds.published)[0] == "model0/0001/saved_model.pb"
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("40M", 40 * MiB), ("40MiB/s", 40 * MiB), ("512k", 512 << 10), ("1.5G", 1.5 * (1 << 30)),
+     ("1000", 1000), ("0", 0)],
+)  # fmt: skip
+def test_parse_rate(text: str, rate: float) -> None:
+    assert parse_rate(text) == rate
+
+
+def test_parse_rate_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="not a rate"):
+        parse_rate("fast")
+
+
+def test_token_bucket_spends_its_burst_then_makes_the_reader_wait() -> None:
+    bucket = TokenBucket(rate=1000, burst=500, now=0.0)
+    assert bucket.take(300, now=0.0) == 0.0  # within the burst
+    assert bucket.take(700, now=0.0) == pytest.approx(0.5)  # 500 bytes of debt at 1000 B/s
+    assert bucket.take(100, now=0.5) == pytest.approx(0.1)  # the debt was paid, nothing saved
+    assert bucket.take(100, now=10.0) == 0.0  # credit refilled, capped at the burst
+    assert bucket.tokens == pytest.approx(400)
+
+
+def test_token_bucket_holds_the_rate_over_many_reads() -> None:
+    rate, now, read = 40 * MiB, 0.0, 256 << 10
+    bucket = TokenBucket(rate, burst=read, now=now)
+    for _ in range(400):  # 100 MiB, each read waiting as the proxy does
+        now += bucket.take(read, now)
+    assert now == pytest.approx((400 * read - read) / rate)  # the first read rode the burst
+
+
+def test_token_bucket_with_no_rate_never_waits() -> None:
+    bucket = TokenBucket(rate=0, burst=0, now=0.0)
+    assert bucket.take(1 << 30, now=0.0) == 0.0
+
+
+def test_request_tracker_counts_a_request_per_exchange() -> None:
+    tracker = RequestTracker()
+    assert tracker.client_data()  # the first request line
+    assert not tracker.client_data()  # more of the same request (headers, body)
+    tracker.server_data()
+    tracker.server_data()  # the response, in several reads
+    assert tracker.client_data()  # the next request on the kept-alive connection
+    assert not tracker.client_data()
+
+
+def test_link_stats_since() -> None:
+    assert LinkStats(5, 9, 100, 10).since(LinkStats(2, 4, 40, 10)) == LinkStats(3, 5, 60, 0)
+
+
+BODY = bytes(range(256)) * (8 << 10)  # 2 MiB
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: several requests on one connection
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_shaped_link_caps_the_rate_delays_requests_and_counts(upstream: str) -> None:
+    with ShapedLink(upstream, rate=32 * MiB, delay=0.05, burst=256 << 10) as link:
+        port = int(link.url.rsplit(":", 1)[1])
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(2):  # two requests on one connection
+            conn.request("GET", "/a")
+            assert conn.getresponse().read() == BODY
+        conn.close()
+        elapsed = time.perf_counter() - start
+        other = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        other.request("GET", "/b")
+        assert other.getresponse().read() == BODY
+        other.close()
+        stats = link.stats()
+        assert (link.connections, link.requests) == (2, 3)  # the same figures, one at a time
+    # 2 x 50 ms of delay, 2 x 2 MiB at 32 MiB/s less the burst: at least 0.2 s
+    assert elapsed >= 0.2
+    assert elapsed < 5
+    assert (stats.connections, stats.requests) == (2, 3)
+    assert stats.bytes_down >= 3 * len(BODY)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -125,6 +126,21 @@ class Rclone:
         return _copy_result(ctx, run_measured(cmd, ctx.log))
 
 
+class RcloneCopy:
+    """W5: `rclone copy REMOTE DIR` with rclone's defaults: 4 transfers, 8 checkers, and files
+    over 250 MiB fetched as 4 ranged streams at once (--multi-thread-cutoff/-streams)."""
+
+    name = "rclone-copy"
+
+    def unavailable(self, form: Form) -> str | None:
+        return _missing("rclone")
+
+    def run(self, ctx: Context) -> Outcome:
+        target = ctx.dest if ctx.dataset.form == "folder" else ctx.staging
+        cmd = ["rclone", "copy", rclone_remote(ctx), str(target)]
+        return _copy_result(ctx, run_measured(cmd, ctx.log))
+
+
 class RcloneExtract:
     """(b) `rclone sync` of the archives, then `unzip` / `tar -xzf` of each into its model dir."""
 
@@ -172,6 +188,20 @@ class SeedWay:
         return Outcome(run_measured(cmd, ctx.log), ctx.dest, ds.published)
 
 
+def gcloud_env(config_dir: Path, url: str) -> dict[str, str]:
+    """gcloud against the emulator (or the shaped link in front of it), without credentials."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        CLOUDSDK_CONFIG=str(config_dir),
+        CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=f"{url}/",
+        CLOUDSDK_AUTH_DISABLE_CREDENTIALS="True",
+        CLOUDSDK_CORE_PROJECT="test",
+        CLOUDSDK_CORE_DISABLE_PROMPTS="1",
+    )
+    return env
+
+
 class Gcloud:
     """(d) `gcloud storage rsync -r` of the objects."""
 
@@ -184,28 +214,40 @@ class Gcloud:
         return _missing("gcloud")
 
     def run(self, ctx: Context) -> Outcome:
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(
-            CLOUDSDK_CONFIG=str(self.config_dir),
-            CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE=f"{ctx.url}/",
-            CLOUDSDK_AUTH_DISABLE_CREDENTIALS="True",
-            CLOUDSDK_CORE_PROJECT="test",
-            CLOUDSDK_CORE_DISABLE_PROMPTS="1",
-        )
+        env = gcloud_env(self.config_dir, ctx.url)
         target = ctx.dest if ctx.dataset.form == "folder" else ctx.staging
         target.mkdir(parents=True, exist_ok=True)
         cmd = ["gcloud", "storage", "rsync", "-r", ctx.dataset.source, str(target)]
         return _copy_result(ctx, run_measured(cmd, ctx.log, env=env))
 
 
+class GcloudCp(Gcloud):
+    """W5: `gcloud storage cp -r gs://B/P DIR` with its defaults (sliced downloads, its own
+    process and thread counts). DIR exists, so the copy lands in `DIR/<last part of P>/`."""
+
+    name = "gcloud-cp"
+
+    def run(self, ctx: Context) -> Outcome:
+        env = gcloud_env(self.config_dir, ctx.url)
+        target = ctx.dest if ctx.dataset.form == "folder" else ctx.staging
+        target.mkdir(parents=True, exist_ok=True)
+        cmd = ["gcloud", "storage", "cp", "-r", ctx.dataset.source, str(target)]
+        measured = run_measured(cmd, ctx.log, env=env)
+        tree = target / ctx.dataset.prefix.rstrip("/").rsplit("/", 1)[-1]
+        expected = ctx.dataset.published if ctx.dataset.form == "folder" else ctx.dataset.objects
+        return Outcome(measured, tree, expected)
+
+
 class Ours:
-    """(e) `python -m gcs_model_sync once --source gs://B/P --dest DIR --workers N`."""
+    """(e) `python -m gcs_model_sync once --source gs://B/P --dest DIR --workers N [extra]`,
+    run from `repo` (its package first on the path: a checkout of another commit works)."""
 
     name = "ours"
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, repo: Path = REPO, extra: Sequence[str] = ()) -> None:
         self.python = python
+        self.repo = repo
+        self.extra = list(extra)
         self._why_not: str | bool | None = False  # False: not probed yet
         # The pass's own time, from its pass_done log event: the process minus start-up.
         self.in_process: dict[str, list[float]] = {}
@@ -214,14 +256,23 @@ class Ours:
         return [
             self.python, "-m", "gcs_model_sync", "once",
             "--source", ctx.dataset.source, "--dest", str(ctx.dest),
-            "--workers", str(ctx.workers), "--log-format", "json",
+            "--workers", str(ctx.workers), "--log-format", "json", *self.extra,
         ]  # fmt: skip
+
+    def env(self, url: str) -> dict[str, str]:
+        env = cli_env(url)
+        if self.repo != REPO:  # cwd is on the path already with -m; this says it twice
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.repo), env.get("PYTHONPATH")) if p
+            )
+        return env
 
     def unavailable(self, form: Form) -> str | None:
         if self._why_not is False:
             probe = subprocess.run(
                 [self.python, "-m", "gcs_model_sync", "once", "--help"],
-                cwd=REPO,
+                cwd=self.repo,
+                env=self.env("http://127.0.0.1:1"),
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -231,8 +282,7 @@ class Ours:
         return self._why_not if isinstance(self._why_not, str) else None
 
     def run(self, ctx: Context) -> Outcome:
-        env = cli_env(ctx.url)
-        measured = run_measured(self.command(ctx), ctx.log, env=env, cwd=REPO)
+        measured = run_measured(self.command(ctx), ctx.log, env=self.env(ctx.url), cwd=self.repo)
         seconds = last_pass_seconds(ctx.log)
         if seconds is not None:
             self.in_process.setdefault(ctx.dataset.source, []).append(seconds)
@@ -253,5 +303,16 @@ def last_pass_seconds(log: Path) -> float | None:
     return found
 
 
-def all_tools(python: str, workdir: Path) -> list[Tool]:
-    return [Rclone(), RcloneExtract(), SeedWay(), Gcloud(workdir / "gcloud-config"), Ours(python)]
+def all_tools(
+    python: str, workdir: Path, ours_repo: Path = REPO, ours_args: Sequence[str] = ()
+) -> list[Tool]:
+    config = workdir / "gcloud-config"
+    return [
+        Rclone(),
+        RcloneExtract(),
+        SeedWay(),
+        Gcloud(config),
+        RcloneCopy(),
+        GcloudCp(config),
+        Ours(python, ours_repo.resolve(), ours_args),
+    ]

@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 from bench.data import Dataset, Form, generate, saved_model, tiny_model
 from bench.emulator import Backend, BenchEmulator, RequestCounts
 from bench.noise import busy_seconds, process_seconds
+from bench.shaped import ShapedLink
 from bench.tools import Context, Tool
 from bench.verify import check_tree
 
@@ -32,17 +33,21 @@ class CaseSpec(NamedTuple):
     big: int  # variables bytes per version (0: tiny versions)
     shards: int
     tools: tuple[str, ...]
+    shaped: bool = False  # through the shaped link (bench/shaped.py), not straight to the emulator
 
 
 PEERS = ("rclone", "rclone+extract", "seed", "gcloud", "ours")
 NOOP_PEERS = ("rclone", "ours")
 RSS_PEERS = ("seed", "ours")
+LINK_PEERS = ("rclone-copy", "gcloud-cp", "ours")
 
 
 def _cold(name: str, title: str, form: Form, versions: int, big: int, shards: int = 1,
-          tools: tuple[str, ...] = PEERS, models: int = 4) -> CaseSpec:  # fmt: skip
+          tools: tuple[str, ...] = PEERS, models: int = 4,
+          shaped: bool = False) -> CaseSpec:  # fmt: skip
     per_model = max(versions // models, 1)
-    return CaseSpec(name, title, "cold", name.lower(), form, models, per_model, big, shards, tools)
+    return CaseSpec(name, title, "cold", name.lower(), form, models, per_model, big, shards, tools,
+                    shaped)  # fmt: skip
 
 
 def _noop(name: str, title: str, form: Form) -> CaseSpec:
@@ -61,13 +66,48 @@ SPECS: tuple[CaseSpec, ...] = (
     _cold("W3-zip-100m", "one 100 MiB version, zip", "zip", 1, 100 * MiB, 1, RSS_PEERS, 1),
     _cold("W3-tgz-1g", "one 1 GiB version, tar.gz", "tgz", 1, 1024 * MiB, 1, RSS_PEERS, 1),
     _cold("W3-tgz-100m", "one 100 MiB version, tar.gz", "tgz", 1, 100 * MiB, 1, RSS_PEERS, 1),
-)
+    _cold("W3-folder-1g", "one 1 GiB version, folder form (one 1 GiB file)", "folder", 1,
+          1024 * MiB, 1, RSS_PEERS, 1),
+    _cold("W3-folder-100m", "one 100 MiB version, folder form (one 100 MiB file)", "folder", 1,
+          100 * MiB, 1, RSS_PEERS, 1),
+    # W5: over the shaped link (each connection capped, every request delayed), cold.
+    _cold("W5-big", "one version holding one 1 GiB file (folder form), shaped link", "folder",
+          1, 1024 * MiB, 1, LINK_PEERS, 1, shaped=True),
+    _cold("W5-many", "W1-zip's data (20 x 50 MiB zips, 4 models), shaped link", "zip", 20,
+          50 * MiB, 1, LINK_PEERS, shaped=True),
+)  # fmt: skip
 PREFIX = "bench"
 
 # filesystem serves big objects faster and keeps them out of RAM, but lists by reading every
 # object's metadata from disk: W2's thousands of objects need memory (see bench/README.md).
 # W3 is about our RSS, not time: memory loads its 2.2 GiB in a quarter of the time.
-AUTO_BACKEND: dict[str, Backend] = {"W1": "filesystem", "W2": "memory", "W3": "memory"}
+AUTO_BACKEND: dict[str, Backend] = {
+    "W1": "filesystem",
+    "W2": "memory",
+    "W3": "memory",
+    "W5": "memory",  # 2 GiB (~6 GB of RAM): loads 4x faster; 1 GiB ranged reads as fast or faster
+}
+
+
+class LinkOptions(NamedTuple):
+    """The shaped link's settings (bench/shaped.py)."""
+
+    rate: float  # bytes per second, per connection, downstream; 0: no cap
+    delay: float  # seconds added to every request
+    burst: float  # token bucket size, bytes
+
+    def describe(self) -> str:
+        rate = f"{self.rate / MiB:g} MiB/s per connection" if self.rate else "no rate cap"
+        return f"{rate}, +{self.delay * 1000:g} ms per request, burst {self.burst / 1024:g} KiB"
+
+
+class LinkUse(NamedTuple):
+    """What one run did on the shaped link, counted by the proxy."""
+
+    connections: int
+    requests: int  # request starts seen by the proxy (the emulator's log counts them too)
+    bytes_down: int
+    cpu: float  # the proxy's CPU seconds during the run
 
 
 class Sample(NamedTuple):
@@ -80,6 +120,7 @@ class Sample(NamedTuple):
     returncode: int
     problems: list[str]
     requests: RequestCounts
+    link: LinkUse | None = None  # shaped cases only
 
     @property
     def ok(self) -> bool:
@@ -93,6 +134,7 @@ class CaseResult(NamedTuple):
     primed: dict[str, Sample]  # noop mode: the untimed first sync
     samples: list[Sample]
     backend: Backend  # the emulator's storage
+    link: LinkOptions | None = None  # shaped cases: the link's settings
 
 
 def build_dataset(spec: CaseSpec, data_dir: Path, scale: float) -> Dataset:
@@ -117,34 +159,46 @@ class Runner:
     """Runs cases against one emulator, printing a line per run."""
 
     def __init__(self, emulator: BenchEmulator, workdir: Path, workers: int,
-                 say: Callable[[str], None] = print) -> None:  # fmt: skip
+                 say: Callable[[str], None] = print, link: ShapedLink | None = None,
+                 link_options: LinkOptions | None = None) -> None:  # fmt: skip
         self.emulator = emulator
         self.workdir = workdir
         self.workers = workers
         self.say = say
+        self.link = link  # the shaped link in front of the emulator, for shaped cases
+        self.link_options = link_options
 
-    def context(self, case_id: str, tool: Tool, dataset: Dataset) -> Context:
+    def context(self, case_id: str, tool: Tool, dataset: Dataset, shaped: bool = False) -> Context:
         base = self.workdir / case_id / _slug(tool.name)
-        return Context(self.emulator.url, dataset, base / "dest", base / "staging",
-                       base / "log.txt", self.workers)  # fmt: skip
+        url = self.link.url if shaped and self.link else self.emulator.url
+        return Context(url, dataset, base / "dest", base / "staging", base / "log.txt",
+                       self.workers)  # fmt: skip
 
     def once(self, case_id: str, tool: Tool, ctx: Context, rep: int) -> Sample:
         os.sync()  # the previous run's dirty pages are written back on nobody's clock
+        link = self.link if self.link and ctx.url == self.link.url else None
         offset = self.emulator.log_offset()
+        link_before, link_cpu = (link.stats(), process_seconds(link.pid)) if link else (None, 0.0)
         busy, emulator_cpu = busy_seconds(), process_seconds(self.emulator.pid)
         outcome = tool.run(ctx)
         m = outcome.measured
         emulator_cpu = process_seconds(self.emulator.pid) - emulator_cpu
-        other_cpu = max(busy_seconds() - busy - m.cpu - emulator_cpu, 0.0)
+        used: LinkUse | None = None
+        if link and link_before:
+            link_cpu = process_seconds(link.pid) - link_cpu
+            d = link.stats().since(link_before)
+            used = LinkUse(d.connections, d.requests, d.bytes_down, link_cpu)
+        other_cpu = max(busy_seconds() - busy - m.cpu - emulator_cpu - link_cpu, 0.0)
         problems = [f"exit status {m.returncode} (see {ctx.log})"] if m.returncode else []
         problems += check_tree(outcome.tree, outcome.expected)
         requests = self.emulator.requests_since(offset)
         sample = Sample(tool.name, rep, other_cpu, m.wall, m.cpu, m.max_rss_kb, m.returncode,
-                        problems, requests)  # fmt: skip
+                        problems, requests, used)  # fmt: skip
         status = "ok" if sample.ok else "FAILED: " + "; ".join(problems)
+        conns = f"conn {used.connections:3d}  proxy CPU {used.cpu:4.1f} s  " if used else ""
         self.say(f"  {case_id:<12} {rep if rep >= 0 else 'prime':>5} {tool.name:<15}"
-                 f"{m.wall:8.2f} s  RSS {m.max_rss_kb / 1024:7.0f} MiB  "
-                 f"req {requests.total:5d}  other CPU {other_cpu:5.1f} s  {status}")  # fmt: skip
+                 f"{m.wall:8.2f} s  RSS {m.max_rss_kb / 1024:7.0f} MiB  req {requests.total:5d}"
+                 f"  {conns}other CPU {other_cpu:5.1f} s  {status}")  # fmt: skip
         return sample
 
     def run_case(
@@ -161,7 +215,7 @@ class Runner:
                 self.say(f"  {spec.id:<12} {tool.name}: {reason}")
             else:
                 active.append(tool)
-        contexts = {t.name: self.context(spec.id, t, dataset) for t in active}
+        contexts = {t.name: self.context(spec.id, t, dataset, spec.shaped) for t in active}
         primed: dict[str, Sample] = {}
         if spec.mode == "noop":
             for tool in active:
@@ -179,7 +233,8 @@ class Runner:
                 samples.append(self.once(spec.id, tool, ctx, rep))
                 if spec.mode == "cold":  # before its pages are written back: less to sync
                     _clear(ctx.dest, ctx.staging)
-        return CaseResult(spec, dataset, skipped, primed, samples, self.emulator.backend)
+        link = self.link_options if spec.shaped else None
+        return CaseResult(spec, dataset, skipped, primed, samples, self.emulator.backend, link)
 
 
 def run_workload(
@@ -192,8 +247,10 @@ def run_workload(
     workers: int,
     backend: Backend | Literal["auto"],
     keep: bool = False,
+    link_options: LinkOptions | None = None,
 ) -> list[CaseResult]:
-    """Generate the data of `specs`, serve it from one emulator, run every case."""
+    """Generate the data of `specs`, serve it from one emulator, run every case; shaped cases
+    reach it through one shaped link with `link_options` (None: straight to the emulator)."""
     if backend == "auto":
         backend = AUTO_BACKEND.get(name, "filesystem")
     base = workdir / name
@@ -206,14 +263,25 @@ def run_workload(
     print(f"{name}: generated {size / MiB:.0f} MiB in {time.perf_counter() - start:.1f} s")
     results: list[CaseResult] = []
     start = time.perf_counter()
-    emu = BenchEmulator(base, data_dir, backend).start(timeout=60 + size / (20 * MiB))
+    emu = BenchEmulator(base, data_dir, backend)
+    link: ShapedLink | None = None
+    if link_options and any(spec.shaped for spec in specs):
+        link = ShapedLink(emu.url, link_options.rate, link_options.delay, link_options.burst,
+                          log=base / "shaped-link.log")  # fmt: skip
+        link.start()
     try:
+        # Behind the link, the emulator's own links (mediaLink) must point at the link too.
+        emu.start(timeout=60 + size / (20 * MiB), public_url=link.url if link else None)
         print(f"{name}: emulator ({backend}) ready in {time.perf_counter() - start:.1f} s")
-        runner = Runner(emu, base / "runs", workers)
+        if link and link_options:
+            print(f"{name}: shaped link {link.url} -> {emu.url}: {link_options.describe()}")
+        runner = Runner(emu, base / "runs", workers, link=link, link_options=link_options)
         for spec, dataset in zip(specs, datasets, strict=True):
             results.append(runner.run_case(spec, dataset, tools, runs))
     finally:
         emu.stop()
+        if link:
+            link.stop()
     failed = any(not s.ok for r in results for s in [*r.samples, *r.primed.values()])
     if failed:
         print(f"{name}: kept {base} (data, emulator log, tools' logs) to look into the failures")
