@@ -267,6 +267,59 @@ WRITE = [
         default_workers(),
     ),
     _param(
+        "connections",
+        Annotated[
+            int,
+            _opt(
+                "--connections",
+                env="CONNECTIONS",
+                help="Downloads open at once, over all workers and slices.",
+            ),
+        ],
+        16,
+    ),
+    _param(
+        "slice_size",
+        Annotated[
+            int,
+            _opt(
+                "--slice-size",
+                env="SLICE_SIZE",
+                help="Objects of --slice-threshold or more are read as ranges of this size, "
+                "in parallel and resumable across passes.",
+                **SIZE,
+            ),
+        ],
+        "16M",
+    ),
+    _param(
+        "slice_threshold",
+        Annotated[
+            int,
+            _opt(
+                "--slice-threshold",
+                env="SLICE_THRESHOLD",
+                help="Objects smaller than this are read in one stream (0: slice every object "
+                "of more than one slice).",
+                **SIZE,
+            ),
+        ],
+        "32M",
+    ),
+    _param(
+        "bwlimit",
+        Annotated[
+            int | None,
+            _opt(
+                "--bwlimit",
+                env="BWLIMIT",
+                help="Cap on the total download rate, bytes per second (200M: 200 MiB/s).",
+                **SIZE,
+            ),
+        ],
+        None,
+    ),
+    _param(
         "lock_timeout",
         Annotated[
             float,

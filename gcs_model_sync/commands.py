@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gcs_model_sync import __version__, deletions, logs, progress
+from gcs_model_sync import __version__, deletions, logs, progress, ranged
 from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
@@ -25,6 +25,7 @@ from gcs_model_sync.errors import (
 )
 from gcs_model_sync.hooks import Hook, redact
 from gcs_model_sync.layout import version_id
+from gcs_model_sync.local import Paths
 from gcs_model_sync.logs import event
 from gcs_model_sync.report import rejected
 from gcs_model_sync.retry import StopToken
@@ -252,9 +253,11 @@ def plan(config: Config) -> int:
         snap = inspect(config, stop)
     p = snap.plan
     rows: list[dict[str, Any]] = []
+    partial = Paths(config.dest).partial
     for i in p.installs:
         v = i.version
         action = "replace" if i.replaces else "fetch"
+        resume = sum(ranged.on_disk(partial, o) for o in v.objects)
         rows.append(
             {
                 "action": action,
@@ -262,7 +265,10 @@ def plan(config: Config) -> int:
                 "form": str(v.form),
                 "bytes": v.size,
                 "objects": len(v.entries),
-                "reason": i.reason,
+                "reason": f"{i.reason}; resumes with {progress.human(resume)} on disk"
+                if resume
+                else i.reason,
+                "resume_bytes": resume,
             }
         )
     for w in p.waiting:

@@ -90,6 +90,11 @@ class Config:
     log_format: LogFormat = "text"
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
     workers: int = field(default_factory=default_workers)
+    # Big objects: read as parallel ranges of `slice_size`, within one connection budget.
+    connections: int = 16
+    slice_size: int = 16 * 1024**2
+    slice_threshold: int = 32 * 1024**2
+    bwlimit: int | None = None  # bytes per second over every read of the process
     lock_timeout: float = 10.0
     retry_attempts: int = 6
     retry_deadline: float = 120.0
@@ -113,6 +118,9 @@ class Config:
             (self.keep >= 0, "--keep must be 0 (all) or a positive number"),
             (self.max_delete is None or self.max_delete >= 0, "--max-delete must be >= 0"),
             (self.workers >= 1, "--workers must be >= 1"),
+            (self.connections >= 1, "--connections must be >= 1"),
+            (self.slice_size >= 1024**2, "--slice-size must be at least 1M"),
+            (self.bwlimit is None or self.bwlimit >= 1024, "--bwlimit must be at least 1K"),
             (self.interval > 0, "--interval must be > 0"),
             (0 <= self.jitter < 1, "--jitter must be a fraction in [0, 1)"),
             (self.max_failures >= 0, "--max-failures must be >= 0"),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from gcs_model_sync import install, lock, prune, tfs_config
+from gcs_model_sync import install, lock, prune, ranged, tfs_config
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import Interrupted, SyncError, os_error
@@ -150,6 +150,7 @@ def _run(
 
     saver = StateSaver(paths, managed, str(config.source))
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
+    ranged.remove_stale(paths.partial, (o for i in plan.installs for o in i.version.objects))
     total = sum(i.version.size for i in plan.installs)
     with (
         watch(total, lambda: bucket.counters.bytes_read)

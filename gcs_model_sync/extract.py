@@ -224,6 +224,15 @@ class Writer:
             _raise_space(exc, self.limits.where)
             raise
 
+    def adopt(self, rel: str, src: Path) -> None:
+        """A file already complete on this filesystem (a sliced download), moved in."""
+        path = self._parent(rel)
+        self.limits.add(src.stat().st_size)
+        if os.path.lexists(path):  # rename would replace it: refuse as O_EXCL does
+            raise self._refused(rel, FileExistsError(errno.EEXIST, "File exists"))
+        set_mode(str(src), FILE_MODE)
+        os.rename(src, path)
+
     def symlink(self, rel: str, target: str) -> None:
         if not target or "\x00" in target:
             raise VersionRejected(f"{self.limits.where}: link {rel!r} has an empty or NUL target")

@@ -6,17 +6,19 @@ which is on the same filesystem as the versions so that publishing is a rename.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs_model_sync import extract, retry, space, tarstream, zipstream
+from gcs_model_sync import extract, ranged, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
-from gcs_model_sync.layout import Form
+from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.local import Paths, remove_tree
-from gcs_model_sync.logs import log
+from gcs_model_sync.logs import event, log
 from gcs_model_sync.plan import RemoteVersion
 from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
 
@@ -62,8 +64,12 @@ def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) ->
     """Claim the version's expected size (extracted where its archive states it, else stored:
     every form extracts while it downloads; rare zips spool, see _zip) from the budget that
     workers share, or raise InsufficientSpace before a byte is read. Held until its staging
-    is complete (its bytes are on disk then, and publishing is a rename) or removed."""
+    is complete (its bytes are on disk then, and publishing is a rename) or removed.
+
+    A sliced archive is on disk whole while it extracts: its stored size counts too."""
     need = version.expected_size
+    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config):
+        need += version.size
     return space.budget_for(staging).reserve(staging, need, config.min_free_space, name)
 
 
@@ -84,11 +90,11 @@ def _stage_once(
     held.written = lambda: limits.written
     try:
         if version.form is Form.ZIP:
-            writer = _zip(bucket, version, workdir, writer, name)
+            writer = _zip(bucket, version, paths, config, workdir, writer, name)
         elif version.form in (Form.TAR, Form.TGZ):
-            writer = _tar(bucket, version, writer, name)
+            writer = _tar(bucket, version, paths, config, writer, name)
         else:
-            writer = _folder(bucket, version, writer)
+            writer = _folder(bucket, version, paths, config, writer)
         content = extract.content_root(tree, name)  # made durable by the engine, in batches
     except BaseException:
         remove_tree(workdir)
@@ -96,10 +102,53 @@ def _stage_once(
     return Staged(version, workdir, content, writer.limits.written)
 
 
+@contextlib.contextmanager
+def _sliced(
+    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config
+) -> Iterator[ranged.Download]:
+    """A big object by parallel ranges into DEST/.gcs-model-sync/partial. Removed once used
+    (or refused: a corrupt archive is not kept); kept, with its progress, when the pass stops
+    first, for the next pass to resume."""
+    download = ranged.Download(bucket, obj, paths.partial, config.slice_size)
+    if download.resumed:
+        event(
+            logging.INFO,
+            "resumed",
+            f"gs://{bucket.source.bucket}/{obj.name}: resuming, {download.resumed} of "
+            f"{obj.size} bytes already on disk",
+            object=obj.name,
+            bytes=download.resumed,
+        )
+    try:
+        with download:
+            yield download
+    except VersionRejected:
+        download.discard()
+        raise
+    download.discard()
+
+
 def _zip(
-    bucket: Bucket, version: RemoteVersion, workdir: Path, writer: extract.Writer, name: str
+    bucket: Bucket,
+    version: RemoteVersion,
+    paths: Paths,
+    config: Config,
+    workdir: Path,
+    writer: extract.Writer,
+    name: str,
 ) -> extract.Writer:
     """Extract while downloading; spool to a file only for zips that need random access."""
+    obj = version.objects[0]
+    if ranged.wanted(obj, config):
+        with _sliced(bucket, obj, paths, config) as download:
+            try:
+                _checked(download, lambda: zipstream.extract(download, writer, name))
+                return writer
+            except zipstream.Unstreamable as exc:
+                log.debug("%s: %s; extracting from the downloaded file", name, exc)
+            writer = _restart(writer)
+            extract.extract_zip(download.wait(), writer, name)
+            return writer
     try:
         with bucket.open(version.objects[0]) as reader:
             content = reader.content()
@@ -107,10 +156,8 @@ def _zip(
         return writer
     except zipstream.Unstreamable as exc:
         log.debug("%s: %s; extracting from a local copy", name, exc)
-    remove_tree(writer.root)
-    limits = writer.limits  # the same counter, from zero: the space reservation reads it
-    limits.written = 0
-    writer = extract.Writer(writer.root, limits)
+    writer = _restart(writer)
+    limits = writer.limits
     archive = workdir / "archive.zip"
     with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
         content = reader.content()
@@ -132,14 +179,23 @@ def _zip(
     return writer
 
 
-def _checked(content: ObjectReader | GzipDecoded, extract_all: Callable[[], None]) -> None:
+def _restart(writer: extract.Writer) -> extract.Writer:
+    """An empty tree again, counting from zero on the same counter (the reservation reads it)."""
+    remove_tree(writer.root)
+    writer.limits.written = 0
+    return extract.Writer(writer.root, writer.limits)
+
+
+def _checked(
+    content: ObjectReader | GzipDecoded | ranged.Download, extract_all: Callable[[], None]
+) -> None:
     """Extract, then verify the object's checksum over every byte, read or not (and, for an
     object stored gzip-encoded, decode the rest, so that gzip's own trailer is checked).
 
     When extraction calls the archive corrupt, a checksum failure is the better explanation
     (bytes damaged in transit), and that one is retried.
     """
-    reader = content if isinstance(content, ObjectReader) else content.reader
+    reader = content.reader if isinstance(content, GzipDecoded) else content
     try:
         extract_all()
     except VersionRejected:
@@ -149,17 +205,34 @@ def _checked(content: ObjectReader | GzipDecoded, extract_all: Callable[[], None
 
 
 def _tar(
-    bucket: Bucket, version: RemoteVersion, writer: extract.Writer, name: str
+    bucket: Bucket,
+    version: RemoteVersion,
+    paths: Paths,
+    config: Config,
+    writer: extract.Writer,
+    name: str,
 ) -> extract.Writer:
+    """One sequential inflater; a big archive's bytes arrive by parallel ranges ahead of it."""
     gz = version.form is Form.TGZ
-    with bucket.open(version.objects[0]) as reader:
+    obj = version.objects[0]
+    if ranged.wanted(obj, config):
+        with _sliced(bucket, obj, paths, config) as download:
+            _checked(download, lambda: tarstream.extract(download, writer, name, gz=gz))
+        return writer
+    with bucket.open(obj) as reader:
         content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
         _checked(content, lambda: tarstream.extract(content, writer, name, gz=gz))
     return writer
 
 
-def _folder(bucket: Bucket, version: RemoteVersion, writer: extract.Writer) -> extract.Writer:
+def _folder(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, writer: extract.Writer
+) -> extract.Writer:
     for entry in sorted(version.entries, key=lambda e: e.relpath):
+        if ranged.wanted(entry.obj, config):
+            with _sliced(bucket, entry.obj, paths, config) as download:
+                writer.adopt(entry.relpath, download.wait())
+            continue
         with bucket.open(entry.obj) as reader:
             content = reader.content()  # the reader itself unless stored gzip-encoded
             writer.file(entry.relpath, content)

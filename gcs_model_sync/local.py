@@ -53,6 +53,7 @@ class Paths:
         self.state_file = self.state_dir / "state.json"
         self.lock_file = self.state_dir / "lock"
         self.staging = self.state_dir / "staging"
+        self.partial = self.state_dir / "partial"  # resumable downloads: kept across passes
         self.trash = self.state_dir / "trash"
 
     def version_dir(self, model: str, version: str) -> Path:
@@ -60,7 +61,7 @@ class Paths:
 
     def ensure(self) -> None:
         make_dirs(self.dest)
-        for d in (self.state_dir, self.staging, self.trash):
+        for d in (self.state_dir, self.staging, self.trash, self.partial):
             d.mkdir(exist_ok=True)  # ours alone: the umask may keep others out
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 # per process, and not part of every pass's time in the `run` loop's metrics and logs.
 import google.cloud.storage  # noqa: F401
 
-from gcs_model_sync import extract, retry
+from gcs_model_sync import checksum, extract, retry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import (
     AccessDenied,
@@ -42,6 +42,7 @@ from gcs_model_sync.errors import (
 )
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.logs import event, log
+from gcs_model_sync.throttle import Link
 
 if TYPE_CHECKING:
     import requests
@@ -94,10 +95,11 @@ class Bucket:
         self.config = config
         self.stop = stop
         self.counters = Counters()
+        self.link = Link(config.connections, config.bwlimit, stop)
         self._session, self._client, self._base = _connect(
             config.anonymous,
             config.project,
-            config.workers,
+            max(config.workers, config.connections),
             os.environ.get("STORAGE_EMULATOR_HOST"),
             config.endpoint,
         )
@@ -192,13 +194,16 @@ class Bucket:
     def open(self, obj: RemoteObject) -> ObjectReader:
         return ObjectReader(self, obj)
 
-    def _get(self, obj: RemoteObject, offset: int) -> requests.Response:
+    def _get(self, obj: RemoteObject, offset: int, end: int | None = None) -> requests.Response:
+        """The object's bytes from `offset` to `end` (exclusive; None: to its end)."""
         url = (
             f"{self._base}/download/storage/v1/b/{quote(self.source.bucket, safe='')}"
             f"/o/{quote(obj.name, safe='')}?{self._read_query}&generation={obj.generation}"
         )
         headers = {"Accept-Encoding": "gzip"}  # never transcode: checksums are of stored bytes
-        if offset:
+        if end is not None and end < obj.size:
+            headers["Range"] = f"bytes={offset}-{end - 1}"
+        elif offset:
             headers["Range"] = f"bytes={offset}-"
         self.counters.add(reads=1)
         where = f"gs://{self.source.bucket}/{obj.name}"
@@ -239,11 +244,15 @@ class Bucket:
         error: the caller does without)."""
 
         def read() -> bytes | None:
-            resp = self._get(obj, start)
+            self.link.connections.acquire()
             try:
-                return bytes(resp.content) if not start or resp.status_code == 206 else None
+                resp = self._get(obj, start)
+                try:
+                    return bytes(resp.content) if not start or resp.status_code == 206 else None
+                finally:
+                    resp.close()
             finally:
-                resp.close()
+                self.link.connections.release()
 
         try:
             return self._retry(read, f"reading the end of gs://{self.source.bucket}/{obj.name}")
@@ -274,15 +283,25 @@ class Bucket:
 
 class ObjectReader:
     """A read of one object generation in chunks that resumes after resets and checks size
-    and crc32c (or md5) at EOF, raising ChecksumMismatch instead of returning bad bytes."""
+    and crc32c (or md5) at EOF, raising ChecksumMismatch instead of returning bad bytes.
 
-    def __init__(self, bucket: Bucket, obj: RemoteObject) -> None:
+    A reader of a byte range (`start`, `end`) resumes the same way but checks nothing: the
+    caller checksums the range itself and the whole object from its ranges. Each open response
+    holds one of the process's connections, and every byte read counts against --bwlimit.
+    """
+
+    def __init__(
+        self, bucket: Bucket, obj: RemoteObject, start: int = 0, end: int | None = None
+    ) -> None:
         self._bucket = bucket
         self.obj = obj
-        self.offset = 0
+        self.offset = start
+        self.end = obj.size if end is None else end
+        self._ranged = start > 0 or self.end < obj.size
         self._resp: requests.Response | None = None
-        self._crc = _Crc32c() if obj.crc32c else None
-        self._md5 = hashlib.md5(usedforsecurity=False) if not obj.crc32c and obj.md5 else None
+        self._crc = 0 if obj.crc32c and not self._ranged else None
+        whole_md5 = not obj.crc32c and obj.md5 and not self._ranged
+        self._md5 = hashlib.md5(usedforsecurity=False) if whole_md5 else None
         self._verified = False
 
     @property
@@ -311,15 +330,16 @@ class ObjectReader:
     def read(self, size: int = -1, /) -> bytes:
         """Up to `size` bytes (a chunk when negative); b"" once all were read and checked."""
         want = CHUNK if size < 0 else size
-        if self.offset >= self.obj.size:
+        if self.offset >= self.end:
             self._finish()
             return b""
         self._bucket.stop.check()
         data = self._bucket._retry(lambda: self._read_some(want), f"reading {self.where}")
         self.offset += len(data)
         self._bucket.counters.add(nbytes=len(data))
-        if self._crc:
-            self._crc.update(data)
+        self._bucket.link.took(len(data))
+        if self._crc is not None:
+            self._crc = checksum.extend(self._crc, data)
         elif self._md5:
             self._md5.update(data)
         return data
@@ -330,11 +350,10 @@ class ObjectReader:
 
         try:
             if self._resp is None:
-                self._resp = self._bucket._get(self.obj, self.offset)
-                if self.offset and self._resp.status_code == 200:
-                    self._skip_to_offset(self._resp)
+                self._open()
+                assert self._resp is not None
             data: bytes = self._resp.raw.read(
-                min(want, self.obj.size - self.offset), decode_content=False
+                min(want, self.end - self.offset), decode_content=False
             )
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as e:
             self._drop()
@@ -343,6 +362,17 @@ class ObjectReader:
             self._drop()
             raise TransientError(f"{self.where}: body ended at byte {self.offset}")
         return data
+
+    def _open(self) -> None:
+        connections = self._bucket.link.connections
+        connections.acquire()
+        try:
+            self._resp = self._bucket._get(self.obj, self.offset, self.end)
+        except BaseException:
+            connections.release()
+            raise
+        if self.offset and self._resp.status_code == 200:
+            self._skip_to_offset(self._resp)
 
     def _skip_to_offset(self, resp: requests.Response) -> None:
         """`Range: bytes=OFFSET-` answered 200 with the whole body (a proxy or cache that
@@ -365,9 +395,12 @@ class ObjectReader:
             return
         self._drop()
         where = f"gs://{self._bucket.source.bucket}/{self.obj.name}"
+        if self._ranged:
+            self._verified = True
+            return
         if self.offset != self.obj.size:
             raise ChecksumMismatch(f"{where}: got {self.offset} bytes, listed {self.obj.size}")
-        if self._crc and self._crc.b64() != self.obj.crc32c:
+        if self._crc is not None and checksum.b64(self._crc) != self.obj.crc32c:
             raise ChecksumMismatch(f"{where}: crc32c mismatch, content not published")
         if self._md5 and base64.b64encode(self._md5.digest()).decode() != self.obj.md5:
             raise ChecksumMismatch(f"{where}: md5 mismatch, content not published")
@@ -383,6 +416,7 @@ class ObjectReader:
         if self._resp is not None:
             self._resp.close()
             self._resp = None
+            self._bucket.link.connections.release()
 
     def close(self) -> None:
         self._drop()
@@ -426,24 +460,11 @@ class GzipDecoded:
         self.reader.verify()
 
 
-class _Crc32c:
-    def __init__(self) -> None:
-        import importlib
-
-        self._c: Any = importlib.import_module("google_crc32c").Checksum()
-
-    def update(self, data: bytes) -> None:
-        self._c.update(data)
-
-    def b64(self) -> str:
-        return base64.b64encode(self._c.digest()).decode()
-
-
 @functools.lru_cache(maxsize=4)
 def _connect(
     anonymous: bool,
     project: str | None,
-    workers: int,
+    connections: int,
     emulator: str | None,
     endpoint: str | None = None,
 ) -> tuple[Any, Any, str]:
@@ -466,7 +487,7 @@ def _connect(
     # google-cloud-storage >= 3.x fetches bucket metadata in the background to decorate trace
     # spans: one more request per pass, needing storage.buckets.get. Polling must not pay it.
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=workers + 4, max_retries=0)
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=connections + 4, max_retries=0)
     if emulator and not endpoint:
         base = emulator if "://" in emulator else f"http://{emulator}"
         credentials: Any = AnonymousCredentials()

@@ -133,7 +133,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(
 def test_save_state_leaves_no_temp_files(paths: Paths) -> None:
     for n in range(3):
         save_state(paths, {str(n): Managed("", str(n), "f")}, "gs://b/")
-    assert sorted(os.listdir(paths.state_dir)) == ["staging", "state.json", "trash"]
+    assert sorted(os.listdir(paths.state_dir)) == ["partial", "staging", "state.json", "trash"]
 
 
 def _mk(base: Path, *rels: str) -> None:

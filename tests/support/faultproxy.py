@@ -225,6 +225,8 @@ class FaultProxy:
         self._rules: list[Rule] = []
         self._records: list[Record] = []
         self._counts: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
         self._sockets: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -310,10 +312,21 @@ class FaultProxy:
         with self._lock:
             return list(self._records)
 
+    @property
+    def peak(self) -> Counter[str]:
+        """The most requests of each kind that were being served at once (a copy)."""
+        with self._lock:
+            return Counter(self._peak)
+
     def reset_counts(self) -> None:
         with self._lock:
             self._counts.clear()
             self._records.clear()
+            self._peak.clear()
+
+    def _done(self, kind: str) -> None:
+        with self._lock:
+            self._in_flight[kind] -= 1
 
     # used by the handler
 
@@ -328,6 +341,8 @@ class FaultProxy:
         with self._lock:
             self._records.append(record)
             self._counts[kind] += 1
+            self._in_flight[kind] += 1
+            self._peak[kind] = max(self._peak[kind], self._in_flight[kind])
             for rule in self._rules:
                 if chosen is not None and rule.fault is not Fault.CALLBACK:
                     continue
@@ -418,6 +433,15 @@ class _Handler(BaseHTTPRequestHandler):
         record, rule, callbacks = proxy._arrive(
             self.command, path, query, self.headers.get("Range")
         )
+        try:
+            self._answer(record, rule, callbacks, target)
+        finally:
+            proxy._done(record.kind)
+
+    def _answer(
+        self, record: Record, rule: Rule | None, callbacks: list[Rule], target: str
+    ) -> None:
+        proxy = self.server.proxy
         for cb in callbacks:
             assert cb.callback is not None
             try:
