@@ -37,7 +37,7 @@ class Context(NamedTuple):
     dest: Path  # the model base path a sync tool publishes into
     staging: Path  # where copy-only tools put the archives
     log: Path  # the tool's stdout and stderr, appended
-    workers: int
+    workers: int | None  # ours --workers; None: every tool with its own defaults (W5)
 
 
 class Outcome(NamedTuple):
@@ -239,7 +239,7 @@ class GcloudCp(Gcloud):
 
 
 class Ours:
-    """(e) `python -m gcs_model_sync once --source gs://B/P --dest DIR --workers N [extra]`,
+    """(e) `python -m gcs_model_sync once --source gs://B/P --dest DIR [--workers N] [extra]`,
     run from `repo` (its package first on the path: a checkout of another commit works)."""
 
     name = "ours"
@@ -253,10 +253,11 @@ class Ours:
         self.in_process: dict[str, list[float]] = {}
 
     def command(self, ctx: Context) -> list[str]:
+        workers = ["--workers", str(ctx.workers)] if ctx.workers is not None else []
         return [
             self.python, "-m", "gcs_model_sync", "once",
             "--source", ctx.dataset.source, "--dest", str(ctx.dest),
-            "--workers", str(ctx.workers), "--log-format", "json", *self.extra,
+            *workers, "--log-format", "json", *self.extra,
         ]  # fmt: skip
 
     def env(self, url: str) -> dict[str, str]:

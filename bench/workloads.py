@@ -171,8 +171,9 @@ class Runner:
     def context(self, case_id: str, tool: Tool, dataset: Dataset, shaped: bool = False) -> Context:
         base = self.workdir / case_id / _slug(tool.name)
         url = self.link.url if shaped and self.link else self.emulator.url
+        # On the shaped link every tool runs with its own defaults, as the peers do.
         return Context(url, dataset, base / "dest", base / "staging", base / "log.txt",
-                       self.workers)  # fmt: skip
+                       None if shaped else self.workers)  # fmt: skip
 
     def once(self, case_id: str, tool: Tool, ctx: Context, rep: int) -> Sample:
         os.sync()  # the previous run's dirty pages are written back on nobody's clock

@@ -16,7 +16,13 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from gcs_model_sync import __version__
-from gcs_model_sync.config import ENV_PREFIX, Config, Source, default_workers
+from gcs_model_sync.config import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_WORKERS,
+    ENV_PREFIX,
+    Config,
+    Source,
+)
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, exit_now
 
 EXIT_CODES_HELP = (
@@ -264,7 +270,7 @@ WRITE = [
     _param(
         "workers",
         Annotated[int, _opt("--workers", env="WORKERS", help="Versions transferred at once.")],
-        default_workers(),
+        DEFAULT_WORKERS,
     ),
     _param(
         "connections",
@@ -276,7 +282,7 @@ WRITE = [
                 help="Downloads open at once, over all workers and slices.",
             ),
         ],
-        16,
+        DEFAULT_CONNECTIONS,
     ),
     _param(
         "slice_size",

@@ -68,7 +68,7 @@ def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) ->
 
     A sliced archive is on disk whole while it extracts: its stored size counts too."""
     need = version.expected_size
-    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config):
+    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config, True):
         need += version.size
     return space.budget_for(staging).reserve(staging, need, config.min_free_space, name)
 
@@ -139,7 +139,7 @@ def _zip(
 ) -> extract.Writer:
     """Extract while downloading; spool to a file only for zips that need random access."""
     obj = version.objects[0]
-    if ranged.wanted(obj, config):
+    if ranged.wanted(obj, config, archive=True):
         with _sliced(bucket, obj, paths, config) as download:
             try:
                 _checked(download, lambda: zipstream.extract(download, writer, name))
@@ -215,7 +215,7 @@ def _tar(
     """One sequential inflater; a big archive's bytes arrive by parallel ranges ahead of it."""
     gz = version.form is Form.TGZ
     obj = version.objects[0]
-    if ranged.wanted(obj, config):
+    if ranged.wanted(obj, config, archive=True):
         with _sliced(bucket, obj, paths, config) as download:
             _checked(download, lambda: tarstream.extract(download, writer, name, gz=gz))
         return writer

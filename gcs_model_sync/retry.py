@@ -85,6 +85,22 @@ def call(
     from it: one final, explained error instead of one that still looks worth a retry.
     """
     started = time.monotonic()
+    # The first try needs none of tenacity's machinery, which costs more than reading 256 KiB
+    # from a socket: the hot path of a download is one call per chunk. A failure goes on to
+    # tenacity as its own first attempt, so waits, budget and statistics are as before.
+    first: list[BaseException] = []
+    try:
+        return fn()
+    except Exception as exc:
+        if not retry_on(exc):
+            raise
+        first.append(exc)
+
+    def attempt() -> T:
+        if first:
+            raise first.pop()
+        return fn()
+
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(attempts) | tenacity.stop_after_delay(deadline),
         wait=tenacity.wait_random_exponential(multiplier=0.25, max=max_wait),
@@ -99,7 +115,7 @@ def call(
         ),
     )
     try:
-        return retrying(fn)
+        return retrying(attempt)
     except Exception as exc:
         if gave_up is None or not retry_on(exc):
             raise

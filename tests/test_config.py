@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import config as config_mod
-from gcs_model_sync.config import Config, Source, default_workers
+from gcs_model_sync.config import DEFAULT_WORKERS, Config, Source
 from gcs_model_sync.errors import EXIT_USAGE, ConfigError
 
 
@@ -127,7 +126,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert c.max_version_size == 64 * 1024**3
     assert c.log_format == "text"
     assert c.verbosity == 0
-    assert c.workers == default_workers()
+    assert c.workers == DEFAULT_WORKERS
     assert not (tmp_path / "models").exists()  # validating does not create --dest
 
 
@@ -191,9 +190,3 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     c = make(tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.keep = 3  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(("cpus", "expected"), [(None, 2), (1, 2), (2, 4), (3, 6), (64, 8)])
-def test_default_workers(monkeypatch: pytest.MonkeyPatch, cpus: int | None, expected: int) -> None:
-    monkeypatch.setattr(config_mod.os, "cpu_count", lambda: cpus)
-    assert default_workers() == expected

@@ -67,3 +67,12 @@ def test_stale_partials_are_those_not_being_fetched() -> None:
     ]
     stale = ranged.stale(present, [kept, changed])
     assert stale == sorted(present[2:])
+
+
+def test_archives_are_sliced_only_from_a_higher_threshold() -> None:
+    c = config(slice_size=16 * MiB, slice_threshold=32 * MiB)
+    big = 32 * MiB * ranged.ARCHIVE_FACTOR
+    assert ranged.wanted(obj(size=50 * MiB), c)
+    assert not ranged.wanted(obj(size=50 * MiB), c, archive=True)
+    assert not ranged.wanted(obj(size=big - 1), c, archive=True)
+    assert ranged.wanted(obj(size=big), c, archive=True)

@@ -17,7 +17,7 @@ from tests.support.models import sample_files
 from tests.support.probes import wait_for
 
 MiB = 1024 * 1024
-SLICED = ("--slice-size", "1M", "--slice-threshold", "2M")
+SLICED = ("--slice-size", "1M", "--slice-threshold", "0")
 BIG = "variables/variables.data-00000-of-00001"
 
 
@@ -144,7 +144,7 @@ def test_connection_resets_mid_range_resume_that_range(proxied: Sync, proxy: Fau
         Rule(kind="download", ranged=True, fault=Fault.RESET, at=2_500_000, times=2)
     )
 
-    result = proxied.once("--slice-size", "4M", "--slice-threshold", "4M")
+    result = proxied.once("--slice-size", "4M", "--slice-threshold", "0")
 
     assert result.returncode == 0, result.stderr
     assert reset.fired == 2
