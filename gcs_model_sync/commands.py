@@ -217,7 +217,8 @@ def log_details(report: Report) -> None:
     event(
         logging.DEBUG,
         "requests",
-        f"{report.list_requests} list request(s), {report.object_reads} object read(s)",
+        f"{report.list_requests} list request(s), {report.object_reads} object read(s), "
+        f"at most {report.peak_connections} at once",
     )
 
 
@@ -244,6 +245,7 @@ def log_summary(report: Report, quiet: bool = False) -> None:
         seconds=round(report.seconds, 3),
         list_requests=report.list_requests,
         object_reads=report.object_reads,
+        peak_connections=report.peak_connections,
     )
 
 

@@ -109,6 +109,7 @@ def sync_once(config: Config, stop: StopToken, watch: Watch | None = None) -> Re
             report.bytes_downloaded = bucket.counters.bytes_read
             report.list_requests = bucket.counters.list_requests
             report.object_reads = bucket.counters.object_reads
+            report.peak_connections = bucket.link.connections.peak
             report.seconds = time.monotonic() - started
     return report
 

@@ -272,6 +272,7 @@ class Download:
                 if time.monotonic() - self._saved_at > SAVE_EVERY:
                     self._save()
         if s.done:
+            extract.start_writeback(self._fd, s.start, s.size)
             self._save()
 
     # -- the consumer ----------------------------------------------------------------------

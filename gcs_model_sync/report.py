@@ -47,6 +47,7 @@ class Report:
     bytes_downloaded: int = 0
     list_requests: int = 0
     object_reads: int = 0
+    peak_connections: int = 0  # the most responses open at once (within --connections)
     seconds: float = 0.0
 
     @property
