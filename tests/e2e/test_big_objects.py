@@ -76,7 +76,8 @@ def test_big_file_in_a_folder_version_is_read_by_parallel_ranges(
     assert len(ranges) == 8
     assert ranged_bytes(proxy.records, name, 8 * MiB) == 8 * MiB
     at_once = re.search(r"at most (\d+) at once", result.stderr)
-    assert at_once and 1 < int(at_once[1]) <= 4
+    assert at_once, result.stderr
+    assert 1 < int(at_once[1]) <= 4
     assert proxy.peak["download"] <= 4
     assert list(partial_dir(proxied).iterdir()) == []
 
