@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from tests.support.emulator import free_port
+
 MiB = 1 << 20
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RATE = 40 * MiB
@@ -336,10 +338,16 @@ class ShapedLink:
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> ShapedLink:
+        # The emulator may not listen yet: its port is picked but free, and port 0 here could
+        # be handed the same one. Pick ours, never the upstream's.
+        taken = urlsplit(self.upstream).port
+        port = free_port()
+        while port == taken:
+            port = free_port()
         cmd = [
             self.python, "-m", "bench.shaped", "--upstream", self.upstream,
             "--rate", str(int(self.rate)), "--delay", str(self.delay),
-            "--burst", str(int(self.burst)),
+            "--burst", str(int(self.burst)), "--port", str(port),
         ]  # fmt: skip
         with contextlib.ExitStack() as stack:
             err = stack.enter_context(open(self.log, "ab")) if self.log else None
