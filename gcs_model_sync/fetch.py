@@ -68,7 +68,7 @@ def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) ->
 
     A sliced archive is on disk whole while it extracts: its stored size counts too."""
     need = version.expected_size
-    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config, True):
+    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config, archive=True):
         need += version.size
     return space.budget_for(staging).reserve(staging, need, config.min_free_space, name)
 
@@ -119,13 +119,13 @@ def _sliced(
             object=obj.name,
             bytes=download.resumed,
         )
-    try:
-        with download:
+    with download:  # on the way out: readers stopped, progress recorded if the file is left
+        try:
             yield download
-    except VersionRejected:
+        except VersionRejected:
+            download.discard()
+            raise
         download.discard()
-        raise
-    download.discard()
 
 
 def _zip(

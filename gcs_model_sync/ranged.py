@@ -86,16 +86,6 @@ def remove_stale(folder: Path, fetching: Iterable[RemoteObject]) -> int:
     return len(gone)
 
 
-def on_disk(folder: Path, obj: RemoteObject) -> int:
-    """Bytes of this object generation an earlier pass left to resume from (as recorded;
-    checked only when used), for `plan` to show."""
-    try:
-        doc = json.loads((folder / (key(obj) + RECORD)).read_text())
-        return sum(int(s[2]) for s in doc["slices"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return 0
-
-
 class Slice:
     """A byte range and how much of it is in the file, with that much's CRC-32C. The pair is
     one tuple, replaced whole: readers of another thread never see a count with the wrong
@@ -126,6 +116,32 @@ class Slice:
 
 def cut(size: int, slice_size: int) -> list[Slice]:
     return [Slice(s, min(s + slice_size, size)) for s in range(0, size, slice_size)]
+
+
+def recorded(folder: Path, obj: RemoteObject) -> list[Slice] | None:
+    """The slices an earlier pass recorded for this very object generation, covering it
+    exactly; None when there is no such record. What they claim is checked only when used."""
+    try:
+        doc = json.loads((folder / (key(obj) + RECORD)).read_text())
+        if (doc["name"], doc["generation"], doc["size"], doc["crc32c"]) != (
+            obj.name,
+            obj.generation,
+            obj.size,
+            obj.crc32c,
+        ):
+            return None
+        slices = [Slice(*map(int, s)) for s in doc["slices"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    covered = all(a.end == b.start for a, b in itertools.pairwise(slices))
+    if not slices or slices[0].start or slices[-1].end != obj.size or not covered:
+        return None
+    return slices
+
+
+def on_disk(folder: Path, obj: RemoteObject) -> int:
+    """Bytes of this object generation an earlier pass left to resume from, for `plan`."""
+    return sum(s.got for s in recorded(folder, obj) or ())
 
 
 class Download:
@@ -166,23 +182,13 @@ class Download:
 
     # -- the record of progress ---------------------------------------------------------
     def _resume(self) -> list[Slice] | None:
-        """The slices recorded for this very generation, if the file is still there."""
+        """The slices recorded for this very generation, if the file is still there whole."""
         try:
-            doc = json.loads(self._record.read_text())
-            if self.path.stat().st_size != self.obj.size or (
-                doc["name"],
-                doc["generation"],
-                doc["size"],
-                doc["crc32c"],
-            ) != (self.obj.name, self.obj.generation, self.obj.size, self.obj.crc32c):
+            if self.path.stat().st_size != self.obj.size:
                 return None
-            slices = [Slice(*map(int, s)) for s in doc["slices"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except OSError:
             return None
-        covered = all(a.end == b.start for a, b in itertools.pairwise(slices))
-        if not slices or slices[0].start or slices[-1].end != self.obj.size or not covered:
-            return None
-        return slices
+        return recorded(self.path.parent, self.obj)
 
     def _check_resumed(self) -> None:
         """Read back what an earlier pass wrote and keep only the ranges whose bytes still

@@ -116,3 +116,43 @@ def test_a_folder_object_marked_gzip_that_does_not_decode_rejects_the_version(
         "but the body does not decode ("
     )
     assert list(Paths(dest).staging.iterdir()) == []
+
+
+def test_a_sliced_zip_that_needs_random_access_is_extracted_from_its_download(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No second download and no second copy: the ranges' file is the archive zipfile reads."""
+    files = sample_files("sliced", size=3_000_000)
+    stored = make_piped_zip(files, "0003")  # stored members with descriptors: Unstreamable
+    bucket.put("models/m/0003.zip", stored)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    config = Config(
+        source=Source.parse(f"gs://{bucket.name}/models"),
+        dest=dest,
+        slice_size=1024 * 1024,
+        slice_threshold=0,
+    )
+    stop = StopToken()
+    (install,) = engine.inspect(config, stop).plan.installs
+    paths = Paths(dest)
+    paths.ensure()
+    archives: list[Path] = []
+    real = extract.extract_zip
+
+    def spy(archive: Path, writer: extract.Writer, where: str) -> None:
+        archives.append(archive)
+        real(archive, writer, where)
+
+    monkeypatch.setattr(extract, "extract_zip", spy)
+    remote = Bucket(config, stop)
+    staged = fetch.stage(remote, install.version, paths, config)
+
+    assert [a.parent for a in archives] == [paths.partial]
+    assert remote.counters.bytes_read == len(stored)
+    assert remote.counters.object_reads == len(stored) // (1024 * 1024) + 1
+    assert list(paths.partial.iterdir()) == []
+    assert {
+        p.relative_to(staged.content).as_posix(): p.read_bytes()
+        for p in staged.content.rglob("*")
+        if p.is_file()
+    } == files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gcs_model_sync import ranged
@@ -76,3 +77,19 @@ def test_archives_are_sliced_only_from_a_higher_threshold() -> None:
     assert not ranged.wanted(obj(size=50 * MiB), c, archive=True)
     assert not ranged.wanted(obj(size=big - 1), c, archive=True)
     assert ranged.wanted(obj(size=big), c, archive=True)
+
+
+def test_a_record_counts_only_if_it_covers_this_generation_exactly(tmp_path: Path) -> None:
+    o = obj(size=10 * MiB)
+    record = tmp_path / (ranged.key(o) + ranged.RECORD)
+
+    def write(size: int, slices: list[list[int]]) -> None:
+        doc = {"name": o.name, "generation": o.generation, "size": size, "crc32c": o.crc32c}
+        record.write_text(json.dumps(doc | {"slices": slices}))
+
+    write(o.size, [[0, 4 * MiB, MiB, 1], [4 * MiB, 10 * MiB, 2 * MiB, 2]])
+    assert ranged.on_disk(tmp_path, o) == 3 * MiB
+    write(o.size, [[0, 4 * MiB, MiB, 1], [5 * MiB, 10 * MiB, 0, 0]])  # a gap
+    assert ranged.recorded(tmp_path, o) is None
+    write(o.size + 1, [[0, o.size + 1, 0, 0]])  # another object under this name
+    assert ranged.on_disk(tmp_path, o) == 0
