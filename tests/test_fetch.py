@@ -19,36 +19,37 @@ from tests.support.gcs import Bucket as SeededBucket
 from tests.support.models import make_piped_zip, sample_files
 
 
+def _spy_on_zip_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The archive files extract_zip is given (the zips that needed random access)."""
+    archives: list[Path] = []
+    real = extract.extract_zip
+
+    def spy(archive: Path, writer: extract.Writer, where: str) -> None:
+        archives.append(archive)
+        real(archive, writer, where)
+
+    monkeypatch.setattr(extract, "extract_zip", spy)
+    return archives
+
+
+def _tree(staged: fetch.Staged) -> dict[str, bytes]:
+    root = staged.content
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def test_a_spooled_zip_is_deleted_once_extracted(
     emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's W3 rule: no archive copy outlives its extraction, even before publishing."""
     files = sample_files("spooled", size=100_000)
     bucket.put("models/m/0003.zip", make_piped_zip(files, "0003"))
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
-    config = Config(source=Source.parse(f"gs://{bucket.name}/models"), dest=dest)
-    stop = StopToken()
-    (install,) = engine.inspect(config, stop).plan.installs
-    paths = Paths(dest)
-    paths.ensure()
-    spooled: list[Path] = []
-    real = extract.extract_zip
-
-    def spy(archive: Path, writer: extract.Writer, where: str) -> None:
-        spooled.append(archive)
-        real(archive, writer, where)
-
-    monkeypatch.setattr(extract, "extract_zip", spy)
-    staged = fetch.stage(Bucket(config, stop), install.version, paths, config)
+    spooled = _spy_on_zip_files(monkeypatch)
+    staged, _ = _stage_only(emulator, bucket, dest, monkeypatch)
 
     assert len(spooled) == 1  # it took the spooled path
     assert not spooled[0].exists()
     assert [p.name for p in staged.workdir.iterdir()] == ["tree"]
-    assert {
-        p.relative_to(staged.content).as_posix(): p.read_bytes()
-        for p in staged.content.rglob("*")
-        if p.is_file()
-    } == files
+    assert _tree(staged) == files
 
 
 def _stage_only(
@@ -57,7 +58,7 @@ def _stage_only(
     dest: Path,
     monkeypatch: pytest.MonkeyPatch,
     **options: Any,
-) -> fetch.Staged:
+) -> tuple[fetch.Staged, Bucket]:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
     config = Config(
         source=Source.parse(f"gs://{bucket.name}/models"), dest=dest, settle=0, **options
@@ -66,7 +67,8 @@ def _stage_only(
     (install,) = engine.inspect(config, stop).plan.installs
     paths = Paths(dest)
     paths.ensure()
-    return fetch.stage(Bucket(config, stop), install.version, paths, config)
+    remote = Bucket(config, stop)
+    return fetch.stage(remote, install.version, paths, config), remote
 
 
 def _put_gzip_encoded(bucket: SeededBucket, key: str, stored: bytes) -> None:
@@ -81,13 +83,9 @@ def test_a_gzip_encoded_zip_that_must_be_spooled_is_decoded_into_the_spool(
     files = sample_files("spooled-gz", size=100_000)
     _put_gzip_encoded(bucket, "models/m/0003.zip", gzip.compress(make_piped_zip(files, "0003")))
 
-    staged = _stage_only(emulator, bucket, dest, monkeypatch)
+    staged, _ = _stage_only(emulator, bucket, dest, monkeypatch)
 
-    assert {
-        p.relative_to(staged.content).as_posix(): p.read_bytes()
-        for p in staged.content.rglob("*")
-        if p.is_file()
-    } == files
+    assert _tree(staged) == files
 
 
 def test_a_spooled_gzip_encoded_zip_is_capped_by_max_version_size_as_it_decodes(
@@ -125,34 +123,13 @@ def test_a_sliced_zip_that_needs_random_access_is_extracted_from_its_download(
     files = sample_files("sliced", size=3_000_000)
     stored = make_piped_zip(files, "0003")  # stored members with descriptors: Unstreamable
     bucket.put("models/m/0003.zip", stored)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
-    config = Config(
-        source=Source.parse(f"gs://{bucket.name}/models"),
-        dest=dest,
-        slice_size=1024 * 1024,
-        slice_threshold=0,
+    archives = _spy_on_zip_files(monkeypatch)
+    staged, remote = _stage_only(
+        emulator, bucket, dest, monkeypatch, slice_size=1024 * 1024, slice_threshold=0
     )
-    stop = StopToken()
-    (install,) = engine.inspect(config, stop).plan.installs
-    paths = Paths(dest)
-    paths.ensure()
-    archives: list[Path] = []
-    real = extract.extract_zip
 
-    def spy(archive: Path, writer: extract.Writer, where: str) -> None:
-        archives.append(archive)
-        real(archive, writer, where)
-
-    monkeypatch.setattr(extract, "extract_zip", spy)
-    remote = Bucket(config, stop)
-    staged = fetch.stage(remote, install.version, paths, config)
-
-    assert [a.parent for a in archives] == [paths.partial]
+    assert [a.parent for a in archives] == [Paths(dest).partial]
     assert remote.counters.bytes_read == len(stored)
     assert remote.counters.object_reads == len(stored) // (1024 * 1024) + 1
-    assert list(paths.partial.iterdir()) == []
-    assert {
-        p.relative_to(staged.content).as_posix(): p.read_bytes()
-        for p in staged.content.rglob("*")
-        if p.is_file()
-    } == files
+    assert list(Paths(dest).partial.iterdir()) == []
+    assert _tree(staged) == files

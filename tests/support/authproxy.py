@@ -29,20 +29,27 @@ import http.client
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.support.httpbody import HOP_BY_HOP, Abort, request_body, send_request
-from tests.support.standin import StandInHandler, StandInServer
+from tests.support.httpbody import (
+    Abort,
+    end_body,
+    relayed_headers,
+    response_body,
+    send_head,
+    send_request,
+    write_body,
+)
+from tests.support.standin import ProxyHandler, StandInServer
 from tests.support.tls import TLSFiles
 from tests.support.tokens import TokenRegistry
 
 __all__ = ["AuthProxy", "Kind", "ProxiedRequest", "classify", "gcs_error"]
 
 CHUNK = 256 * 1024
-_REWRITE_LIMIT = 16 * 1024 * 1024
 REALM = 'Bearer realm="https://accounts.google.com/"'
 
 Kind = Literal["list", "read", "metadata", "bucket", "upload", "other"]
@@ -199,14 +206,8 @@ class AuthProxy(StandInServer):
         return None
 
 
-class _ProxyHandler(StandInHandler):
-    def do_GET(self) -> None:
-        try:
-            self._serve()
-        except Abort:
-            self.close_connection = True
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+class _ProxyHandler(ProxyHandler):
+    chunk = CHUNK
 
     @property
     def proxy(self) -> AuthProxy:
@@ -214,36 +215,23 @@ class _ProxyHandler(StandInHandler):
         assert isinstance(standin, AuthProxy)
         return standin
 
-    def _serve(self) -> None:
-        target = self.path
-        if "://" in target.split("?", 1)[0]:
-            split = urlsplit(target)
-            target = split.path + (f"?{split.query}" if split.query else "")
+    def serve(self, target: str) -> None:
         path, _, query = target.partition("?")
         record = self.proxy._arrive(self.command, path, query)
         refusal = self.proxy.refusal(record, self.headers.get("Authorization"))
         if refusal is not None:
             status, body, headers = refusal
-            self._discard_body()
+            self.discard_request_body()
             record.status = status
             self.answer(status, body, "application/json; charset=UTF-8", headers)
             return
         self._forward(record, target)
 
-    # request body
-
-    def _request_body(self) -> tuple[Iterator[bytes], bool]:
-        return request_body(self.headers, self.rfile, CHUNK)
-
-    def _discard_body(self) -> None:
-        for _ in self._request_body()[0]:
-            pass
-
     # forwarding
 
     def _forward(self, record: ProxiedRequest, target: str) -> None:
         proxy = self.proxy
-        body, chunked = self._request_body()
+        body, chunked = self.request_chunks()
         conn = http.client.HTTPConnection(
             proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
         )
@@ -266,50 +254,18 @@ class _ProxyHandler(StandInHandler):
     def _relay(self, record: ProxiedRequest, resp: http.client.HTTPResponse) -> None:
         proxy = self.proxy
         record.status = resp.status
-        self.send_response_only(resp.status, resp.reason)
-        for key, value in resp.getheaders():
-            lower = key.lower()
-            if lower in HOP_BY_HOP or lower == "content-length":
-                continue
-            if lower == "location":
-                value = value.replace(proxy.upstream_url, proxy.url, 1)
-            self.send_header(key, value)
-        if self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200:
-            length = resp.getheader("Content-Length")
-            if length is not None:
-                self.send_header("Content-Length", length)
-            self.end_headers()
+        head = send_head(
+            self,
+            resp,
+            relayed_headers(resp, proxy.upstream_url, proxy.url),
+            lambda: response_body(resp, proxy.upstream_url, proxy.url, CHUNK),
+        )
+        if head is None:
             return
-        chunks, size = self._response_body(resp)
-        if size is None:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(size))
-        self.end_headers()
+        chunks, size = head
         try:
             for data in chunks:
-                if data:
-                    self.wfile.write(
-                        data if size is not None else b"%x\r\n%s\r\n" % (len(data), data)
-                    )
-            if size is None:
-                self.wfile.write(b"0\r\n\r\n")
+                write_body(self.wfile, data, size)
+            end_body(self.wfile, size)
         except (OSError, http.client.HTTPException):
             raise Abort from None
-
-    def _response_body(self, resp: http.client.HTTPResponse) -> tuple[Iterator[bytes], int | None]:
-        proxy = self.proxy
-        small = resp.length is None or resp.length <= _REWRITE_LIMIT
-        if (
-            "json" in resp.getheader("Content-Type", "")
-            and small
-            and not resp.getheader("Content-Encoding")
-        ):
-            data = resp.read().replace(proxy.upstream_url.encode(), proxy.url.encode())
-            return iter([data]), len(data)
-
-        def stream() -> Iterator[bytes]:
-            while data := resp.read1(CHUNK):
-                yield data
-
-        return stream(), resp.length

@@ -26,17 +26,23 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.support.httpbody import HOP_BY_HOP, Abort, request_body, send_request
+from tests.support.httpbody import (
+    Abort,
+    end_body,
+    relayed_headers,
+    response_body,
+    send_head,
+    send_request,
+    write_body,
+)
+from tests.support.standin import ProxyHandler, StandInServer
 
 __all__ = ["KINDS", "Fault", "FaultProxy", "Kind", "Record", "Rule", "classify"]
 
 CHUNK = 64 * 1024
-# JSON bodies up to this size are buffered so upstream links can be rewritten.
-_REWRITE_LIMIT = 16 * 1024 * 1024
 
 Kind = Literal["list", "download", "metadata", "upload", "other"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -204,10 +210,11 @@ def _phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-class FaultProxy:
+class FaultProxy(StandInServer):
     """A threaded HTTP proxy on 127.0.0.1 in front of `upstream_url`, with fault rules."""
 
     def __init__(self, upstream_url: str, seed: int = 0, upstream_timeout: float = 30.0) -> None:
+        super().__init__()
         parts = urlsplit(upstream_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, not {upstream_url!r}")
@@ -220,64 +227,22 @@ class FaultProxy:
         # `Date` header and every RFC 3339 time in a JSON body (`updated`, `timeCreated`) is
         # shifted by it, as if the storage service's clock and this node's disagreed.
         self.clock_offset = 0.0
-        self.errors: list[BaseException] = []
-        self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._records: list[Record] = []
         self._counts: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
-        self._sockets: set[socket.socket] = set()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self.handler = _Handler
 
-    # lifecycle
-
-    def start(self) -> FaultProxy:
-        if self._server is not None:
-            raise RuntimeError("FaultProxy already started")
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.proxy = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"faultproxy-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    # lifecycle (start, port, url: StandInServer's)
 
     def stop(self) -> None:
         """Stop serving and cut every open connection, stalled or not."""
-        if self._server is None or self._stopping.is_set():
+        if self._stopping.is_set():
             return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FaultProxy not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self._stopping.set()  # stalls end now
+        super().stop()
 
     # rules
 
@@ -363,72 +328,22 @@ class FaultProxy:
                     record.fault = rule.fault
         return record, chosen, callbacks
 
-    def _track(self, sock: socket.socket | None, add: bool) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            if add:
-                self._sockets.add(sock)
-            else:
-                self._sockets.discard(sock)
-
     def _sleep(self, seconds: float) -> bool:
         """Sleep; False if the proxy was stopped meanwhile."""
         return not self._stopping.wait(seconds)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
-    proxy: FaultProxy
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        import sys
-
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError | http.client.HTTPException):
-            return  # a client or upstream went away; that's what this proxy is for
-        if exc is not None:
-            self.proxy.errors.append(exc)
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle and delayed ACKs
-        # add 40 ms to every small response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.proxy._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        self.server.proxy._track(self.connection, add=False)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        try:
-            self._serve()
-        except Abort:
-            self.close_connection = True
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+class _Handler(ProxyHandler):
+    @property
+    def proxy(self) -> FaultProxy:
+        standin = self.server.standin
+        assert isinstance(standin, FaultProxy)
+        return standin
 
     # the request
 
-    def _serve(self) -> None:
-        proxy = self.server.proxy
-        target = self.path
-        if "://" in target.split("?", 1)[0]:  # absolute-form, as sent to a forward proxy
-            split = urlsplit(target)
-            target = split.path + (f"?{split.query}" if split.query else "")
+    def serve(self, target: str) -> None:
+        proxy = self.proxy
         path, _, query = target.partition("?")
         record, rule, callbacks = proxy._arrive(
             self.command, path, query, self.headers.get("Range")
@@ -441,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(
         self, record: Record, rule: Rule | None, callbacks: list[Rule], target: str
     ) -> None:
-        proxy = self.server.proxy
+        proxy = self.proxy
         for cb in callbacks:
             assert cb.callback is not None
             try:
@@ -449,17 +364,13 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a broken callback must not wedge the client
                 proxy.errors.append(exc)
         if rule is not None and rule.fault is Fault.STATUS:
-            for _ in self._request_body()[0]:
-                pass
+            self.discard_request_body()
             self._answer_error(record, rule.status, rule)
             return
         stall_first = rule is not None and rule.fault is Fault.STALL and rule.at is None
         if stall_first and rule is not None and not proxy._sleep(rule.delay):
             self._reset()
         self._forward(record, target, rule)
-
-    def _request_body(self) -> tuple[Iterator[bytes], bool]:
-        return request_body(self.headers, self.rfile, CHUNK)
 
     def _answer_error(self, record: Record, status: int, rule: Rule | None = None) -> None:
         body = error_body(status, record, rule)
@@ -474,8 +385,8 @@ class _Handler(BaseHTTPRequestHandler):
     # forwarding
 
     def _forward(self, record: Record, target: str, rule: Rule | None) -> None:
-        proxy = self.server.proxy
-        body, chunked = self._request_body()
+        proxy = self.proxy
+        body, chunked = self.request_chunks()
         conn = http.client.HTTPConnection(
             proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
         )
@@ -499,55 +410,28 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
     def _relay(self, record: Record, resp: http.client.HTTPResponse, rule: Rule | None) -> None:
-        proxy = self.server.proxy
+        proxy = self.proxy
         record.status = resp.status
-        headers = [
-            (k, v)
-            for k, v in resp.getheaders()
-            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"
-        ]
-        headers = [
-            (k, v.replace(proxy.upstream_url, proxy.url, 1) if k.lower() == "location" else v)
-            for k, v in headers
-        ]
+        headers = relayed_headers(resp, proxy.upstream_url, proxy.url)
         if proxy.clock_offset:
             headers = [
                 (k, _shift_http_date(v, proxy.clock_offset) if k.lower() == "date" else v)
                 for k, v in headers
             ]
-        self.send_response_only(resp.status, resp.reason)
-        for key, value in headers:
-            self.send_header(key, value)
-        if self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200:
-            length = resp.getheader("Content-Length")
-            if length is not None:
-                self.send_header("Content-Length", length)
-            self.end_headers()
-            return
-        chunks, size = self._response_body(resp)
-        if size is None:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(size))
-        self.end_headers()
-        self._send_body(chunks, size, rule)
+        head = send_head(self, resp, headers, lambda: self._response_body(resp))
+        if head is not None:
+            self._send_body(*head, rule)
 
     def _response_body(self, resp: http.client.HTTPResponse) -> tuple[Iterator[bytes], int | None]:
-        """Body chunks and length (None: unknown); JSON gets its upstream links rewritten."""
-        proxy = self.server.proxy
-        ctype = resp.getheader("Content-Type", "")
-        small = resp.length is None or resp.length <= _REWRITE_LIMIT
-        if "json" in ctype and small and not resp.getheader("Content-Encoding"):
-            data = resp.read().replace(proxy.upstream_url.encode(), proxy.url.encode())
-            if proxy.clock_offset:
-                data = _RFC3339.sub(lambda m: _shift_rfc3339(m, proxy.clock_offset), data)
-            return (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data)
+        """Body chunks and length (None: unknown); JSON gets its upstream links rewritten and,
+        with a clock offset, its times shifted."""
+        proxy = self.proxy
 
-        def stream() -> Iterator[bytes]:
-            while data := resp.read1(CHUNK):
-                yield data
+        def shift(data: bytes) -> bytes:
+            return _RFC3339.sub(lambda m: _shift_rfc3339(m, proxy.clock_offset), data)
 
-        return stream(), resp.length
+        rewrite = shift if proxy.clock_offset else None
+        return response_body(resp, proxy.upstream_url, proxy.url, CHUNK, rewrite)
 
     def _send_body(self, chunks: Iterator[bytes], size: int | None, rule: Rule | None) -> None:
         fault = rule.fault if rule is not None else None
@@ -576,15 +460,12 @@ class _Handler(BaseHTTPRequestHandler):
             if cut is not None and sent >= cut:
                 assert rule is not None
                 self._strike(rule)
-            if size is None:
-                self.wfile.write(b"0\r\n\r\n")
+            end_body(self.wfile, size)
         except (OSError, http.client.HTTPException):
             raise Abort from None
 
     def _write(self, data: bytes, size: int | None) -> None:
-        if not data:
-            return
-        self.wfile.write(data if size is not None else b"%x\r\n%s\r\n" % (len(data), data))
+        write_body(self.wfile, data, size)
 
     def _strike(self, rule: Rule) -> None:
         if rule.fault is Fault.RESET:
@@ -595,7 +476,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_WR)
             raise Abort
-        if rule.fault is Fault.STALL and not self.server.proxy._sleep(rule.delay):
+        if rule.fault is Fault.STALL and not self.proxy._sleep(rule.delay):
             self._reset()
 
     def _wait_sent(self, timeout: float = 5.0) -> None:
@@ -612,7 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
             outq = termios.TIOCOUTQ
         except (ImportError, AttributeError):
             return
-        proxy = self.server.proxy
+        proxy = self.proxy
         for _ in range(int(timeout / 0.005)):
             try:
                 raw = fcntl.ioctl(self.connection.fileno(), outq, b"\0\0\0\0")

@@ -10,11 +10,13 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["StandInHandler", "StandInServer"]
+from tests.support.httpbody import Abort, origin_form, request_body
+
+__all__ = ["ProxyHandler", "StandInHandler", "StandInServer"]
 
 
 class StandInServer:
@@ -82,7 +84,9 @@ class StandInServer:
         scheme = "https" if self.ssl_context else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def _track(self, sock: socket.socket, add: bool) -> None:
+    def _track(self, sock: socket.socket | None, add: bool) -> None:
+        if sock is None:  # a connection that never connected
+            return
         with self._lock:
             if add:
                 self._sockets.add(sock)
@@ -93,7 +97,7 @@ class StandInServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 64
+    request_queue_size = 128
     standin: StandInServer
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -170,3 +174,29 @@ class StandInHandler(BaseHTTPRequestHandler):
         self, status: int, doc: object, headers: Mapping[str, str] | None = None
     ) -> None:
         self.answer(status, json.dumps(doc), "application/json; charset=utf-8", headers)
+
+
+class ProxyHandler(StandInHandler):
+    """A forwarding proxy's handler: every method goes to `serve` with the request target in
+    origin form; a client gone mid-request (Abort) ends the connection."""
+
+    chunk = 64 * 1024  # request bodies are read and forwarded this much at a time
+
+    def do_GET(self) -> None:
+        try:
+            self.serve(origin_form(self.path))
+        except Abort:
+            self.close_connection = True
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def serve(self, target: str) -> None:
+        raise NotImplementedError
+
+    def request_chunks(self) -> tuple[Iterator[bytes], bool]:
+        """The request body as chunks, and whether it came chunked."""
+        return request_body(self.headers, self.rfile, self.chunk)
+
+    def discard_request_body(self) -> None:
+        for _ in self.request_chunks()[0]:
+            pass
