@@ -199,6 +199,45 @@ READ = [
         None,
     ),
     _param(
+        "model_files",
+        Annotated[
+            bool,
+            _opt(
+                "--model-files",
+                env="MODEL_FILES",
+                help="Also mirror the files directly inside each model folder (Triton's "
+                "config.pbtxt, labels), after the model's versions.",
+            ),
+        ],
+        False,
+    ),
+    _param(
+        "server",
+        Annotated[
+            str | None,
+            _opt(
+                "--server",
+                env="SERVER",
+                help="The model server's HTTP root (http://localhost:8501): confirm each new "
+                "version is served, and delete a superseded one only once a newer is.",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "server_kind",
+        Annotated[
+            str,
+            _opt(
+                "--server-kind",
+                env="SERVER_KIND",
+                help="tfserving (REST /v1/models), kserve-v2 (Triton, OpenVINO, KServe "
+                "runtimes), or triton-explicit (also asks Triton to load each changed model).",
+            ),
+        ],
+        "tfserving",
+    ),
+    _param(
         "log_format",
         Annotated[
             str, _opt("--log-format", env="LOG_FORMAT", help="text or json (one object per line).")
@@ -386,10 +425,35 @@ HOOKS = [
             _opt(
                 "--hook-timeout",
                 env="HOOK_TIMEOUT",
-                help="Seconds the --on-change command may run.",
+                help="Seconds the --on-change and --verify commands may run.",
             ),
         ],
         60.0,
+    ),
+    _param(
+        "verify",
+        Annotated[
+            str | None,
+            _opt(
+                "--verify",
+                env="VERIFY",
+                help="Command run in each staged version before it is published (shlex-split, "
+                "no shell); non-zero: not published, not tried again until its object changes.",
+            ),
+        ],
+        None,
+    ),
+    _param(
+        "server_timeout",
+        Annotated[
+            float,
+            _opt(
+                "--server-timeout",
+                env="SERVER_TIMEOUT",
+                help="Seconds to wait for --server to serve a newly published version.",
+            ),
+        ],
+        120.0,
     ),
     _param(
         "tfs_config",

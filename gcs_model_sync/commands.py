@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gcs_model_sync import __version__, deletions, logs, progress, ranged
+from gcs_model_sync import __version__, deletions, logs, progress, ranged, verify
 from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
@@ -27,6 +27,7 @@ from gcs_model_sync.hooks import Hook, redact
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.local import Paths
 from gcs_model_sync.logs import event
+from gcs_model_sync.plan import Plan
 from gcs_model_sync.report import rejected
 from gcs_model_sync.retry import StopToken
 
@@ -45,7 +46,19 @@ def stop_on_signals() -> Iterator[StopToken]:
             signal.signal(sig, handler)
 
 
+def check_commands(config: Config) -> None:
+    """A --verify that cannot run, or a --server URL that cannot be asked, is a usage error
+    before any pass (not a refusal of every version, not a failure after publishing)."""
+    if config.verify:
+        verify.argv_of(config.verify)
+    if config.server:
+        from gcs_model_sync.server import Kind, ModelServer
+
+        ModelServer(config.server, Kind(config.server_kind))
+
+
 def once(config: Config) -> int:
+    check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     log_start("once", config)
     watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
@@ -59,7 +72,7 @@ def once(config: Config) -> int:
     log_summary(report)
     hook = make_hook(config)
     if hook and report.changed:
-        hook.add(report.published, report.pruned)
+        hook.add(report.published, report.pruned, report.files_written + report.files_removed)
         if hook.run() != "success" and report.exit_code == EXIT_OK:
             return EXIT_FAILED
     return report.exit_code
@@ -71,6 +84,7 @@ def run(config: Config) -> int:
     from gcs_model_sync.health import Health, Server
     from gcs_model_sync.metrics import Metrics
 
+    check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     log_start("run", config)
     metrics, health = Metrics(), Health(config.stuck_after)
@@ -108,6 +122,7 @@ def make_hook(config: Config) -> Hook | None:
 def log_start(command: str, config: Config) -> None:
     fields = {k: _json_value(v) for k, v in _config_items(config)}
     fields["on_change"] = redact(config.on_change)
+    fields["verify"] = redact(config.verify)
     event(
         logging.INFO,
         "start",
@@ -234,12 +249,14 @@ def log_summary(report: Report, quiet: bool = False) -> None:
         "pass_done",
         f"pass {report.outcome}: {len(report.published)} published, {len(report.pruned)} pruned, "
         f"{len(plan.in_sync) if plan else 0} in sync, {len(plan.waiting) if plan else 0} "
-        f"waiting, {len(report.failures)} failed, "
+        f"waiting, {len(report.failures)} failed, {_files_done(report)}"
         f"{progress.human(report.bytes_downloaded)} read in {report.seconds:.2f}s",
         outcome=report.outcome,
         published=report.published,
         pruned=report.pruned,
         failed=[f.version or "listing" for f in report.failures],
+        files_written=report.files_written,
+        files_removed=report.files_removed,
         waiting=[w.id for w in plan.waiting] if plan else [],
         bytes=report.bytes_downloaded,
         seconds=round(report.seconds, 3),
@@ -249,7 +266,14 @@ def log_summary(report: Report, quiet: bool = False) -> None:
     )
 
 
+def _files_done(report: Report) -> str:
+    """The model files a pass changed, for its summary line (nothing without any)."""
+    n = len(report.files_written) + len(report.files_removed)
+    return f"{n} model file(s) changed, " if n else ""
+
+
 def plan(config: Config) -> int:
+    check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     with stop_on_signals() as stop:
         snap = inspect(config, stop)
@@ -277,14 +301,21 @@ def plan(config: Config) -> int:
         kept = " (installed version stays)" if w.installed else ""
         rows.append({"action": "wait", "version": w.id, "reason": f"{w.reason}{kept}"})
     # Exactly what `once` deletes if every install succeeds: the rejections are the only
-    # failures known before installing.
-    decision = deletions.decide(p, (rejected(r) for r in p.rejections))
+    # failures known before installing; with --server, what the server serves now.
+    served = _served(config, snap) if config.server else None
+    decision = deletions.decide(p, (rejected(r) for r in p.rejections), served)
     for pr in p.prunes:
-        action = "refuse-prune" if decision.refused else "hold" if pr in decision.held else "prune"
-        reason = pr.reason
-        if pr in decision.held:
-            reason = f"{pr.reason}; kept: another version of this model is rejected"
+        action, reason = "prune", pr.reason
+        if decision.refused:
+            action = "refuse-prune"
+        elif pr in decision.held:
+            action, reason = "hold", f"{pr.reason}; kept: another version of this model is rejected"
+        elif pr in decision.gated:
+            now = (served or {}).get(pr.managed.model)
+            what = "no version" if now is None else f"version {now}"
+            action, reason = "hold", f"{pr.reason}; kept: the server serves {what}, none newer"
         rows.append({"action": action, "version": pr.managed.id, "reason": reason})
+    rows += _file_rows(p, decision)
     for r in p.rejections:
         rows.append({"action": "reject", "version": r.id, "reason": r.message})
     for vid in p.unmanaged:
@@ -320,13 +351,38 @@ def plan(config: Config) -> int:
     if p.empty:
         print(f"  guard: {p.empty}", file=out)
     n_fetch = sum(1 for i in p.installs if not i.replaces)
+    files = f", {len(decision.files)} model file(s) to change" if p.files else ""
     print(
         f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "
         f"{len(decision.prune)} to prune, {len(p.in_sync)} in sync, "
-        f"{len(p.waiting)} waiting, {len(p.rejections)} rejected",
+        f"{len(p.waiting)} waiting, {len(p.rejections)} rejected{files}",
         file=out,
     )
     return code
+
+
+def _served(config: Config, snap: Snapshot) -> dict[str, int | None]:
+    """What the model server serves now, asked read-only (no load, no waiting)."""
+    from gcs_model_sync import rollout
+
+    with stop_on_signals() as stop:
+        return rollout.confirm(config, snap.local.on_disk, set(), Report(), stop, act=False)
+
+
+def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
+    """--model-files: what `once` writes, removes, holds back and leaves alone."""
+    rows: list[dict[str, Any]] = []
+    for f in p.files:
+        if f in decision.files:
+            action = "remove-file" if f.removes else "write-file"
+            rows.append({"action": action, "version": f.id, "reason": f.reason})
+        else:
+            why = "a version of its model is not in place" if not f.removes else "no deletion now"
+            rows.append({"action": "hold-file", "version": f.id, "reason": f"{f.reason}; {why}"})
+    for fid in p.files_left:
+        reason = "in the bucket, but a file we did not write is there; left alone"
+        rows.append({"action": "leave", "version": fid, "reason": reason})
+    return rows
 
 
 def status(config: Config) -> int:
@@ -379,6 +435,8 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
         pending.setdefault(r.model, []).append(f"rejected {r.version}")
     for w in p.waiting:
         pending.setdefault(w.version.model, []).append(f"waiting {w.version.version} ({w.reason})")
+    for f in p.files:
+        pending.setdefault(f.model, []).append(f"{'remove' if f.removes else 'write'} {f.name}")
     out = []
     for model in sorted(set(bucket) | set(local)):
         out.append(

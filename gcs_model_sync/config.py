@@ -21,6 +21,10 @@ DEFAULT_WORKERS = 16
 DEFAULT_CONNECTIONS = 16
 
 
+# The model servers --server can ask (gcs_model_sync.server.Kind; named here so that a
+# usage error needs no import of the client).
+SERVER_KINDS = ("tfserving", "kserve-v2", "triton-explicit")
+
 NAMING_RULES = "https://cloud.google.com/storage/docs/buckets#naming"
 _BUCKET_CHARS = re.compile(r"[a-z0-9._-]+")
 _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
@@ -114,6 +118,13 @@ class Config:
     on_change: str | None = None
     hook_timeout: float = 60.0
     tfs_config: Path | None = None
+    # Beyond the bare <model>/<version> layout: files beside the versions, a check before
+    # publishing, and the model server's word before a superseded version is deleted.
+    model_files: bool = False
+    verify: str | None = None
+    server: str | None = None  # the model server's HTTP root
+    server_kind: str = "tfserving"
+    server_timeout: float = 120.0  # seconds to wait for the server to serve a new version
 
     def __post_init__(self) -> None:
         checks = [
@@ -136,6 +147,15 @@ class Config:
             (self.hook_timeout > 0, "--hook-timeout must be > 0"),
             (self.stuck_after > 0, "--stuck-after must be > 0"),
             (self.settle >= 0, "--settle must be >= 0 (0 = off)"),
+            (self.server_timeout > 0, "--server-timeout must be > 0"),
+            (
+                self.server_kind in SERVER_KINDS,
+                f"--server-kind must be one of {', '.join(SERVER_KINDS)}, got {self.server_kind!r}",
+            ),
+            (
+                self.server is None or self.server.startswith(("http://", "https://")),
+                f"--server must be an http:// or https:// URL, got {self.server!r}",
+            ),
             (
                 self.endpoint is None or self.endpoint.startswith(("http://", "https://")),
                 f"--endpoint must be an http:// or https:// URL, got {self.endpoint!r}",

@@ -160,6 +160,8 @@ class Loop:
         self.models |= {vid.rpartition("/")[0] for vid in report.published + report.pruned}
         self.metrics.observe(report, self.config.dest, self.models)
         if self.hook:
-            self.hook.add(report.published, report.pruned)
+            self.hook.add(
+                report.published, report.pruned, report.files_written + report.files_removed
+            )
             if self.hook.pending:
                 self.metrics.hooks.labels(self.hook.run()).inc()

@@ -9,13 +9,13 @@ which is what `once` deletes when every install then succeeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gcs_model_sync.local import LocalView
-    from gcs_model_sync.plan import Plan, Prune
+    from gcs_model_sync.plan import FileChange, Plan, Prune
     from gcs_model_sync.report import Failure
 
 
@@ -35,30 +35,70 @@ def guard(
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What the end of a pass deletes, and why the rest stays."""
+    """What the end of a pass deletes (and which model files it changes), and why the rest
+    stays."""
 
     prune: tuple[Prune, ...] = ()
     held: tuple[Prune, ...] = ()  # kept: another version of their model failed this pass
     skipped: tuple[Prune, ...] = ()  # kept: a listing, a read or the disk failed this pass
     refused: str | None = None  # a guard refused every deletion (exit 3)
+    # kept: the server does not serve a newer version yet (--server); model -> what it serves
+    gated: tuple[Prune, ...] = ()
+    files: tuple[FileChange, ...] = ()  # model files written or removed now
+    # not now: a version of their model failed or is still uploading (a new config.pbtxt must
+    # never name a version that is not there), or, removals, no deletion may happen
+    files_held: tuple[FileChange, ...] = ()
 
 
-def decide(plan: Plan, failures: Iterable[Failure]) -> Decision:
+def decide(
+    plan: Plan, failures: Iterable[Failure], served: Mapping[str, int | None] | None = None
+) -> Decision:
     """rclone's rule: no deletion in a pass where a listing, a read or the disk failed. A
     version whose *content* was refused holds back only its own model's deletions, so one
-    bad upload can neither block pruning everywhere nor leave a model short under --keep."""
+    bad upload can neither block pruning everywhere nor leave a model short under --keep.
+
+    A model's files change only in a pass where all its versions are in place. With a
+    model server to ask (`served`: model -> the newest version it serves), a version that a
+    newer one supersedes is deleted only once the server serves a newer one: the folder it
+    still reads stays. The newest version (a rollback, a model removed) has nothing newer to
+    wait for."""
     from gcs_model_sync.report import FailureKind
 
-    if not plan.prunes:
+    if not plan.prunes and not plan.files:
         return Decision()
     failures = list(failures)
-    if any(f.kind is not FailureKind.CONTENT for f in failures):
-        return Decision(skipped=plan.prunes)
-    if plan.guard:
-        return Decision(refused=plan.guard)
     failed_models = {f.model for f in failures}
+    busy = failed_models | {w.version.model for w in plan.waiting}
+    files_held = tuple(f for f in plan.files if f.model in busy)
+    writes = tuple(f for f in plan.files if not f.removes and f not in files_held)
+    removals = tuple(f for f in plan.files if f.removes and f not in files_held)
+    # A version refused, or not confirmed by the server, says nothing about other models.
+    own = (FailureKind.CONTENT, FailureKind.ROLLOUT)
+    if any(f.kind not in own for f in failures):
+        return Decision(skipped=plan.prunes, files=writes, files_held=files_held + removals)
+    if plan.guard:
+        return Decision(refused=plan.guard, files=writes, files_held=files_held + removals)
     held = tuple(p for p in plan.prunes if p.managed.model in failed_models)
-    return Decision(tuple(p for p in plan.prunes if p not in held), held)
+    gated = _gated(plan, served) if served is not None else ()
+    prune = tuple(p for p in plan.prunes if p not in held and p not in gated)
+    return Decision(prune, held, gated=gated, files=writes + removals, files_held=files_held)
+
+
+def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
+    """Prunes of versions a newer kept one supersedes, while the server serves none newer."""
+    newest: dict[str, int] = {}
+    kept = [i.version.id for i in plan.installs] + list(plan.in_sync)
+    kept += [w.id for w in plan.waiting if w.installed]
+    for vid in kept:
+        model, _, version = vid.rpartition("/")
+        newest[model] = max(newest.get(model, -1), int(version))
+    out = []
+    for p in plan.prunes:
+        m = p.managed
+        number, now = int(m.version), served.get(m.model)
+        if newest.get(m.model, -1) > number and (now is None or now <= number):
+            out.append(p)
+    return tuple(out)
 
 
 def free_first(plan: Plan, local: LocalView) -> tuple[Prune, ...]:

@@ -1,8 +1,10 @@
 """One reconciliation pass, in the pipeline's order: list -> scan -> plan -> (free room) ->
-stage and publish -> prune -> TF Serving config.
+stage, verify and publish -> model files -> TF Serving config -> confirm with the server ->
+prune.
 
-What may be deleted is decided in deletions.py alone; install.py runs the workers,
-prune.py carries deletions out, saver.py keeps the state file.
+What may be deleted or changed is decided in deletions.py alone; install.py runs the
+workers, model_files.py and prune.py carry the decisions out, rollout.py asks the model
+server, saver.py keeps the state file.
 """
 
 from __future__ import annotations
@@ -14,15 +16,27 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from gcs_model_sync import install, lock, prune, ranged, tfs_config
+from gcs_model_sync import (
+    deletions,
+    install,
+    lock,
+    model_files,
+    prune,
+    ranged,
+    rollout,
+    tfs_config,
+)
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
+from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.local import (
     LocalView,
     Managed,
     Paths,
+    Refusal,
+    State,
     StateError,
     clean_scratch,
     load_state,
@@ -34,6 +48,7 @@ from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.report import Failure, FailureKind, Report, rejected
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.verify import Verify
 
 __all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]
 
@@ -48,6 +63,7 @@ class Snapshot:
     objects: list[RemoteObject]
     local: LocalView
     plan: Plan
+    state: State  # the state file as read; a pass changes it as it goes
 
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
@@ -59,12 +75,16 @@ def inspect(config: Config, stop: StopToken) -> Snapshot:
 def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
     objects = listing.objects
     try:
-        managed = load_state(paths)
+        state = load_state(paths)
     except StateError as exc:
         event(logging.WARNING, "state_unreadable", f"{exc}; treating every folder as unmanaged")
-        managed = {}
+        state = State()
+    # A refusal stands for the command that made it: a fixed --verify checks again.
+    state.refused = {k: r for k, r in state.refused.items() if r.command == config.verify}
     groups = group(objects, config.source.prefix)  # once: the scan and the plan share it
-    local = scan(paths, {model for model, _version, _form in groups}, managed)
+    models = {model for model, _version, _form in groups}
+    local = scan(paths, models, state)
+    files = listed_files(objects, config.source.prefix, models) if config.model_files else None
     plan = make_plan(
         groups,
         local,
@@ -73,8 +93,9 @@ def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
         max_delete=config.max_delete,
         rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
         source=str(config.source),
+        files=files,
     )
-    return Snapshot(objects, local, plan)
+    return Snapshot(objects, local, plan, state)
 
 
 def _bucket_now(listing: Listing, config: Config) -> float | None:
@@ -137,7 +158,8 @@ def _run(
         report.guard = plan.empty
         event(logging.ERROR, "nothing_to_serve", plan.empty, source=str(config.source))
         return
-    managed = dict(snap.local.managed)
+    state = snap.state
+    managed = state.versions
     for r in plan.rejections:
         report.failures.append(rejected(r))
         event(logging.ERROR, "version_rejected", r.message, model=r.model, version=r.version)
@@ -148,8 +170,16 @@ def _run(
             f"{paths.dest / vid}: not installed by us and not in the bucket; left alone",
             path=str(paths.dest / vid),
         )
+    for fid in plan.files_left:
+        event(
+            logging.WARNING,
+            "file_left",
+            f"{paths.dest / fid}: in the bucket, but a file we did not write is there; left "
+            "alone (remove it to have it mirrored)",
+            path=str(paths.dest / fid),
+        )
 
-    saver = StateSaver(paths, managed, str(config.source))
+    saver = StateSaver(paths, state, str(config.source))
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
     ranged.remove_stale(paths.partial, (o for i in plan.installs for o in i.version.objects))
     total = sum(i.version.size for i in plan.installs)
@@ -158,15 +188,67 @@ def _run(
         if watch and total
         else contextlib.nullcontext()
     ):
-        install.install_all(config, stop, paths, bucket, plan.installs, report, managed, saver)
+        install.install_all(
+            config, stop, paths, bucket, plan.installs, report, managed, saver, _check(config)
+        )
+    _remember_refusals(config, plan, report, state, saver)
     for vid in plan.forget:
         managed.pop(vid, None)
-    saver.dirty = saver.dirty or bool(plan.forget)
-    prune.prune(plan, paths, report, managed, saver)
-    saver.save()
-    report.on_disk = (snap.local.on_disk | set(report.published)) - set(report.pruned)
-    if config.tfs_config:
+    for fid in plan.files_forget:
+        state.files.pop(fid, None)
+    saver.dirty = saver.dirty or bool(plan.forget or plan.files_forget)
+    # A model's files change after its versions are published, and only when all of them are.
+    decision = deletions.decide(plan, report.failures)
+    _log_held_files(decision)
+    if decision.files:
+        model_files.apply(decision.files, config, paths, bucket, report, state, saver)
+    on_disk = snap.local.on_disk | set(report.published)
+    served = None
+    if config.tfs_config:  # before asking the server: TF Serving learns new models from it
         _write_tfs_config(config, paths, managed, report)
+    if config.server:
+        saver.save()  # what the server may now load is recorded as ours first
+        changed = {v.rpartition("/")[0] for v in report.published}
+        changed |= {f.rpartition("/")[0] for f in report.files_written + report.files_removed}
+        served = rollout.confirm(config, on_disk, changed, report, stop)
+    prune.prune(plan, paths, report, managed, saver, served)
+    saver.save()
+    report.on_disk = on_disk - set(report.pruned)
+    if config.tfs_config and report.pruned:
+        _write_tfs_config(config, paths, managed, report)
+
+
+def _check(config: Config) -> Verify | None:
+    if not config.verify:
+        return None
+    env = {"GCS_MODEL_SYNC_DEST": str(config.dest), "GCS_MODEL_SYNC_SOURCE": str(config.source)}
+    return Verify(config.verify, config.hook_timeout, env)
+
+
+def _remember_refusals(
+    config: Config, plan: Plan, report: Report, state: State, saver: StateSaver
+) -> None:
+    """Keep a refusal while its version is listed unchanged; forget it once the version is
+    published or gone (a refused version is not downloaded again until its object changes)."""
+    standing = {r.id for r in plan.rejections if r.refused} - set(report.published)
+    kept = {vid: r for vid, r in state.refused.items() if vid in standing}
+    for vid, (fingerprint, message) in report.refusals.items():
+        kept[vid] = Refusal(fingerprint, config.verify or "", message)
+    if kept != state.refused:
+        state.refused = kept
+        saver.dirty = True
+
+
+def _log_held_files(decision: deletions.Decision) -> None:
+    for f in decision.files_held:
+        event(
+            logging.WARNING,
+            "file_held",
+            f"not changing {f.id} yet: a version of its model failed, is refused or is still "
+            "uploading, or no deletion may happen this pass",
+            model=f.model,
+            file=f.name,
+        )
 
 
 def _write_tfs_config(

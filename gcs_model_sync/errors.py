@@ -64,6 +64,15 @@ class VersionRejected(SyncError):
     """The content of one version is unusable (bad archive, hostile entry, ambiguous, too big)."""
 
 
+class VerifyRefused(VersionRejected):
+    """--verify failed on a staged version: it is not published, and not tried again until
+    its object changes."""
+
+    def __init__(self, message: str, outcome: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome  # "failure" or "timeout", as the metric counts it
+
+
 class InsufficientSpace(SyncError):
     """A version would not fit on the destination filesystem."""
 

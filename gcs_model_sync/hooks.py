@@ -1,4 +1,5 @@
-"""The --on-change command: run after a pass that published or pruned, without a shell.
+"""The --on-change command: run after a pass that published, pruned or changed a model file,
+without a shell.
 
 A hook that fails is retried after the next pass with everything that changed since its last
 success, so a notification is never lost to one bad moment (git-sync's rule).
@@ -10,6 +11,7 @@ import logging
 import os
 import shlex
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gcs_model_sync.logs import event
@@ -24,14 +26,16 @@ class Hook:
     base_env: dict[str, str] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)  # since the last successful run
     pruned: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # --model-files written or removed
 
     @property
     def pending(self) -> bool:
-        return bool(self.published or self.pruned)
+        return bool(self.published or self.pruned or self.files)
 
-    def add(self, published: list[str], pruned: list[str]) -> None:
+    def add(self, published: list[str], pruned: list[str], files: Sequence[str] = ()) -> None:
         self.published += [v for v in published if v not in self.published]
         self.pruned += [v for v in pruned if v not in self.pruned]
+        self.files += [f for f in files if f not in self.files]
 
     def run(self) -> str:
         """Run the command once; returns "success", "failure" or "timeout"."""
@@ -40,6 +44,7 @@ class Hook:
             **self.base_env,
             "GCS_MODEL_SYNC_PUBLISHED": ",".join(self.published),
             "GCS_MODEL_SYNC_PRUNED": ",".join(self.pruned),
+            "GCS_MODEL_SYNC_FILES": ",".join(self.files),
         }
         try:
             argv = shlex.split(self.command)
@@ -85,7 +90,7 @@ class Hook:
                 "--on-change output:\n" + "\n".join(f"  | {line}" for line in lines),
                 output=lines,
             )
-        self.published, self.pruned = [], []
+        self.published, self.pruned, self.files = [], [], []
         return "success"
 
 

@@ -17,15 +17,16 @@ from pathlib import Path
 
 from gcs_model_sync import fetch, progress, publish
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import Interrupted, SyncError, VersionRejected, os_error
+from gcs_model_sync.errors import Interrupted, SyncError, VerifyRefused, VersionRejected, os_error
 from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Managed, Paths, remove_tree, sync_trees
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install
+from gcs_model_sync.plan import Install, RemoteVersion
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import FailureKind, Report, local_failure
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.verify import Verify
 
 WORKERS_STOP_WITHIN = 2.0  # seconds a pass that ends early waits for its downloads to stop
 # Versions staged within this many seconds share one durability barrier (a syncfs commits the
@@ -44,7 +45,10 @@ def install_all(
     report: Report,
     managed: dict[str, Managed],
     saver: StateSaver,
+    check: Verify | None = None,
 ) -> None:
+    """`check` (--verify) runs on each staged version, on its worker, before it may be
+    published."""
     if not installs:
         return
     previous = {i.version.id: managed.get(i.version.id) for i in installs}
@@ -72,7 +76,7 @@ def install_all(
     barrier = time.monotonic()
     try:
         for i in installs:
-            fut = pool.submit(fetch.stage, bucket, i.version, paths, config)
+            fut = pool.submit(_stage, bucket, i.version, paths, config, check, report)
             futures[fut] = i
             fut.add_done_callback(completed.put)
         left = len(futures)
@@ -107,6 +111,34 @@ def install_all(
         raise
     _restore(previous, managed, report)
     pool.shutdown(wait=True)
+
+
+def _stage(
+    bucket: Bucket,
+    v: RemoteVersion,
+    paths: Paths,
+    config: Config,
+    check: Verify | None,
+    report: Report,
+) -> fetch.Staged:
+    """Stage a version, then --verify it; a refused one is removed and remembered."""
+    staged = fetch.stage(bucket, v, paths, config)
+    if check is None:
+        return staged
+    try:
+        outcome = check.check(
+            v.model, v.version, staged.content, fetch.where(bucket, v), bucket.stop
+        )
+    except VerifyRefused as exc:
+        report.verify_runs.append(exc.outcome)
+        report.refusals[v.id] = (v.fingerprint, str(exc))
+        remove_tree(staged.workdir)
+        raise
+    except BaseException:
+        remove_tree(staged.workdir)
+        raise
+    report.verify_runs.append(outcome)
+    return staged
 
 
 def _stop_workers(pool: cf.ThreadPoolExecutor, within: float) -> None:

@@ -189,3 +189,39 @@ def fingerprint(form: Form, entries: Iterable[Entry]) -> str:
         return f"{form}:{items[0][1]}"
     text = "".join(f"{rel}\x00{gen}\n" for rel, gen in items)
     return hashlib.sha256(f"{form}{text}".encode()).hexdigest()[:32]
+
+
+class ModelFile(NamedTuple):
+    """An object directly inside a model folder (Triton's config.pbtxt, a labels file)."""
+
+    model: str
+    name: str
+    obj: RemoteObject
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}/{self.name}"
+
+
+def model_files(
+    objects: Iterable[RemoteObject], prefix: str, models: Iterable[str]
+) -> list[ModelFile]:
+    """`--model-files`: the objects directly inside a folder that holds versions.
+
+    Not at the prefix root (model ""), not in a folder without versions, not a version's own
+    name (an archive, or a number: the folder a version lands in), not a name we refuse to
+    write. One pass over the listing, only when the option is on.
+    """
+    wanted = {m for m in models if m}
+    out = []
+    for obj in objects:
+        rel = obj.name[len(prefix) :] if obj.name.startswith(prefix) else obj.name
+        folder, sep, name = rel.rpartition("/")
+        if not sep or folder not in wanted or not name:
+            continue
+        if VERSION_RE.fullmatch(name) or ARCHIVE_RE.fullmatch(name):
+            continue
+        if _unsafe((name,), top_level=False):
+            continue
+        out.append(ModelFile(folder, name, obj))
+    return out

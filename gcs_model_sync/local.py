@@ -7,8 +7,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from gcs_model_sync.extract import DIR_MODE, set_mode
@@ -35,13 +35,54 @@ class Managed:
         return version_id(self.model, self.version)
 
 
-_MANAGED_FIELDS = tuple(f.name for f in fields(Managed))
+@dataclass(frozen=True, slots=True)
+class ManagedFile:
+    """A model-level file (`--model-files`: DEST/<model>/config.pbtxt) this tool wrote."""
+
+    model: str
+    name: str
+    generation: int  # PENDING_FILE while being written: a crash leaves "rewrite", not an orphan
+    bytes: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}/{self.name}"
+
+
+PENDING_FILE = 0  # no object has generation 0
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A version `--verify` refused: not downloaded again while its content and the command
+    stay the same."""
+
+    fingerprint: str
+    command: str
+    message: str
+
+
+@dataclass
+class State:
+    """What the state file records: the versions and files we own, and refused versions."""
+
+    versions: dict[str, Managed] = field(default_factory=dict)  # by version id
+    files: dict[str, ManagedFile] = field(default_factory=dict)  # by "model/name"
+    refused: dict[str, Refusal] = field(default_factory=dict)  # by version id
+
+
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (Managed, ManagedFile, Refusal)}
 
 
 @dataclass(frozen=True, slots=True)
 class LocalView:
     managed: dict[str, Managed]  # by version id
     on_disk: frozenset[str]  # version ids of numeric folders that exist
+    files: dict[str, ManagedFile] = field(default_factory=dict)  # model files we wrote
+    # "model/name" of every other entry directly inside a model folder (a file, a link, a
+    # folder that is no version): where a model file would go, and whether something is there.
+    entries: frozenset[str] = frozenset()
+    refused: dict[str, Refusal] = field(default_factory=dict)
 
 
 class Paths:
@@ -84,11 +125,11 @@ def make_dirs(path: Path) -> None:
         set_mode(d, DIR_MODE)
 
 
-def load_state(paths: Paths) -> dict[str, Managed]:
+def load_state(paths: Paths) -> State:
     try:
         raw = json.loads(paths.state_file.read_text())
     except FileNotFoundError:
-        return {}
+        return State()
     except (OSError, ValueError) as exc:
         # A damaged state file must not make us delete anything: forget ownership instead.
         raise StateError(f"{paths.state_file}: unreadable state file ({exc})") from exc
@@ -98,8 +139,8 @@ def load_state(paths: Paths) -> dict[str, Managed]:
         raise StateError(f"{paths.state_file}: unreadable state file ({exc})") from exc
 
 
-def _parse_state(raw: object) -> dict[str, Managed]:
-    """Trust nothing: a version id from here decides what may be deleted under DEST."""
+def _parse_state(raw: object) -> State:
+    """Trust nothing: a version id or file from here decides what may be deleted under DEST."""
     if not isinstance(raw, dict):
         raise TypeError("not a JSON object")
     managed = {}
@@ -120,24 +161,51 @@ def _parse_state(raw: object) -> dict[str, Managed]:
         ):
             raise ValueError(f"bad entry {item!r}")
         managed[m.id] = m
-    return managed
+    files = {}
+    for item in raw.get("files", {}).values():
+        f = ManagedFile(**item)
+        parts = f.model.split("/")
+        if (
+            not (isinstance(f.model, str) and isinstance(f.name, str))
+            or type(f.generation) is not int
+            or any(p in ("", ".", "..") or "\x00" in p for p in (*parts, f.name))
+            or "/" in f.name
+            or parts[:1] == [STATE_DIR]
+            or VERSION_RE.fullmatch(f.name)
+        ):
+            raise ValueError(f"bad file entry {item!r}")
+        files[f.id] = f
+    refused = {}
+    for vid, item in raw.get("refused", {}).items():
+        r = Refusal(**item)
+        if not all(isinstance(v, str) for v in (r.fingerprint, r.command, r.message)):
+            raise TypeError(f"bad refusal {item!r}")
+        refused[vid] = r  # only compared with listed versions: never decides a deletion
+    return State(managed, files, refused)
 
 
 class StateError(Exception):
     pass
 
 
-def save_state(paths: Paths, managed: dict[str, Managed], source: str) -> None:
-    """One version a line: readable, and built by json's C encoder (with `indent` json
+def save_state(paths: Paths, state: State, source: str) -> None:
+    """One entry a line: readable, and built by json's C encoder (with `indent` json
     falls back to pure Python; with asdict() a save of 1,000 versions took 150 ms)."""
-    head = json.dumps({"format": STATE_FORMAT, "source": source})[:-1]
-    lines = [f"{json.dumps(k)}: {json.dumps(_fields(v))}" for k, v in sorted(managed.items())]
-    text = head + ', "versions": {\n' + ",\n".join(lines) + "\n}}\n"
-    atomic_write(paths.state_file, text.encode())
+    text = json.dumps({"format": STATE_FORMAT, "source": source})[:-1]
+    tables: tuple[tuple[str, Mapping[str, Managed | ManagedFile | Refusal]], ...] = (
+        ("versions", state.versions),
+        ("files", state.files),
+        ("refused", state.refused),
+    )
+    for key, table in tables:
+        if table or key == "versions":
+            lines = [f"{json.dumps(k)}: {json.dumps(_fields(v))}" for k, v in sorted(table.items())]
+            text += f', "{key}": {{\n' + ",\n".join(lines) + "\n}"
+    atomic_write(paths.state_file, (text + "}\n").encode())
 
 
-def _fields(m: Managed) -> dict[str, object]:
-    return {name: getattr(m, name) for name in _MANAGED_FIELDS}
+def _fields(m: Managed | ManagedFile | Refusal) -> dict[str, object]:
+    return {name: getattr(m, name) for name in _FIELDS[type(m)]}
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -222,18 +290,25 @@ def _syncfs(path: Path) -> bool:
         os.close(fd)
 
 
-def scan(paths: Paths, models: Iterable[str], managed: dict[str, Managed]) -> LocalView:
-    """List version folders of the given models; never walks inside a version."""
-    found = set()
-    for model in set(models) | {m.model for m in managed.values()}:
+def scan(paths: Paths, models: Iterable[str], state: State) -> LocalView:
+    """List version folders of the given models, and what else sits directly in each model
+    folder (where model files go); never walks inside a version."""
+    found, entries = set(), set()
+    owners = {m.model for m in state.versions.values()} | {f.model for f in state.files.values()}
+    for model in set(models) | owners:
         try:
             with os.scandir(paths.dest / model if model else paths.dest) as it:
                 for de in it:
                     if VERSION_RE.fullmatch(de.name) and de.is_dir():
                         found.add(version_id(model, de.name))
+                    elif model:
+                        entries.add(f"{model}/{de.name}")
         except (FileNotFoundError, NotADirectoryError):
             continue
-    return LocalView(managed=dict(managed), on_disk=frozenset(found))
+    return LocalView(
+        dict(state.versions), frozenset(found), dict(state.files), frozenset(entries),
+        dict(state.refused),
+    )  # fmt: skip
 
 
 def clean_scratch(paths: Paths) -> int:

@@ -76,10 +76,28 @@ class Metrics:
         self.hooks = Counter(
             f"{PREFIX}_hook_runs", "--on-change runs by outcome.", ["outcome"], registry=r
         )
+        self.verify = Counter(
+            f"{PREFIX}_verify_runs",
+            "--verify runs by outcome (failure and timeout: the version was refused).",
+            ["outcome"],
+            registry=r,
+        )
+        self.served = Gauge(
+            f"{PREFIX}_model_served_version",
+            "Newest version the model server (--server) serves, per model.",
+            ["model"],
+            registry=r,
+        )
+        self.files = Counter(
+            f"{PREFIX}_model_files_changed",
+            "Model files (--model-files) written or removed.",
+            registry=r,
+        )
         for outcome in ("success", "error", "noop"):
             self.passes.labels(outcome)
         for outcome in ("success", "failure", "timeout"):
             self.hooks.labels(outcome)
+            self.verify.labels(outcome)
 
     def observe(self, report: Report, dest: Path, models: set[str]) -> None:
         self.passes.labels(report.outcome).inc()
@@ -91,6 +109,16 @@ class Metrics:
         per_version = sum(1 for f in report.failures if f.version)
         self.rejected.inc(content)
         self.failed.inc(per_version - content)
+        self.files.inc(len(report.files_written) + len(report.files_removed))
+        for outcome in report.verify_runs:
+            self.verify.labels(outcome).inc()
+        for model, version in report.served.items():
+            label = model or "."
+            if version is not None:
+                self.served.labels(label).set(version)
+            else:
+                with contextlib.suppress(KeyError):
+                    self.served.remove(label)
         if report.outcome != "error":
             self.last_success.set(time.time())
         if report.plan is not None:  # the listing completed, whatever happened next

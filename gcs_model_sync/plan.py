@@ -11,6 +11,7 @@ from gcs_model_sync.layout import (
     Entry,
     Form,
     Groups,
+    ModelFile,
     RemoteObject,
     fingerprint,
     paused_gc,
@@ -69,10 +70,29 @@ class Prune:
 
 
 @dataclass(frozen=True, slots=True)
+class FileChange:
+    """A model-level file (`--model-files`) to write, or to remove when `obj` is None."""
+
+    model: str
+    name: str
+    obj: RemoteObject | None
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}/{self.name}"
+
+    @property
+    def removes(self) -> bool:
+        return self.obj is None
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     model: str
     version: str
     message: str  # one line, names the object(s)
+    refused: bool = False  # by --verify, in an earlier pass
 
     @property
     def id(self) -> str:
@@ -107,10 +127,20 @@ class Plan:
     # The listing holds no version and DEST none: nothing to serve, not a success (exit 3).
     empty: str | None = None
     remote_models: frozenset[str] = field(default_factory=frozenset)
+    # --model-files: writes and removals (deletions.decide() says which happen), files in
+    # sync, and files in the bucket whose place holds something we did not write (left alone).
+    files: tuple[FileChange, ...] = ()
+    files_in_sync: tuple[str, ...] = ()
+    files_left: tuple[str, ...] = ()
+    files_forget: tuple[str, ...] = ()  # ours in the state, gone from disk and from the bucket
 
     @property
     def changes(self) -> bool:
-        return bool(self.installs or (self.prunes and not self.guard))
+        return bool(self.installs or self.files or (self.prunes and not self.guard))
+
+    @property
+    def removals(self) -> tuple[FileChange, ...]:
+        return tuple(f for f in self.files if f.removes)
 
 
 def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
@@ -196,10 +226,14 @@ def make_plan(
     max_delete: int | None = None,
     rules: Rules = ANY_TIME,
     source: str = "the source",
+    files: list[ModelFile] | None = None,
 ) -> Plan:
     """`groups` is layout.group() of the listing, made once and shared with the local scan;
-    `source` (gs://bucket/prefix/) only names the prefix in messages."""
+    `source` (gs://bucket/prefix/) only names the prefix in messages; `files` are the model
+    files listed (layout.model_files), None without --model-files."""
     versions, rejections = versions_of(groups)
+    versions, refused = _refused(versions, local)
+    rejections += refused
     waits = _waits(versions, local, rules)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
     # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
@@ -260,8 +294,10 @@ def make_plan(
             if vid not in local.managed and vid not in wanted_once_ready
         )
     )
+    changes, files_in_sync, files_left, files_forget = _files(files, local, frozenset(numbers))
+    removals = sum(1 for f in changes if f.removes)
     guard = deletions.guard(
-        len(prunes), len(remote_ids), len(local.managed), allow_empty_source, max_delete
+        len(prunes) + removals, len(remote_ids), len(local.managed), allow_empty_source, max_delete
     )
     # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.
     # Versions waiting or rejected are in remote_ids: a prefix being filled is not empty.
@@ -283,4 +319,55 @@ def make_plan(
         guard=guard,
         empty=empty,
         remote_models=frozenset(numbers),
+        files=changes,
+        files_in_sync=files_in_sync,
+        files_left=files_left,
+        files_forget=files_forget,
     )
+
+
+def _refused(
+    versions: list[RemoteVersion], local: LocalView
+) -> tuple[list[RemoteVersion], list[Rejection]]:
+    """Versions --verify refused, unchanged since: rejected again without a download."""
+    if not local.refused:
+        return versions, []
+    keep, rejections = [], []
+    for v in versions:
+        r = local.refused.get(v.id)
+        if r is not None and r.fingerprint == v.fingerprint:
+            again = f"{r.message} (refused earlier; tried again when its object changes)"
+            rejections.append(Rejection(v.model, v.version, again, refused=True))
+        else:
+            keep.append(v)
+    return keep, rejections
+
+
+def _files(
+    files: list[ModelFile] | None, local: LocalView, models: frozenset[str]
+) -> tuple[tuple[FileChange, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Model-level files: (changes, in sync, left alone, forgotten). Without --model-files
+    (None) nothing: files written earlier stay, and stay ours."""
+    if files is None:
+        return (), (), (), ()
+    remote = {f.id: f for f in files}
+    changes, in_sync, left, forget = [], [], [], []
+    for fid, f in sorted(remote.items()):
+        have = local.files.get(fid)
+        present = fid in local.entries
+        if have and present and have.generation == f.obj.generation:
+            in_sync.append(fid)
+        elif present and not have:
+            left.append(fid)  # hand-made, or another tool's: never touched
+        else:
+            reason = "changed" if have and present else "missing locally" if have else "new"
+            changes.append(FileChange(f.model, f.name, f.obj, reason))
+    for fid, have in sorted(local.files.items()):
+        if fid in remote:
+            continue
+        if fid not in local.entries:
+            forget.append(fid)
+            continue
+        gone = "removed from the bucket" if have.model in models else "its model left the bucket"
+        changes.append(FileChange(have.model, have.name, None, gone))
+    return tuple(changes), tuple(in_sync), tuple(left), tuple(forget)

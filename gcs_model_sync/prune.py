@@ -4,6 +4,7 @@ whole tree until the next pass), or, when the installs would not fit, freed befo
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
 from gcs_model_sync import deletions, publish, space
@@ -80,10 +81,16 @@ def make_room(
 
 
 def prune(
-    plan: Plan, paths: Paths, report: Report, managed: dict[str, Managed], saver: StateSaver
+    plan: Plan,
+    paths: Paths,
+    report: Report,
+    managed: dict[str, Managed],
+    saver: StateSaver,
+    served: Mapping[str, int | None] | None = None,
 ) -> None:
-    """Delete what deletions.decide() allows, now that every install was tried."""
-    decision = deletions.decide(plan, report.failures)
+    """Delete what deletions.decide() allows, now that every install was tried (and, with
+    --server, `served` says what the model server serves)."""
+    decision = deletions.decide(plan, report.failures, served)
     if decision.refused:
         report.guard = decision.refused
         event(logging.ERROR, "guard_refused", f"{decision.refused}; nothing deleted")
@@ -100,6 +107,16 @@ def prune(
             logging.WARNING,
             "prune_held",
             f"not deleting {p.managed.id}: another version of this model failed this pass",
+        )
+    for p in decision.gated:
+        now = (served or {}).get(p.managed.model)
+        event(
+            logging.INFO,
+            "prune_waits",
+            f"not deleting {p.managed.id} yet: the server serves "
+            f"{'no version' if now is None else f'version {now}'} of its model, none newer",
+            model=p.managed.model,
+            version=p.managed.version,
         )
     for p in decision.prune:
         _retire(p, paths, report, managed, saver)

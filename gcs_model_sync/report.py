@@ -18,6 +18,7 @@ class FailureKind(StrEnum):
     REMOTE = "remote"  # a version could not be read (denied, gone, retries exhausted)
     CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
     LOCAL = "local"  # the destination refused (full disk, read-only, a sync failed)
+    ROLLOUT = "rollout"  # the model server did not confirm a new version (--server)
     INTERNAL = "internal"  # a bug
 
 
@@ -44,6 +45,13 @@ class Report:
     # Version folders on disk after the pass (of the models listed or installed by us), the
     # hand-made ones included: what a server would serve. None when the listing failed.
     on_disk: frozenset[str] | None = None
+    files_written: list[str] = field(default_factory=list)  # --model-files, "model/name"
+    files_removed: list[str] = field(default_factory=list)
+    # --verify: each run's outcome, and the versions it refused: id -> (fingerprint, message)
+    verify_runs: list[str] = field(default_factory=list)
+    refusals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # --server: model -> the newest version the server serves (None: none), as last asked
+    served: dict[str, int | None] = field(default_factory=dict)
     bytes_downloaded: int = 0
     list_requests: int = 0
     object_reads: int = 0
@@ -52,7 +60,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return bool(self.published or self.pruned)
+        return bool(self.published or self.pruned or self.files_written or self.files_removed)
 
     @property
     def exit_code(self) -> int:

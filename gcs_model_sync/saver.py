@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gcs_model_sync.local import Managed, Paths, save_state, sync_dirs
+from gcs_model_sync.local import Paths, State, save_state, sync_dirs
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
 
@@ -18,14 +18,14 @@ class StateSaver:
     version): the state file never names a published version, nor forgets a removed one,
     that a crash could still undo."""
 
-    def __init__(self, paths: Paths, managed: dict[str, Managed], source: str) -> None:
-        self.paths, self.managed, self.source = paths, managed, source
+    def __init__(self, paths: Paths, state: State, source: str) -> None:
+        self.paths, self.state, self.source = paths, state, source
         self.dirty = False
         self.renamed: set[Path] = set()  # folders whose entries this pass renamed, unsynced
         self._last = time.monotonic()
 
     def changed(self, renamed_in: Path) -> None:
-        """A version was published or pruned by a rename in folder `renamed_in`."""
+        """A version or model file was published or removed in folder `renamed_in`."""
         self.renamed.add(renamed_in)
         self.dirty = True
         if time.monotonic() - self._last >= STATE_SAVE_EVERY:
@@ -36,6 +36,6 @@ class StateSaver:
             if self.renamed:  # durable first, then recorded
                 sync_dirs(self.renamed, self.paths.dest)
                 self.renamed.clear()
-            save_state(self.paths, self.managed, self.source)
+            save_state(self.paths, self.state, self.source)
             self.dirty = False
             self._last = time.monotonic()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from gcs_model_sync.complete import Rules
 from gcs_model_sync.deletions import Decision, decide, free_first, guard
-from gcs_model_sync.local import LocalView, Managed
-from gcs_model_sync.plan import Plan
+from gcs_model_sync.layout import RemoteObject, group, model_files
+from gcs_model_sync.local import LocalView, Managed, ManagedFile
+from gcs_model_sync.plan import Plan, make_plan
 from gcs_model_sync.report import Failure, FailureKind
-from tests.test_plan import fp, obj, plan_of, prunes, view
+from tests.test_plan import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
 
@@ -113,3 +117,99 @@ def test_free_first_spares_the_newest_installed_version_and_obeys_the_guards() -
     rejected = plan_of([*objects, obj("m/0003.tgz")], local, keep=2)
     assert [r.model for r in rejected.rejections] == ["m"]
     assert {p.managed.id for p in free_first(rejected, local)} == {"gone/5"}
+
+
+# --- model files and the model server ------------------------------------------------------
+
+
+def files_of(decision: Decision) -> dict[str, list[str]]:
+    return {
+        "files": sorted(f.id for f in decision.files),
+        "held": sorted(f.id for f in decision.files_held),
+    }
+
+
+def two_models_with_files() -> Plan:
+    """m and n each get a new config.pbtxt; n also loses a file it had."""
+    objects = [obj(f"{m}/{f}") for m in ("m", "n") for f in ("1.zip", "config.pbtxt")]
+    gone = ManagedFile("n", "old.txt", 1)
+    return files_plan(objects, [gone], {gone.id})
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        ([], {"files": ["m/config.pbtxt", "n/config.pbtxt", "n/old.txt"], "held": []}),
+        # a model whose version failed keeps its files: a new config must not name it yet
+        ([failed(CONTENT, "n")], {"files": ["m/config.pbtxt"],
+                                  "held": ["n/config.pbtxt", "n/old.txt"]}),
+        ([failed(REMOTE, "m")], {"files": ["n/config.pbtxt"],
+                                 "held": ["m/config.pbtxt", "n/old.txt"]}),
+        # a disk error elsewhere: writes go on, no removal happens (rclone's rule)
+        ([failed(LOCAL, None)], {"files": ["m/config.pbtxt", "n/config.pbtxt"],
+                                 "held": ["n/old.txt"]}),
+    ],
+)  # fmt: skip
+def test_model_files_change_only_when_their_model_is_in_place(
+    failures: list[Failure], expected: dict[str, list[str]]
+) -> None:
+    assert files_of(decide(two_models_with_files(), failures)) == expected
+
+
+def test_model_files_wait_while_a_version_of_their_model_is_still_uploading() -> None:
+    uploading = RemoteObject("p/m/2/saved_model.pb", 1, 10, updated="2026-12-01T00:00:00Z")
+    objects = [obj("m/1.zip"), obj("m/config.pbtxt"), uploading]
+    now = datetime(2026, 12, 1, 0, 0, 10, tzinfo=UTC).timestamp()  # 10 s after its upload
+    plan = make_plan(
+        group(objects, "p/"),
+        view(),
+        rules=Rules(now, settle=60.0),
+        files=model_files(objects, "p/", {"m"}),
+    )
+    assert [w.id for w in plan.waiting] == ["m/2"]
+    assert files_of(decide(plan, [])) == {"files": [], "held": ["m/config.pbtxt"]}
+    settled = make_plan(
+        group(objects, "p/"),
+        view(),
+        rules=Rules(now + 60, settle=60.0),
+        files=model_files(objects, "p/", {"m"}),
+    )
+    assert files_of(decide(settled, [])) == {"files": ["m/config.pbtxt"], "held": []}
+
+
+def gated_plan() -> Plan:
+    """m/1 and m/2 installed, m/3 new; --keep 1 prunes m/1 and m/2 once m/3 is in."""
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
+    managed = [Managed("m", str(n), fp(obj(f"m/{n}.zip"))) for n in (1, 2)]
+    return plan_of(objects, view(managed, {"m/1", "m/2"}), keep=1)
+
+
+@pytest.mark.parametrize(
+    ("served", "pruned", "gated"),
+    [
+        (None, ["m/1", "m/2"], []),  # no --server: nothing to wait for
+        ({"m": None}, [], ["m/1", "m/2"]),  # serves nothing (or could not be asked)
+        ({"m": 2}, ["m/1"], ["m/2"]),  # still reads m/2
+        ({"m": 3}, ["m/1", "m/2"], []),
+    ],
+)
+def test_a_superseded_version_is_deleted_only_once_the_server_serves_a_newer_one(
+    served: dict[str, int | None] | None, pruned: list[str], gated: list[str]
+) -> None:
+    decision = decide(gated_plan(), [], served)
+    assert [p.managed.id for p in decision.prune] == pruned
+    assert [p.managed.id for p in decision.gated] == gated
+
+
+def test_the_newest_version_removed_from_the_bucket_is_never_waited_for() -> None:
+    """A rollback: the server serves m/2 and will not move to m/1 until m/2 is gone."""
+    managed = [Managed("m", str(n), fp(obj(f"m/{n}.zip"))) for n in (1, 2)]
+    plan = plan_of([obj("m/1.zip")], view(managed, {"m/1", "m/2"}))
+    decision = decide(plan, [], {"m": 2})
+    assert [p.managed.id for p in decision.prune] == ["m/2"]
+
+
+def test_a_rollout_failure_holds_its_own_model_only() -> None:
+    plan, _local = keep_one_plan()
+    decision = decide(plan, [failed(FailureKind.ROLLOUT, "m")])
+    assert ids(decision) == {"prune": ["n/1"], "held": ["m/1"], "skipped": []}

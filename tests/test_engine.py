@@ -65,7 +65,7 @@ def test_renames_are_made_durable_once_before_the_final_state_save(
     syncs = [c for c in calls if c[0] == "sync"]
     assert syncs == [("sync", {dest / "m1", dest / "m2", dest / "m3", dest / "deep" / "er"})]
     assert calls[-2:] == [syncs[0], ("save", None)]  # synced, then recorded
-    assert local.load_state(local.Paths(dest))["m1/0001"].fingerprint.startswith("zip:")
+    assert local.load_state(local.Paths(dest)).versions["m1/0001"].fingerprint.startswith("zip:")
 
 
 class Durability:
@@ -97,15 +97,15 @@ class Durability:
             real_sync(dirs, d)
             self.undoable = {t: k for t, k in self.undoable.items() if t.parent not in dirs}
 
-        def save(paths: local.Paths, managed: dict[str, local.Managed], source: str) -> None:
+        def save(paths: local.Paths, state: local.State, source: str) -> None:
             self.saves += 1
             for target, kind in self.undoable.items():
-                m = managed.get(str(target.relative_to(self.dest)))
+                m = state.versions.get(str(target.relative_to(self.dest)))
                 if kind == "published" and m is not None and m.fingerprint != install.PENDING:
                     self.violations.append(f"save {self.saves} records {target}, not yet durable")
                 if kind == "removed" and m is None:
                     self.violations.append(f"save {self.saves} forgets {target}, still undoable")
-            real_save(paths, managed, source)
+            real_save(paths, state, source)
 
         monkeypatch.setattr(publish, "publish", publish_)
         monkeypatch.setattr(publish, "retire", retire)
@@ -149,7 +149,8 @@ def test_the_state_saved_on_interrupt_records_only_durable_renames(
         engine.sync_once(config, stop)
     assert crash.saves == 2  # the pending entries, then the save on the way out
     assert crash.violations == []
-    assert [v for v, m in local.load_state(local.Paths(dest)).items() if m.fingerprint != "pending"]
+    versions = local.load_state(local.Paths(dest)).versions
+    assert [v for v, m in versions.items() if m.fingerprint != "pending"]
 
 
 def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
@@ -191,7 +192,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
         assert list(local.Paths(dest).staging.iterdir()) == []
     finally:
         gate.set()
-    state = local.load_state(local.Paths(dest))
+    state = local.load_state(local.Paths(dest)).versions
     assert (dest / "a" / "0001").is_dir()
     assert "a/0001" in state  # published before the failed save: still ours
     assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours

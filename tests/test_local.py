@@ -11,9 +11,11 @@ import pytest
 from gcs_model_sync import local
 from gcs_model_sync.layout import STATE_DIR
 from gcs_model_sync.local import (
-    LocalView,
     Managed,
+    ManagedFile,
     Paths,
+    Refusal,
+    State,
     StateError,
     atomic_write,
     clean_scratch,
@@ -49,8 +51,8 @@ def test_state_round_trip(paths: Paths) -> None:
         "0007": Managed("", "0007", "a" * 32, 0, 0.0),
         "a/b/1": Managed("a/b", "1", "pending"),
     }
-    save_state(paths, managed, "gs://bkt/prefix/")
-    assert load_state(paths) == managed
+    save_state(paths, State(managed), "gs://bkt/prefix/")
+    assert load_state(paths).versions == managed
     doc = json.loads(paths.state_file.read_text())
     assert doc["format"] == local.STATE_FORMAT
     assert doc["source"] == "gs://bkt/prefix/"
@@ -58,13 +60,13 @@ def test_state_round_trip(paths: Paths) -> None:
 
 
 def test_missing_state_is_empty(paths: Paths) -> None:
-    assert load_state(paths) == {}
+    assert load_state(paths).versions == {}
 
 
 def test_saving_replaces_the_previous_state(paths: Paths) -> None:
-    save_state(paths, {"1": Managed("", "1", "x")}, "gs://b/")
-    save_state(paths, {"2": Managed("", "2", "y")}, "gs://b/")
-    assert load_state(paths) == {"2": Managed("", "2", "y")}
+    save_state(paths, State({"1": Managed("", "1", "x")}), "gs://b/")
+    save_state(paths, State({"2": Managed("", "2", "y")}), "gs://b/")
+    assert load_state(paths).versions == {"2": Managed("", "2", "y")}
 
 
 @pytest.mark.parametrize(
@@ -103,7 +105,7 @@ def test_undecodable_state_raises_state_error(paths: Paths) -> None:
 
 def test_state_without_versions_is_empty(paths: Paths) -> None:
     paths.state_file.write_text('{"format": 1, "source": "gs://b/"}')
-    assert load_state(paths) == {}
+    assert load_state(paths).versions == {}
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(
 
 def test_save_state_leaves_no_temp_files(paths: Paths) -> None:
     for n in range(3):
-        save_state(paths, {str(n): Managed("", str(n), "f")}, "gs://b/")
+        save_state(paths, State({str(n): Managed("", str(n), "f")}), "gs://b/")
     assert sorted(os.listdir(paths.state_dir)) == ["partial", "staging", "state.json", "trash"]
 
 
@@ -147,21 +149,23 @@ def test_scan_lists_numeric_folders_of_the_given_models(paths: Paths) -> None:
     _mk(dest, "m/0001/0005", "m/0001/variables")  # inside a version: never looked at
     (dest / "m" / "0004").write_text("a file, not a version")
     (dest / "m" / "0006.zip").write_text("an archive someone left")
-    view = scan(paths, ["m", "a/b", "gone"], {})
-    assert view == LocalView({}, frozenset({"m/0001", "m/2", "a/b/9"}))
+    view = scan(paths, ["m", "a/b", "gone"], State())
+    assert view.on_disk == frozenset({"m/0001", "m/2", "a/b/9"})
+    others = {"m/latest", "m/v3", "m/1.5", "m/²", "m/0004", "m/0006.zip"}
+    assert view.entries == frozenset(others)  # where a model file would go
 
 
 def test_scan_of_the_top_level_model(paths: Paths) -> None:
     _mk(paths.dest, "0001", "12", "m/3", "tmp")
     (paths.dest / "5").write_text("file")
-    view = scan(paths, [""], {})
+    view = scan(paths, [""], State())
     assert view.on_disk == frozenset({"0001", "12"})  # never the state folder, never m/3
 
 
 def test_scan_includes_models_only_the_state_knows(paths: Paths) -> None:
     _mk(paths.dest, "old/0001", "old/0002", "new/1")
     managed = {"old/0001": Managed("old", "0001", "f"), "ghost/1": Managed("ghost", "1", "f")}
-    view = scan(paths, ["new"], managed)
+    view = scan(paths, ["new"], State(managed))
     assert view.on_disk == frozenset({"old/0001", "old/0002", "new/1"})
     assert view.managed == managed
     assert view.managed is not managed  # a copy: the plan cannot change the caller's dict
@@ -169,7 +173,7 @@ def test_scan_includes_models_only_the_state_knows(paths: Paths) -> None:
 
 def test_scan_ignores_a_model_path_that_is_a_file(paths: Paths) -> None:
     (paths.dest / "m").write_text("not a folder")
-    assert scan(paths, ["m", "m/x"], {}).on_disk == frozenset()
+    assert scan(paths, ["m", "m/x"], State()).on_disk == frozenset()
 
 
 def test_scan_never_descends_into_versions(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +186,7 @@ def test_scan_never_descends_into_versions(paths: Paths, monkeypatch: pytest.Mon
         return real(path)
 
     monkeypatch.setattr(local.os, "scandir", spy)
-    view = scan(paths, ["m", "n"], {})
+    view = scan(paths, ["m", "n"], State())
     assert view.on_disk == frozenset({"m/1", "m/2", "n/3"})
     assert sorted(scanned) == [paths.dest / "m", paths.dest / "n"]
 
@@ -195,7 +199,7 @@ def test_clean_scratch_empties_staging_and_trash(paths: Paths) -> None:
     (paths.trash / "link").symlink_to(paths.dest / "keep")
     _mk(paths.dest, "keep/1")
     (paths.dest / "keep" / "1" / "f").write_text("keep me")
-    save_state(paths, {}, "gs://b/")
+    save_state(paths, State({}), "gs://b/")
 
     assert clean_scratch(paths) == 5
     assert list(paths.staging.iterdir()) == []
@@ -269,10 +273,10 @@ def test_sync_trees_uses_one_syncfs_on_linux(
 def test_state_file_has_one_version_a_line(paths: Paths) -> None:
     """Readable with `cat` and `grep`, though written without json's slow indenting."""
     managed = {f"m/{i:04d}": Managed("m", f"{i:04d}", f"zip:{i}", i) for i in range(1, 4)}
-    save_state(paths, managed, "gs://b/p/")
+    save_state(paths, State(managed), "gs://b/p/")
     lines = paths.state_file.read_text().splitlines()
     assert [line.split(":")[0] for line in lines[1:4]] == ['"m/0001"', '"m/0002"', '"m/0003"']
-    assert load_state(paths) == managed
+    assert load_state(paths).versions == managed
 
 
 def test_sync_dirs_uses_one_syncfs_on_linux(
@@ -298,3 +302,33 @@ def test_sync_dirs_fsyncs_each_folder_up_to_dest_where_syncfs_is_missing(
     local.sync_dirs({dest / "a" / "b", dest / "c"}, dest)
     assert sorted(synced) == sorted([dest / "a" / "b", dest / "a", dest / "c", dest])
     assert synced.index(dest / "a" / "b") < synced.index(dest / "a")  # children first
+
+
+def test_state_round_trip_with_model_files_and_refusals(paths: Paths) -> None:
+    state = State(
+        {"m/1": Managed("m", "1", "zip:3")},
+        {"m/config.pbtxt": ManagedFile("m", "config.pbtxt", 17, 40)},
+        {"m/2": Refusal("zip:9", "check --strict", "gs://b/m/2.zip: --verify refused m/2")},
+    )
+    save_state(paths, state, "gs://b/")
+    assert load_state(paths) == state
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"model": "m", "name": "../escape", "generation": 1},
+        {"model": "m", "name": "a/b", "generation": 1},
+        {"model": "../m", "name": "x", "generation": 1},
+        {"model": STATE_DIR, "name": "x", "generation": 1},
+        {"model": "m", "name": "0003", "generation": 1},  # a version folder's name
+        {"model": "m", "name": "x", "generation": "1"},
+    ],
+)
+def test_a_model_file_entry_that_could_reach_elsewhere_makes_the_state_unreadable(
+    paths: Paths, entry: dict[str, object]
+) -> None:
+    doc = {"format": 1, "source": "gs://b/", "versions": {}, "files": {"k": entry}}
+    atomic_write(paths.state_file, json.dumps(doc).encode())
+    with pytest.raises(StateError):
+        load_state(paths)

@@ -1,0 +1,100 @@
+"""--server: after publishing, confirm the rollout with the model server.
+
+Triton in explicit model-control mode is asked to load each model that changed (or that it
+does not serve: it may have restarted); every model that got a new version, or was loaded, is
+polled until the server serves the newest one on disk (bounded by --server-timeout). Every
+other model is asked once, for the metric and for deletions.decide(), which keeps a
+superseded version until the server serves a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from gcs_model_sync.config import Config
+from gcs_model_sync.logs import event
+from gcs_model_sync.report import FailureKind, Report
+from gcs_model_sync.retry import StopToken
+from gcs_model_sync.server import Kind, ModelServer, ServerError, server_name
+
+
+def confirm(
+    config: Config,
+    on_disk: Iterable[str],
+    changed_models: set[str],
+    report: Report,
+    stop: StopToken,
+    act: bool = True,
+) -> dict[str, int | None]:
+    """model -> the newest version the server serves (None: none, or it could not be asked).
+    `act=False` (for `plan`) only asks: no load, no waiting.
+
+    `on_disk`: version ids on disk now; `changed_models`: models with a version published or
+    a model file written this pass. A new version the server does not serve in time fails
+    the pass for its model (its deletions wait); the others go on.
+    """
+    assert config.server is not None
+    server = ModelServer(config.server, Kind(config.server_kind))
+    versions: dict[str, list[int]] = defaultdict(list)
+    for vid in on_disk:
+        model, _, version = vid.rpartition("/")
+        versions[model].append(int(version))
+    published = {vid.rpartition("/")[0] for vid in report.published}
+    served: dict[str, int | None] = {}
+    for model in sorted(versions):
+        name = server_name(model, config.dest)
+        numbers = sorted(versions[model], reverse=True)
+        try:
+            changed = model in changed_models
+            now = None if changed else server.served(name, numbers)
+            # Triton in explicit mode loads nothing by itself: a changed model, or one it does
+            # not serve (it restarted since), is loaded, then waited for like a new version.
+            load = act and server.kind is Kind.TRITON and (changed or now is None)
+            if load:
+                server.load(name, timeout=config.server_timeout)
+                event(logging.INFO, "server_load", f"asked {config.server} to load {name}")
+            if model in published or load:
+                now = _wait(config, server, model, name, numbers, report, stop)
+            served[model] = now
+        except ServerError as exc:
+            served[model] = None
+            if model in changed_models:
+                report.fail(FailureKind.ROLLOUT, model, None, str(exc))
+                event(logging.ERROR, "rollout_failed", str(exc), model=model)
+            else:
+                event(logging.WARNING, "server_unreachable", f"{exc}; its deletions wait")
+    report.served = served
+    return served
+
+
+def _wait(
+    config: Config,
+    server: ModelServer,
+    model: str,
+    name: str,
+    numbers: list[int],
+    report: Report,
+    stop: StopToken,
+) -> int | None:
+    newest = numbers[0]
+    got = server.wait_until_served(name, newest, numbers, config.server_timeout, stop)
+    stop.check()
+    if got is not None and got >= newest:
+        event(
+            logging.INFO,
+            "served",
+            f"{config.server} serves {name} version {got}",
+            model=model,
+            version=got,
+        )
+        return got
+    now = "no version" if got is None else f"version {got}"
+    message = (
+        f"--server {config.server}: {name} still serves {now}, not {newest}, after "
+        f"{config.server_timeout:g}s; the versions it supersedes stay"
+    )
+    report.fail(FailureKind.ROLLOUT, model, None, message)
+    event(logging.ERROR, "rollout_failed", message, model=model, version=newest)
+    return got

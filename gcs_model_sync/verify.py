@@ -1,0 +1,120 @@
+"""The --verify command: a check of each staged version, run before the version is published.
+
+Run like --on-change (shlex-split, no shell unless the command is one), in the staged folder,
+with the version named in its environment, bounded by --hook-timeout, killed with its process
+group when the pass stops. A refusal is remembered by the engine: the version is not
+downloaded and checked again until its object changes (or the command does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gcs_model_sync.errors import ConfigError, SyncError, VerifyRefused
+from gcs_model_sync.hooks import OUTPUT_LINES
+from gcs_model_sync.logs import event
+from gcs_model_sync.retry import StopToken
+
+POLL = 0.1  # seconds between looks at the stop token while the check runs
+
+
+def argv_of(command: str) -> list[str]:
+    """The command split as it will run; a usage error (exit 2) before any pass when it
+    cannot be split or its program is not there."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"--verify cannot be parsed: {exc}") from exc
+    if not argv:
+        raise ConfigError("--verify is empty")
+    if shutil.which(argv[0]) is None:
+        raise ConfigError(f"--verify: {argv[0]!r} is not an executable program (not on PATH?)")
+    return argv
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    command: str
+    timeout: float
+    base_env: dict[str, str] = field(default_factory=dict)
+
+    def check(self, model: str, version: str, folder: Path, where: str, stop: StopToken) -> str:
+        """Run the check on a staged version; returns "success", or raises VerifyRefused
+        (exit code or timeout: the version's fault, remembered) or SyncError (it could not
+        start: this node's fault, tried again next pass)."""
+        env = {
+            **os.environ,
+            **self.base_env,
+            "GCS_MODEL_SYNC_MODEL": model,
+            "GCS_MODEL_SYNC_VERSION": version,
+            "GCS_MODEL_SYNC_VERSION_DIR": str(folder),
+        }
+        vid = f"{model}/{version}" if model else version
+        try:
+            proc = subprocess.Popen(
+                shlex.split(self.command),
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its children are stopped with it
+            )
+        except OSError as exc:
+            raise SyncError(f"{where}: --verify could not start: {exc}") from exc
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                out, err = proc.communicate(timeout=POLL)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set() or time.monotonic() >= deadline:
+                    _kill(proc)
+                    stop.check()
+                    raise VerifyRefused(
+                        f"{where}: --verify refused {vid}: timed out after {self.timeout:g}s",
+                        outcome="timeout",
+                    ) from None
+        _log_output(vid, out + err)
+        if proc.returncode != 0:
+            last = _last_line(err) or _last_line(out) or "(no error output)"
+            raise VerifyRefused(
+                f"{where}: --verify refused {vid}: exited {proc.returncode}: {last}",
+                outcome="failure",
+            )
+        event(logging.INFO, "verified", f"--verify passed {vid}", model=model, version=version)
+        return "success"
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.communicate()
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode(errors="replace").splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    return last[:300]
+
+
+def _log_output(vid: str, data: bytes) -> None:
+    """At -v: what the check printed, its last OUTPUT_LINES lines."""
+    lines = data.decode(errors="replace").strip().splitlines()[-OUTPUT_LINES:]
+    if lines:
+        event(
+            logging.DEBUG,
+            "verify_output",
+            f"--verify output for {vid}:\n" + "\n".join(f"  | {line}" for line in lines),
+            output=lines,
+        )

@@ -1,0 +1,130 @@
+"""`--server`: confirm each rollout with the model server, through the real CLI, against a
+stand-in that speaks TF Serving's and KServe v2's documented protocols
+(tests/support/modelserver.py: no real model server can be installed on these machines)."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Sync
+from tests.support.emulator import free_port
+from tests.support.models import sample_files
+from tests.support.modelserver import ModelServerStandIn
+from tests.support.probes import metric, wait_for
+
+
+def test_a_superseded_version_is_pruned_only_once_the_server_serves_the_new_one(
+    sync: Sync,
+) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "tfserving", load_delay=1.0) as server:
+        first = sync.once("--keep", "1", "--server", server.url)
+        assert first.returncode == 0, first.stderr
+        assert server.served("resnet") == 1
+        b.put_zip(sync.key("resnet/2.zip"), sample_files("b"))
+
+        second = sync.once("--keep", "1", "--server", server.url, "-v")
+        assert second.returncode == 0, second.stderr
+        assert server.served("resnet") == 2
+        assert sync.versions("resnet") == ["2"]
+        assert "serves resnet version 2" in second.stderr
+        assert server.violations == []  # no folder it served vanished under it
+
+
+def test_a_version_the_server_never_serves_keeps_the_one_it_serves(sync: Sync) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "kserve-v2") as server:
+        assert sync.once("--keep", "1", "--server", server.url, "--server-kind", "kserve-v2")
+        server.broken.add(("resnet", 2))
+        b.put_zip(sync.key("resnet/2.zip"), sample_files("b"))
+        args = ("--keep", "1", "--server", server.url, "--server-kind", "kserve-v2")
+
+        result = sync.once(*args, "--server-timeout", "1.5")
+        assert result.returncode == 1, result.stderr
+        assert "resnet still serves version 1, not 2, after 1.5s" in result.stderr
+        assert sync.versions("resnet") == ["1", "2"]  # the folder it reads stays
+
+        plan = sync.run("plan", *args)
+        assert "hold" in plan.stdout
+        assert "the server serves version 1, none newer" in plan.stdout
+        again = sync.once(*args, "--server-timeout", "1.5")
+        assert again.returncode == 0, again.stderr  # nothing new to confirm: not a failure
+        assert sync.versions("resnet") == ["1", "2"]
+        assert "not deleting resnet/1 yet" in again.stderr
+        assert server.violations == []
+
+
+def test_triton_in_explicit_mode_is_asked_to_load_after_its_config_is_in_place(
+    sync: Sync,
+) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    b.put(sync.key("resnet/config.pbtxt"), b'name: "resnet"\nbackend: "onnxruntime"\n')
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "triton-explicit", require_config=True) as server:
+        result = sync.once(
+            "--model-files", "--server", server.url, "--server-kind", "triton-explicit"
+        )
+        assert result.returncode == 0, result.stderr
+        assert ("POST", "/v2/repository/models/resnet/load") in server.requests
+        assert server.served("resnet") == 1
+        loads = [r for r in server.requests if r[0] == "POST"]
+        assert (
+            sync.once(
+                "--model-files", "--server", server.url, "--server-kind", "triton-explicit"
+            ).returncode
+            == 0
+        )
+        assert [r for r in server.requests if r[0] == "POST"] == loads  # nothing changed
+
+
+def test_an_unreachable_server_fails_the_rollout_and_deletes_nothing(sync: Sync) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    assert sync.once("--keep", "1").returncode == 0
+    b.put_zip(sync.key("resnet/2.zip"), sample_files("b"))
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = sync.once("--keep", "1", "--server", closed, "--server-timeout", "1")
+    assert result.returncode == 1, result.stderr
+    assert closed in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sync.versions("resnet") == ["1", "2"]
+
+
+def test_run_exposes_the_version_each_model_is_served_at(sync: Sync) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    b.put_zip(sync.key("bert/3.zip"), sample_files("b"))
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with (
+        ModelServerStandIn(sync.dest, "tfserving") as server,
+        sync.sidecar("--server", server.url, "--keep", "1") as (_proc, port),
+    ):
+        served = 'gcs_model_sync_model_served_version{model="resnet"}'
+        wait_for(lambda: metric(port, served) == 1, what="resnet served at 1")
+        assert metric(port, 'gcs_model_sync_model_served_version{model="bert"}') == 3
+        b.put_zip(sync.key("resnet/2.zip"), sample_files("c"))
+        wait_for(lambda: metric(port, served) == 2, what="resnet served at 2")
+        wait_for(lambda: sync.versions("resnet") == ["2"], what="resnet/1 pruned")
+        assert server.violations == []
+
+
+def test_a_restarted_triton_in_explicit_mode_is_asked_to_load_again(sync: Sync) -> None:
+    """Explicit mode loads nothing by itself: a server that lost its models gets them back."""
+    sync.bucket.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    sync.bucket.put(sync.key("resnet/config.pbtxt"), b'name: "resnet"\n')
+    args = ("--model-files", "--server-kind", "triton-explicit")
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "triton-explicit", require_config=True) as server:
+        assert sync.once(*args, "--server", server.url).returncode == 0
+    with ModelServerStandIn(sync.dest, "triton-explicit", require_config=True) as restarted:
+        assert restarted.served("resnet") is None
+        plan = sync.run("plan", "--model-files", "--server-kind", "triton-explicit",
+                        "--server", restarted.url)  # fmt: skip
+        assert plan.returncode == 0, plan.stderr
+        assert [r for r in restarted.requests if r[0] == "POST"] == []  # plan only asks
+        result = sync.once(*args, "--server", restarted.url)
+        assert result.returncode == 0, result.stderr
+        assert restarted.served("resnet") == 1

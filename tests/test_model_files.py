@@ -1,0 +1,73 @@
+"""Writing model files (`--model-files`) in-process against the emulator: what only this
+module decides, when ownership is recorded and what a file may be renamed over. What a pass
+does with them end to end is in tests/e2e/test_model_files.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gcs_model_sync import engine, local, model_files
+from gcs_model_sync.config import Config, Source
+from gcs_model_sync.retry import StopToken
+from tests.support.emulator import Emulator
+from tests.support.gcs import Bucket as SeededBucket
+
+FILES = {"saved_model.pb": b"pb"}
+
+
+def _config(emulator: Emulator, bucket: SeededBucket, dest: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Config:  # fmt: skip
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    source = Source.parse(f"gs://{bucket.name}/models")
+    return Config(source=source, dest=dest, workers=4, model_files=True)
+
+
+def test_ownership_is_on_disk_before_a_file_is_renamed_into_place(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash right after the rename leaves a file the state calls ours (pending), so the
+    next pass writes it again instead of leaving it alone as hand-made."""
+    config = _config(emulator, bucket, dest, monkeypatch)
+    bucket.put_zip("models/m/1.zip", FILES)
+    bucket.put("models/m/config.pbtxt", b"one")
+    assert engine.sync_once(config, StopToken()).exit_code == 0
+    bucket.put("models/m/config.pbtxt", b"two")
+    seen: list[int] = []
+    real = os.replace
+
+    def crash_after_rename(src: str | Path, dst: str | Path) -> None:
+        real(src, dst)
+        seen.append(local.load_state(local.Paths(dest)).files["m/config.pbtxt"].generation)
+        raise SystemExit("killed")  # nothing after this runs, as after kill -9
+
+    monkeypatch.setattr(model_files.os, "replace", crash_after_rename)
+    with pytest.raises(SystemExit):
+        engine.sync_once(config, StopToken())
+    assert seen == [local.PENDING_FILE]
+    monkeypatch.undo()
+    config = _config(emulator, bucket, dest, monkeypatch)
+    report = engine.sync_once(config, StopToken())
+    assert report.files_written == ["m/config.pbtxt"]
+    assert (dest / "m" / "config.pbtxt").read_bytes() == b"two"
+
+
+def test_a_new_file_is_never_renamed_over_one_that_appeared_since_the_scan(
+    emulator: Emulator, bucket: SeededBucket, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(emulator, bucket, dest, monkeypatch)
+    bucket.put_zip("models/m/1.zip", FILES)
+    bucket.put("models/m/labels.txt", b"from the bucket")
+    real_apply = model_files.apply
+
+    def someone_writes_first(*args: object, **kwargs: object) -> None:
+        (dest / "m" / "labels.txt").write_bytes(b"by hand")
+        real_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.model_files, "apply", someone_writes_first)
+    report = engine.sync_once(config, StopToken())
+    assert (dest / "m" / "labels.txt").read_bytes() == b"by hand"
+    assert report.files_written == []
+    assert "m/labels.txt" not in local.load_state(local.Paths(dest)).files  # not ours
