@@ -40,6 +40,13 @@ def dest(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def repo(dest: Path) -> Path:
+    """A model repository folder that exists, as a model server is given one."""
+    dest.mkdir()
+    return dest
+
+
+@pytest.fixture
 def tokens() -> TokenRegistry:
     """Access tokens the credential stand-ins mint and the authenticating proxy admits."""
     return TokenRegistry()

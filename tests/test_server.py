@@ -13,22 +13,9 @@ import pytest
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.server import Kind, ModelServer, ServerError, server_name
-from tests.support.modelserver import ModelServerStandIn
+from tests.support.modelserver import ModelServerStandIn, publish
 from tests.support.probes import wait_for
 from tests.support.standin import StandInHandler, StandInServer
-
-
-def publish(repo: Path, model: str, version: int) -> None:
-    folder = repo / model / str(version)
-    folder.mkdir(parents=True)
-    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "models"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture

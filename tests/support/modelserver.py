@@ -69,7 +69,7 @@ from urllib.parse import unquote, urlsplit
 
 from tests.support.standin import StandInHandler, StandInServer
 
-__all__ = ["KINDS", "ModelServerStandIn"]
+__all__ = ["KINDS", "ModelServerStandIn", "publish"]
 
 KINDS = ("tfserving", "kserve-v2", "triton-explicit")
 READS_FOLDER = ("LOADING", "AVAILABLE")  # the states in which a server reads a version's files
@@ -406,3 +406,13 @@ class _ModelServerHandler(StandInHandler):
         self.answer(status, data, ctype)
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
+
+
+def publish(repo: Path, model: str, version: int, config: bool = False) -> Path:
+    """A version folder as a sync publishes it (and, with `config`, a Triton config.pbtxt)."""
+    folder = repo / model / str(version)
+    folder.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
+    if config:
+        (repo / model / "config.pbtxt").write_text(f'name: "{model}"\n')
+    return folder

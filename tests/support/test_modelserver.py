@@ -10,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.modelserver import ModelServerStandIn
-
-
-def publish(repo: Path, model: str, version: int, config: bool = False) -> Path:
-    folder = repo / model / str(version)
-    folder.mkdir(parents=True)
-    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
-    if config:
-        (repo / model / "config.pbtxt").write_text(f'name: "{model}"\n')
-    return folder
+from tests.support.modelserver import ModelServerStandIn, publish
 
 
 def call(
@@ -48,13 +39,6 @@ def entry(version: int, state: str, error: str = "") -> dict[str, object]:
         "state": state,
         "status": {"error_code": code, "error_message": error},
     }
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "models"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
