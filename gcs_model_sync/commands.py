@@ -123,6 +123,7 @@ def log_start(command: str, config: Config) -> None:
     fields = {k: _json_value(v) for k, v in _config_items(config)}
     fields["on_change"] = redact(config.on_change)
     fields["verify"] = redact(config.verify)
+    fields["server"] = redact(config.server)
     event(
         logging.INFO,
         "start",
@@ -254,7 +255,7 @@ def log_summary(report: Report, quiet: bool = False) -> None:
         outcome=report.outcome,
         published=report.published,
         pruned=report.pruned,
-        failed=[f.version or "listing" for f in report.failures],
+        failed=[f.subject for f in report.failures],
         files_written=report.files_written,
         files_removed=report.files_removed,
         waiting=[w.id for w in plan.waiting] if plan else [],

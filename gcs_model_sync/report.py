@@ -29,6 +29,15 @@ class Failure:
     message: str
     kind: FailureKind = FailureKind.REMOTE
 
+    @property
+    def subject(self) -> str:
+        """What failed, as the pass summary names it: a version, a model, or the listing."""
+        if self.version:
+            return self.version
+        if self.model is not None:
+            return self.model or "."
+        return str(self.kind)
+
 
 def rejected(r: Rejection) -> Failure:
     """A version the plan refused: a content failure known before any install."""

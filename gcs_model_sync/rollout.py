@@ -54,7 +54,7 @@ def confirm(
             load = act and server.kind is Kind.TRITON and (changed or now is None)
             if load:
                 server.load(name, timeout=config.server_timeout)
-                event(logging.INFO, "server_load", f"asked {config.server} to load {name}")
+                event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")
             if model in published or load:
                 now = _wait(config, server, model, name, numbers, report, stop)
             served[model] = now
@@ -85,14 +85,14 @@ def _wait(
         event(
             logging.INFO,
             "served",
-            f"{config.server} serves {name} version {got}",
+            f"{server.shown} serves {name} version {got}",
             model=model,
             version=got,
         )
         return got
     now = "no version" if got is None else f"version {got}"
     message = (
-        f"--server {config.server}: {name} still serves {now}, not {newest}, after "
+        f"--server {server.shown}: {name} still serves {now}, not {newest}, after "
         f"{config.server_timeout:g}s; the versions it supersedes stay"
     )
     report.fail(FailureKind.ROLLOUT, model, None, message)

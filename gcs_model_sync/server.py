@@ -29,6 +29,7 @@ between the sync and a server that usually runs next to it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from gcs_model_sync.errors import ConfigError, SyncError
 
@@ -83,9 +84,15 @@ class ModelServer:
         except ValueError:
             split = split._replace(netloc="")
         if split.scheme not in ("http", "https") or not split.hostname:
-            raise ConfigError(f"--server {self.url}: not an http(s)://host[:port][/prefix] URL")
+            raise ConfigError(f"--server {self.shown}: not an http(s)://host[:port][/prefix] URL")
         if split.query or split.fragment:
-            raise ConfigError(f"--server {self.url}: a query or fragment has no place here")
+            raise ConfigError(f"--server {self.shown}: a query or fragment has no place here")
+
+    @property
+    def shown(self) -> str:
+        """The URL as messages show it: without a user:password@ part."""
+        split = urlsplit(self.url)
+        return split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
 
     def served(self, name: str, candidates: Iterable[int]) -> int | None:
         """The newest of `candidates` (the version numbers on disk) that the server reports
@@ -179,6 +186,9 @@ class ModelServer:
         )
         conn = factory(split.hostname or "", split.port, timeout=limit)
         headers = {"Accept": "application/json", "Connection": "close"}
+        if split.username is not None:  # http://user:password@host: a proxy's basic auth
+            pair = f"{unquote(split.username)}:{unquote(split.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -214,7 +224,7 @@ class ModelServer:
             raise self._error(name, f"not a TF Serving model status: {snippet!r}") from None
 
     def _error(self, name: str, what: str) -> ServerError:
-        return ServerError(f"--server {self.url}: model {name}: {_one_line(what)}")
+        return ServerError(f"--server {self.shown}: model {name}: {_one_line(what)}")
 
 
 def _error_text(body: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import socket
 import threading
 import time
@@ -347,3 +349,28 @@ def test_server_name_of_the_empty_path_is_the_basename_of_a_relative_dest(
     (tmp_path / "serving").mkdir()
     monkeypatch.chdir(tmp_path / "serving")
     assert server_name("", Path(".")) == "serving"
+
+
+def test_a_user_and_password_in_the_url_are_sent_as_basic_auth_and_never_shown() -> None:
+    """A server behind an authenticating proxy: http://user:password@host."""
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        port = httpd.server_address[1]
+        server = ModelServer(f"http://ops:p%40ss@127.0.0.1:{port}", Kind.TFSERVING)
+        with pytest.raises(ServerError) as failed:
+            server.served("resnet", [1])
+        httpd.shutdown()
+    assert seen == ["Basic " + base64.b64encode(b"ops:p@ss").decode()]
+    assert str(failed.value) == f"--server http://127.0.0.1:{port}: model resnet: HTTP 500"

@@ -120,6 +120,21 @@ def test_json_start_event_keeps_the_types_of_the_config(sync: Sync, tmp_path: Pa
     assert config["tfs_config"] == str(tfs)
 
 
+def test_the_start_event_hides_credentials_in_verify_and_server(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    result = sync.once(
+        "--log-format", "json", "--verify", "true --token s3cret",
+        "--server", "http://admin:hunter2@127.0.0.1:9/", "--server-timeout", "0.5",
+    )  # fmt: skip
+    start = next(
+        json.loads(x) for x in result.stderr.splitlines() if json.loads(x)["event"] == "start"
+    )
+    assert start["config"]["verify"] == "true --token <redacted>"
+    assert start["config"]["server"] == "http://<redacted>@127.0.0.1:9/"
+    assert "s3cret" not in result.stderr
+    assert "hunter2" not in result.stderr
+
+
 def test_a_noop_pass_in_run_is_quiet_at_info(sync: Sync) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
     with sync.sidecar() as (proc, port):
