@@ -101,12 +101,15 @@ def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
     return tuple(out)
 
 
-def free_first(plan: Plan, local: LocalView) -> tuple[Prune, ...]:
+def free_first(
+    plan: Plan, local: LocalView, served: Mapping[str, int | None] | None = None
+) -> tuple[Prune, ...]:
     """The prunes that may happen before the installs when they do not fit on the disk
     (rclone's delete-before, for this case only): versions the plan removes anyway, outside
     --keep or gone from the bucket. None past a guard; none in a model with a rejected version
     (its prunes wait, as they do at the end of a pass); never a model's newest version on
-    disk, so a model keeps serving whatever the installs then do."""
+    disk, so a model keeps serving whatever the installs then do; with a model server to ask
+    (`served`), only versions older than the one it serves."""
     if plan.guard:
         return ()
     rejected = {r.model for r in plan.rejections}
@@ -114,9 +117,18 @@ def free_first(plan: Plan, local: LocalView) -> tuple[Prune, ...]:
     for vid in local.on_disk:
         model, _, version = vid.rpartition("/")
         newest[model] = max(newest.get(model, -1), int(version))
+
+    def superseded(p: Prune) -> bool:
+        number = int(p.managed.version)
+        if served is None:
+            return number < newest.get(p.managed.model, -1)
+        now = served.get(p.managed.model)
+        return now is not None and number < now
+
     return tuple(
         p
         for p in plan.prunes
         if p.managed.model not in rejected
         and int(p.managed.version) < newest.get(p.managed.model, -1)
+        and superseded(p)
     )

@@ -30,7 +30,8 @@ def make_room(
 ) -> Plan:
     """rclone's delete-before, for a full disk only: when the installs do not fit, empty the
     trash and free versions this plan removes anyway (deletions.free_first: never a model's newest,
-    never past a guard), oldest first, until they do; then install.
+    never past a guard, with --server only older than what it serves), oldest first, until they
+    do; then install.
 
     Without it a disk that holds --keep versions never takes the next one: its space check
     fails, a failure blocks every prune, and every pass fails alike. Only a pass that installs
@@ -46,6 +47,11 @@ def make_room(
     free = space.free_bytes(paths.staging)
     if free >= need:
         return plan
+    if config.server:  # only versions the model server has moved on from
+        from gcs_model_sync import rollout
+
+        served = rollout.confirm(config, local.on_disk, set(), Report(), bucket.stop, act=False)
+        candidates = deletions.free_first(plan, local, served)
     trees = {p.managed.id: paths.dest / p.managed.id for p in candidates}
     room = free + space.tree_bytes(paths.trash) + sum(space.tree_bytes(t) for t in trees.values())
     short = (

@@ -119,6 +119,26 @@ def test_free_first_spares_the_newest_installed_version_and_obeys_the_guards() -
     assert {p.managed.id for p in free_first(rejected, local)} == {"gone/5"}
 
 
+@pytest.mark.parametrize(
+    ("served", "freed"),
+    [
+        ({"m": 2, "gone": 7}, {"m/1", "gone/5"}),
+        ({"m": 1, "gone": 7}, {"gone/5"}),  # still serves m/1: a failed load of m/2 left it
+        ({"m": None, "gone": None}, set()),  # serves none of them, or could not be asked
+        ({}, set()),
+    ],
+)
+def test_a_full_disk_frees_only_versions_the_server_has_moved_on_from(
+    served: dict[str, int | None], freed: set[str]
+) -> None:
+    objects = [obj(f"m/{n}.zip") for n in (1, 2, 3)]
+    managed = [Managed("m", "1", fp(objects[0])), Managed("m", "2", fp(objects[1]))]
+    managed += [Managed("gone", "5", "zip:1"), Managed("gone", "7", "zip:1")]
+    local = view(managed, {"m/1", "m/2", "gone/5", "gone/7"})
+    plan = plan_of(objects, local, keep=2)
+    assert {p.managed.id for p in free_first(plan, local, served)} == freed
+
+
 # --- model files and the model server ------------------------------------------------------
 
 
