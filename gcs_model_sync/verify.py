@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +43,13 @@ def argv_of(command: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Verify:
+    """Checks run one at a time: a check that loads a model holds its size in memory, and
+    16 of them at once (one per worker) would take a sidecar's memory limit many times over."""
+
     command: str
     timeout: float
     base_env: dict[str, str] = field(default_factory=dict)
+    turn: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, model: str, version: str, folder: Path, where: str, stop: StopToken) -> str:
         """Run the check on a staged version; returns "success", or raises VerifyRefused
@@ -57,6 +62,22 @@ class Verify:
             "GCS_MODEL_SYNC_VERSION": version,
             "GCS_MODEL_SYNC_VERSION_DIR": str(folder),
         }
+        while not self.turn.acquire(timeout=POLL):
+            stop.check()
+        try:
+            return self._run(env, model, version, folder, where, stop)
+        finally:
+            self.turn.release()
+
+    def _run(
+        self,
+        env: dict[str, str],
+        model: str,
+        version: str,
+        folder: Path,
+        where: str,
+        stop: StopToken,
+    ) -> str:
         vid = f"{model}/{version}" if model else version
         try:
             proc = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import sys
@@ -151,3 +152,20 @@ def test_run_counts_verify_refusals_once_per_check(sync: Sync, tmp_path: Path) -
     assert (refused, passed) == (1, 1)
     assert len(runs_of(runs)) == 2
     assert sync.versions("m") == ["1"]
+
+
+def test_checks_run_one_at_a_time(sync: Sync, tmp_path: Path) -> None:
+    """A check that loads a model holds it in memory: sixteen at once would not fit."""
+    spans = tmp_path / "spans"
+    code = (
+        "import sys, time; t = time.time(); time.sleep(0.3); "
+        f"open({str(spans)!r}, 'a').write(f'{{t}} {{time.time()}}\\n')"
+    )
+    for n in range(1, 5):
+        sync.bucket.put_zip(sync.key(f"m{n}/1.zip"), sample_files(str(n)))
+    result = sync.once("--verify", shlex.join([sys.executable, "-c", code]))
+    assert result.returncode == 0, result.stderr
+    intervals = sorted(tuple(map(float, line.split())) for line in spans.read_text().splitlines())
+    assert len(intervals) == 4
+    for (_, end), (start, _) in itertools.pairwise(intervals):
+        assert start >= end
