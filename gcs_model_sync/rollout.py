@@ -10,6 +10,7 @@ superseded version until the server serves a newer one.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -43,6 +44,9 @@ def confirm(
         versions[model].append(int(version))
     published = {vid.rpartition("/")[0] for vid in report.published}
     served: dict[str, int | None] = {}
+    # One bound for the whole confirmation: the models load side by side on the server, and
+    # ten models it will never serve must not hold a pass for ten timeouts.
+    deadline = time.monotonic() + config.server_timeout
     for model in sorted(versions):
         name = server_name(model, config.dest)
         numbers = sorted(versions[model], reverse=True)
@@ -53,10 +57,10 @@ def confirm(
             # not serve (it restarted since), is loaded, then waited for like a new version.
             load = act and server.kind is Kind.TRITON and (changed or now is None)
             if load:
-                server.load(name, timeout=config.server_timeout)
+                server.load(name, timeout=max(deadline - time.monotonic(), 1.0))
                 event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")
             if model in published or load:
-                now = _wait(config, server, model, name, numbers, report, stop)
+                now = _wait(config, server, model, name, numbers, deadline, report, stop)
             served[model] = now
         except ServerError as exc:
             served[model] = None
@@ -75,11 +79,13 @@ def _wait(
     model: str,
     name: str,
     numbers: list[int],
+    deadline: float,
     report: Report,
     stop: StopToken,
 ) -> int | None:
     newest = numbers[0]
-    got = server.wait_until_served(name, newest, numbers, config.server_timeout, stop)
+    within = max(deadline - time.monotonic(), 0.0)  # spent: one look, no wait
+    got = server.wait_until_served(name, newest, numbers, within, stop)
     stop.check()
     if got is not None and got >= newest:
         event(
@@ -93,7 +99,7 @@ def _wait(
     now = "no version" if got is None else f"version {got}"
     message = (
         f"--server {server.shown}: {name} still serves {now}, not {newest}, after "
-        f"{config.server_timeout:g}s; the versions it supersedes stay"
+        f"--server-timeout {config.server_timeout:g}s; the versions it supersedes stay"
     )
     report.fail(FailureKind.ROLLOUT, model, None, message)
     event(logging.ERROR, "rollout_failed", message, model=model, version=newest)

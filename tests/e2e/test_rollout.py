@@ -4,6 +4,8 @@ stand-in that speaks TF Serving's and KServe v2's documented protocols
 
 from __future__ import annotations
 
+import time
+
 from tests.e2e.conftest import Sync
 from tests.support.emulator import free_port
 from tests.support.models import sample_files
@@ -43,7 +45,7 @@ def test_a_version_the_server_never_serves_keeps_the_one_it_serves(sync: Sync) -
 
         result = sync.once(*args, "--server-timeout", "1.5")
         assert result.returncode == 1, result.stderr
-        assert "resnet still serves version 1, not 2, after 1.5s" in result.stderr
+        assert "resnet still serves version 1, not 2, after --server-timeout 1.5s" in result.stderr
         assert sync.versions("resnet") == ["1", "2"]  # the folder it reads stays
 
         plan = sync.run("plan", *args)
@@ -128,3 +130,18 @@ def test_a_restarted_triton_in_explicit_mode_is_asked_to_load_again(sync: Sync) 
         result = sync.once(*args, "--server", restarted.url)
         assert result.returncode == 0, result.stderr
         assert restarted.served("resnet") == 1
+
+
+def test_one_server_timeout_bounds_the_whole_confirmation(sync: Sync) -> None:
+    """Three models the server never serves cost one --server-timeout, not three."""
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "tfserving") as server:
+        for model in ("a", "b", "c"):
+            sync.bucket.put_zip(sync.key(f"{model}/1.zip"), sample_files(model))
+            server.broken.add((model, 1))
+        started = time.monotonic()
+        result = sync.once("--server", server.url, "--server-timeout", "3")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("still serves no version, not 1") == 3
+    assert elapsed < 8  # three timeouts one after the other take 9 s and more
