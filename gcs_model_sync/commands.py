@@ -367,7 +367,7 @@ def _served(config: Config, snap: Snapshot) -> dict[str, int | None]:
     from gcs_model_sync import rollout
 
     with stop_on_signals() as stop:
-        return rollout.confirm(config, snap.local.on_disk, set(), Report(), stop, act=False)
+        return rollout.ask(config, snap.local.on_disk, stop)
 
 
 def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:

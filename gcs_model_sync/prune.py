@@ -50,8 +50,9 @@ def make_room(
     if config.server:  # only versions the model server has moved on from
         from gcs_model_sync import rollout
 
-        served = rollout.confirm(config, local.on_disk, set(), Report(), bucket.stop, act=False)
-        candidates = deletions.free_first(plan, local, served)
+        candidates = deletions.free_first(
+            plan, local, rollout.ask(config, local.on_disk, bucket.stop)
+        )
     trees = {p.managed.id: paths.dest / p.managed.id for p in candidates}
     room = free + space.tree_bytes(paths.trash) + sum(space.tree_bytes(t) for t in trees.values())
     short = (

@@ -21,6 +21,12 @@ from gcs_model_sync.retry import StopToken
 from gcs_model_sync.server import Kind, ModelServer, ServerError, server_name
 
 
+def ask(config: Config, on_disk: Iterable[str], stop: StopToken) -> dict[str, int | None]:
+    """What the server serves now, only asked: no load, no waiting, no failure recorded (for
+    `plan`, and for what a full disk may free early)."""
+    return confirm(config, on_disk, set(), Report(), stop, act=False)
+
+
 def confirm(
     config: Config,
     on_disk: Iterable[str],
@@ -30,7 +36,7 @@ def confirm(
     act: bool = True,
 ) -> dict[str, int | None]:
     """model -> the newest version the server serves (None: none, or it could not be asked).
-    `act=False` (for `plan`) only asks: no load, no waiting.
+    `act=False` only asks (see ask()).
 
     `on_disk`: version ids on disk now; `changed_models`: models with a version published or
     a model file written this pass. A new version the server does not serve in time fails
@@ -51,11 +57,12 @@ def confirm(
         name = server_name(model, config.dest)
         numbers = sorted(versions[model], reverse=True)
         try:
-            changed = model in changed_models
-            now = None if changed else server.served(name, numbers)
             # Triton in explicit mode loads nothing by itself: a changed model, or one it does
             # not serve (it restarted since), is loaded, then waited for like a new version.
-            load = act and server.kind is Kind.TRITON and (changed or now is None)
+            triton = act and server.kind is Kind.TRITON
+            changed = model in changed_models
+            now = None if triton and changed else server.served(name, numbers)
+            load = triton and (changed or now is None)
             if load:
                 server.load(name, timeout=max(deadline - time.monotonic(), 1.0))
                 event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")

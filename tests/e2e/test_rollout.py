@@ -145,3 +145,20 @@ def test_one_server_timeout_bounds_the_whole_confirmation(sync: Sync) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("still serves no version, not 1") == 3
     assert elapsed < 8  # three timeouts one after the other take 9 s and more
+
+
+def test_a_model_whose_files_changed_is_still_asked_what_it_serves(sync: Sync) -> None:
+    """TF Serving finds a new config itself: the server is asked, and the prune it allows
+    happens in the same pass."""
+    b = sync.bucket
+    for n in (1, 2):
+        b.put_zip(sync.key(f"resnet/{n}.zip"), sample_files(str(n)))
+    sync.dest.mkdir(parents=True, exist_ok=True)
+    with ModelServerStandIn(sync.dest, "tfserving") as server:
+        assert sync.once("--model-files", "--server", server.url).returncode == 0
+        b.put(sync.key("resnet/labels.txt"), b"cat\n")
+        result = sync.once("--model-files", "--keep", "1", "--server", server.url)
+        assert result.returncode == 0, result.stderr
+        assert (sync.dest / "resnet" / "labels.txt").read_bytes() == b"cat\n"
+        assert sync.versions("resnet") == ["2"]
+        assert server.violations == []
