@@ -378,7 +378,9 @@ def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
             action = "remove-file" if f.removes else "write-file"
             rows.append({"action": action, "version": f.id, "reason": f.reason})
         else:
-            why = "a version of its model is not in place" if not f.removes else "no deletion now"
+            why = "a version of its model is not in place"
+            if f.removes:
+                why += ", or no deletion may happen"
             rows.append({"action": "hold-file", "version": f.id, "reason": f"{f.reason}; {why}"})
     for fid in p.files_left:
         reason = "in the bucket, but a file we did not write is there; left alone"
@@ -387,6 +389,7 @@ def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
 
 
 def status(config: Config) -> int:
+    check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     with stop_on_signals() as stop:
         snap = inspect(config, stop)

@@ -153,10 +153,6 @@ class Config:
                 f"--server-kind must be one of {', '.join(SERVER_KINDS)}, got {self.server_kind!r}",
             ),
             (
-                self.server is None or self.server.startswith(("http://", "https://")),
-                f"--server must be an http:// or https:// URL, got {self.server!r}",
-            ),
-            (
                 self.endpoint is None or self.endpoint.startswith(("http://", "https://")),
                 f"--endpoint must be an http:// or https:// URL, got {self.endpoint!r}",
             ),

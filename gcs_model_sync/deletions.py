@@ -119,16 +119,9 @@ def free_first(
         newest[model] = max(newest.get(model, -1), int(version))
 
     def superseded(p: Prune) -> bool:
-        number = int(p.managed.version)
-        if served is None:
-            return number < newest.get(p.managed.model, -1)
-        now = served.get(p.managed.model)
-        return now is not None and number < now
+        number, now = int(p.managed.version), (served or {}).get(p.managed.model)
+        return number < newest.get(p.managed.model, -1) and (
+            served is None or (now is not None and number < now)
+        )
 
-    return tuple(
-        p
-        for p in plan.prunes
-        if p.managed.model not in rejected
-        and int(p.managed.version) < newest.get(p.managed.model, -1)
-        and superseded(p)
-    )
+    return tuple(p for p in plan.prunes if p.managed.model not in rejected and superseded(p))

@@ -138,10 +138,6 @@ class Plan:
     def changes(self) -> bool:
         return bool(self.installs or self.files or (self.prunes and not self.guard))
 
-    @property
-    def removals(self) -> tuple[FileChange, ...]:
-        return tuple(f for f in self.files if f.removes)
-
 
 def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
     """Versions from grouped entries; two spellings of one version number reject it."""

@@ -148,7 +148,6 @@ def test_defaults(tmp_path: Path) -> None:
         ("max_version_size", -1, "--max-version-size"),
         ("server_timeout", 0, "--server-timeout"),
         ("server_kind", "triton", "--server-kind must be one of tfserving, kserve-v2, triton-"),
-        ("server", "localhost:8501", "--server must be an http:// or https:// URL"),
     ],
 )
 def test_invalid_values_are_config_errors(

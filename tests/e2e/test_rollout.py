@@ -162,3 +162,15 @@ def test_a_model_whose_files_changed_is_still_asked_what_it_serves(sync: Sync) -
         assert (sync.dest / "resnet" / "labels.txt").read_bytes() == b"cat\n"
         assert sync.versions("resnet") == ["2"]
         assert server.violations == []
+
+
+def test_a_server_url_that_cannot_be_asked_is_a_usage_error_before_any_pass(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    for command in ("once", "plan", "status"):
+        result = sync.run(command, "--server", "localhost:8501")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "gcs-model-sync: error: --server localhost:8501: not an http(s)://host[:port][/prefix] "
+            "URL"
+        ]
+    assert sync.versions("resnet") == []
