@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from gcs_model_sync import extract, ranged, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
@@ -21,6 +22,8 @@ from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import event, log
 from gcs_model_sync.plan import RemoteVersion
 from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +52,38 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
     """
     name = where(bucket, version)
     with reserve(paths.staging, version, config, name) as held:
-        return retry.call(
+        return until_intact(
             lambda: _stage_once(bucket, version, paths, config, name, held),
-            what=f"staging {name}",
-            attempts=config.retry_attempts,
+            f"staging {name}",
+            bucket,
+            config,
             deadline=config.retry_deadline * 4,
-            stop=bucket.stop,
-            retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
-            gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
         )
+
+
+def until_intact(
+    fn: Callable[[], _T], what: str, bucket: Bucket, config: Config, deadline: float
+) -> _T:
+    """Run `fn` again from scratch while what it read fails its checksum, within the
+    retry budget (see stage())."""
+    return retry.call(
+        fn,
+        what=what,
+        attempts=config.retry_attempts,
+        deadline=deadline,
+        stop=bucket.stop,
+        retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
+        gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
+    )
+
+
+def write_object(bucket: Bucket, obj: RemoteObject, writer: extract.Writer, rel: str) -> None:
+    """One object into `writer` as `rel` (decoded when stored gzip-encoded), its checksum
+    checked over every byte."""
+    with bucket.open(obj) as reader:
+        content = reader.content()  # the reader itself unless stored gzip-encoded
+        writer.file(rel, content)
+        content.verify()
 
 
 def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) -> space.Reservation:
@@ -233,8 +259,5 @@ def _folder(
             with _sliced(bucket, entry.obj, paths, config) as download:
                 writer.adopt(entry.relpath, download.wait())
             continue
-        with bucket.open(entry.obj) as reader:
-            content = reader.content()  # the reader itself unless stored gzip-encoded
-            writer.file(entry.relpath, content)
-            content.verify()
+        write_object(bucket, entry.obj, writer, entry.relpath)
     return writer

@@ -153,24 +153,17 @@ def _parse_state(raw: object) -> State:
             and all(isinstance(k, str) and type(g) is int for k, g in m.objects.items())
         ):
             raise TypeError(f"bad objects in entry for {m.id!r}")
-        parts = m.model.split("/") if m.model else []
-        if (
-            not VERSION_RE.fullmatch(m.version)
-            or any(p in ("", ".", "..") or "\x00" in p for p in parts)
-            or parts[:1] == [STATE_DIR]
-        ):
+        if not VERSION_RE.fullmatch(m.version) or _escapes(m.model.split("/") if m.model else []):
             raise ValueError(f"bad entry {item!r}")
         managed[m.id] = m
     files = {}
     for item in raw.get("files", {}).values():
         f = ManagedFile(**item)
-        parts = f.model.split("/")
         if (
             not (isinstance(f.model, str) and isinstance(f.name, str))
             or type(f.generation) is not int
-            or any(p in ("", ".", "..") or "\x00" in p for p in (*parts, f.name))
+            or _escapes([*f.model.split("/"), f.name])
             or "/" in f.name
-            or parts[:1] == [STATE_DIR]
             or VERSION_RE.fullmatch(f.name)
         ):
             raise ValueError(f"bad file entry {item!r}")
@@ -182,6 +175,11 @@ def _parse_state(raw: object) -> State:
             raise TypeError(f"bad refusal {item!r}")
         refused[vid] = r  # only compared with listed versions: never decides a deletion
     return State(managed, files, refused)
+
+
+def _escapes(parts: list[str]) -> bool:
+    """A path from the state file that could reach outside DEST, or into our own state."""
+    return any(p in ("", ".", "..") or "\x00" in p for p in parts) or parts[:1] == [STATE_DIR]
 
 
 class StateError(Exception):

@@ -16,9 +16,9 @@ import os
 import uuid
 from pathlib import Path
 
-from gcs_model_sync import extract, retry
+from gcs_model_sync import extract, fetch
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import ChecksumMismatch, SyncError, os_error
+from gcs_model_sync.errors import SyncError, os_error
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.local import (
     PENDING_FILE,
@@ -143,21 +143,10 @@ def _stage(bucket: Bucket, c: FileChange, slot: Path, config: Config) -> tuple[P
     def once() -> tuple[Path, int]:
         remove_tree(slot)
         writer = extract.Writer(slot, extract.Limits(config.max_version_size, name))
-        with bucket.open(obj) as reader:
-            content = reader.content()  # decoded when stored gzip-encoded
-            writer.file(c.name, content)
-            content.verify()
+        fetch.write_object(bucket, obj, writer, c.name)
         return slot / c.name, writer.limits.written
 
-    return retry.call(
-        once,
-        what=f"downloading {name}",
-        attempts=config.retry_attempts,
-        deadline=config.retry_deadline,
-        stop=bucket.stop,
-        retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
-        gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
-    )
+    return fetch.until_intact(once, f"downloading {name}", bucket, config, config.retry_deadline)
 
 
 def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
