@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.layout import VERSION_RE
 
 COPY_CHUNK = 1024 * 1024
 
@@ -463,19 +464,30 @@ class Gunzip:
         self._input = rest
 
 
-def content_root(staged: Path, where: str) -> Path:
-    """The seed zips `0002/` itself: a lone top-level folder becomes the version folder.
+def content_root(staged: Path, where: str, version: str | None) -> Path:
+    """The folder that becomes the version: an archive's lone top folder named as its
+    version (the seed's `0002/` inside `0002.zip`, or `2/`: the same number), else the root.
 
-    Links are checked against the folder that is published: `0002/ln -> ../0001/x` stays
-    inside the archive but would point at another version once `0002/` is the version.
+    Any other lone folder is content: Triton's `model.onnx/`, a SavedModel's `variables/`,
+    a folder form's objects (`version` None), which a model server looks for where the
+    upload put them. Links are checked against the folder that is published: `0002/ln ->
+    ../0001/x` stays inside the archive but would point at another version once `0002/` is
+    the version.
     """
     children = list(staged.iterdir())
     if not children:
         raise VersionRejected(f"{where}: the archive is empty")
     top = staged
     if len(children) == 1 and not children[0].is_symlink() and children[0].is_dir():
-        if not any(children[0].iterdir()):
+        lone = children[0]
+        if not any(lone.iterdir()):
             raise VersionRejected(f"{where}: the archive holds only an empty folder")
-        top = children[0]
+        if version is not None and _names_version(lone.name, version):
+            top = lone
     _check_links(top, where)
     return top
+
+
+def _names_version(name: str, version: str) -> bool:
+    """`0002` or `2` for version `0002`: the spelling, or the same number."""
+    return name == version or (VERSION_RE.fullmatch(name) is not None and int(name) == int(version))

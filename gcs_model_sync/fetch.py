@@ -121,7 +121,9 @@ def _stage_once(
             writer = _tar(bucket, version, paths, config, writer, name)
         else:
             writer = _folder(bucket, version, paths, config, writer)
-        content = extract.content_root(tree, name)  # made durable by the engine, in batches
+        # A folder form's objects are the version's files as uploaded: never stripped.
+        strip = None if version.form is Form.FOLDER else version.version
+        content = extract.content_root(tree, name, strip)  # made durable by the engine
     except BaseException:
         remove_tree(workdir)
         raise

@@ -35,6 +35,7 @@ from gcs_model_sync.tarstream import extract as extract_tar
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zips we build
 
 WHERE = "gs://bkt/models/m/0007.zip"
+VERSION = "0007"  # the version WHERE names, as spelled
 # "zipstream" is a zip extracted while it downloads (gcs_model_sync.zipstream), falling back
 # to the seekable path exactly as fetch does; every case must hold for both zip readers.
 KINDS = ["zip", "zipstream", "tar", "tar.gz"]
@@ -168,7 +169,7 @@ class Sandbox:
                 extract_zip(archive, writer, WHERE)
             elif kind != "zipstream":
                 extract_tar(io.BytesIO(data), writer, WHERE, gz=kind == "tar.gz")
-            content = content_root(self.root, WHERE)
+            content = content_root(self.root, WHERE, VERSION)
         finally:
             self.assert_untouched()
         assert_links_inside(content)
@@ -258,18 +259,45 @@ def test_extracts_byte_exact(box: Sandbox, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_lone_top_folder_is_stripped(box: Sandbox, kind: str) -> None:
-    members = [M("0002", kind="dir")] + [M(f"0002/{n}", d) for n, d in SAMPLE.items()]
+def test_lone_top_folder_named_as_the_version_is_stripped(box: Sandbox, kind: str) -> None:
+    """The seed's `0002/` inside `0002.zip`: here `0007/` inside `0007.zip`."""
+    members = [M(VERSION, kind="dir")] + [M(f"{VERSION}/{n}", d) for n, d in SAMPLE.items()]
     content = box.run(kind, make(kind, members))
-    assert content == box.root / "0002"
+    assert content == box.root / VERSION
     assert {k: v for k, v in tree(content).items() if v != "/"} == SAMPLE
 
 
+@pytest.mark.parametrize("top", ["7", "007", "00007"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_lone_top_folder_without_its_own_entry_is_stripped(box: Sandbox, kind: str) -> None:
-    content = box.run(kind, make(kind, [M("top/a/b.pb", b"1"), M("top/c", b"2")]))
-    assert content == box.root / "top"
+def test_lone_top_folder_of_the_version_number_without_its_own_entry_is_stripped(
+    box: Sandbox, kind: str, top: str
+) -> None:
+    content = box.run(kind, make(kind, [M(f"{top}/a/b.pb", b"1"), M(f"{top}/c", b"2")]))
+    assert content == box.root / top
     assert tree(content) == {"a": "/", "a/b.pb": b"1", "c": b"2"}
+
+
+@pytest.mark.parametrize(
+    "top", ["model.onnx", "model.savedmodel", "variables", "resnet", "top", "0002", "70", "7a"]
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_lone_top_folder_of_another_name_is_content_and_kept(
+    box: Sandbox, kind: str, top: str
+) -> None:
+    """Triton's `model.onnx/`, a SavedModel's `variables/`, another version's number: the
+    version's own files, which a model server finds only where the archive put them."""
+    content = box.run(kind, make(kind, [M(f"{top}/a/b.pb", b"1"), M(f"{top}/c", b"2")]))
+    assert content == box.root
+    assert tree(content) == {top: "/", f"{top}/a": "/", f"{top}/a/b.pb": b"1", f"{top}/c": b"2"}
+
+
+def test_folder_form_is_never_stripped(tmp_path: Path) -> None:
+    """A folder form's objects are its files: `m/7/7/x` and `m/1/model.savedmodel/…` stay."""
+    for top in ("7", "model.savedmodel"):
+        staged = tmp_path / top / "tree"
+        (staged / top).mkdir(parents=True)
+        (staged / top / "saved_model.pb").write_bytes(b"1")
+        assert content_root(staged, WHERE, None) == staged
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -469,8 +497,8 @@ def test_chained_links_that_leave_the_folder_are_rejected(
 def test_link_that_leaves_once_the_top_folder_is_stripped_is_rejected(
     box: Sandbox, kind: str
 ) -> None:
-    """`0002/ln -> ../0001/x` stays inside the archive but not inside the version folder."""
-    members = [M("0002/a", b"1"), M("0002/ln", kind="symlink", target="../0001/x")]
+    """`0007/ln -> ../0001/x` stays inside the archive but not inside the version folder."""
+    members = [M("0007/a", b"1"), M("0007/ln", kind="symlink", target="../0001/x")]
     assert "leaves" in box.reject(kind, make(kind, members))
 
 
@@ -710,7 +738,7 @@ def test_content_root_never_strips_a_lone_link(tmp_path: Path) -> None:
     staged.mkdir()
     (staged / "ln").symlink_to("../real")
     with pytest.raises(VersionRejected, match="leaves"):
-        content_root(staged, WHERE)
+        content_root(staged, WHERE, VERSION)
 
 
 # --- small pieces -----------------------------------------------------------------------------

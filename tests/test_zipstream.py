@@ -250,4 +250,4 @@ def test_an_executable_mode_is_never_set_through_a_link(tmp_path: Path) -> None:
     zipstream.extract(io.BytesIO(data[:end] + again + tail), writer, WHERE)
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
     with pytest.raises(VersionRejected, match="leaves the version folder"):
-        content_root(tmp_path / "tree", WHERE)
+        content_root(tmp_path / "tree", WHERE, "1")

@@ -31,7 +31,9 @@ def test_cold_sync_installs_every_form_and_ignores_other_objects(sync: Sync) -> 
     assert sync.version("resnet/0002") == sample_files("b")
     assert sync.version("bert/0003") == sample_files("c")
     assert sync.version("bert/4") == sample_files("d")
-    assert sync.version("team/ranker/7") == sample_files("e")
+    # a lone top folder not named as its version is the version's content, kept as is
+    whatever = {f"whatever/{name}": data for name, data in sample_files("e").items()}
+    assert sync.version("team/ranker/7") == whatever
     assert sync.version("gpt/0005") == sample_files("f")
     assert sync.versions("gpt") == ["0005"]
     assert not (sync.dest / "README.md").exists()

@@ -1,0 +1,55 @@
+"""How names in the bucket become version folders on disk: what an archive's top folder
+means, one number spelled two ways, and numbers no model server can read."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Sync
+from tests.support.models import sample_files
+
+SAVEDMODEL = sample_files("tf")
+ONNX = {"model.onnx/model.onnx": b"onnx graph", "model.onnx/weights.bin": b"w" * 64}
+
+
+def under(top: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    return {f"{top}/{name}": data for name, data in files.items()}
+
+
+# --- an archive's top folder, a folder form's folders ------------------------------------------
+
+
+def test_folder_version_whose_only_child_is_a_model_folder_keeps_it(sync: Sync) -> None:
+    """Triton's TensorFlow layout: m/1/model.savedmodel/… is the version's content as is."""
+    sync.bucket.put_folder(sync.key("m/1"), under("model.savedmodel", SAVEDMODEL))
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/1") == under("model.savedmodel", SAVEDMODEL)
+
+
+def test_zip_holding_only_a_model_folder_keeps_it(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), ONNX)
+    sync.bucket.put_tar(sync.key("m/2.tar.gz"), under("variables", {"a": b"1"}), gz=True)
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/1") == ONNX
+    assert sync.version("m/2") == {"variables/a": b"1"}
+
+
+def test_top_folder_named_like_the_version_is_the_version(sync: Sync) -> None:
+    """The seed's `0002/` inside `0002.zip`, `7/` inside `7.tar.gz`, `2/` inside `0003.zip`
+    is no version's name (kept), `3/` inside `0003.tar` is the same number (stripped)."""
+    sync.bucket.put_zip(sync.key("m/0002.zip"), SAVEDMODEL, top="0002")
+    sync.bucket.put_tar(sync.key("m/7.tar.gz"), SAVEDMODEL, top="7", gz=True)
+    sync.bucket.put_tar(sync.key("n/0003.tar"), SAVEDMODEL, top="3")
+    sync.bucket.put_zip(sync.key("n/0004.zip"), SAVEDMODEL, top="2")
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    assert sync.version("m/0002") == SAVEDMODEL
+    assert sync.version("m/7") == SAVEDMODEL
+    assert sync.version("n/0003") == SAVEDMODEL
+    assert sync.version("n/0004") == under("2", SAVEDMODEL)
