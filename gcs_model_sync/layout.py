@@ -33,6 +33,9 @@ def paused_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 VERSION_RE = re.compile(r"[0-9]+")
+# TF Serving reads a version folder's name as an int64 and skips one beyond it: such a name
+# is no version (never served, so never ranked, installed or pruned).
+VERSION_MAX = 2**63 - 1
 ARCHIVE_RE = re.compile(r"([0-9]+)\.(zip|tar\.gz|tgz|tar)")
 STATE_DIR = ".gcs-model-sync"  # reserved at the top of DEST
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
@@ -76,6 +79,13 @@ class Entry(NamedTuple):
     @property
     def number(self) -> int:
         return int(self.version)
+
+
+def servable(version: str) -> bool:
+    """A version number a model server reads (all digits, at most VERSION_MAX). The length
+    is checked first: int() of a long digit string costs, and past 4,300 digits raises."""
+    digits = version.lstrip("0")
+    return len(digits) <= len(str(VERSION_MAX)) and int(digits or "0") <= VERSION_MAX
 
 
 def version_id(model: str, version: str) -> str:

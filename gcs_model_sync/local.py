@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from gcs_model_sync.extract import DIR_MODE, set_mode
-from gcs_model_sync.layout import STATE_DIR, VERSION_RE, version_id
+from gcs_model_sync.layout import STATE_DIR, VERSION_RE, servable, version_id
 
 STATE_FORMAT = 1
 
@@ -290,14 +290,15 @@ def _syncfs(path: Path) -> bool:
 
 def scan(paths: Paths, models: Iterable[str], state: State) -> LocalView:
     """List version folders of the given models, and what else sits directly in each model
-    folder (where model files go); never walks inside a version."""
+    folder (where model files go); never walks inside a version. A folder numbered beyond
+    what a model server reads is no version: one of the other entries."""
     found, entries = set(), set()
     owners = {m.model for m in state.versions.values()} | {f.model for f in state.files.values()}
     for model in set(models) | owners:
         try:
             with os.scandir(paths.dest / model if model else paths.dest) as it:
                 for de in it:
-                    if VERSION_RE.fullmatch(de.name) and de.is_dir():
+                    if VERSION_RE.fullmatch(de.name) and servable(de.name) and de.is_dir():
                         found.add(version_id(model, de.name))
                     elif model:
                         entries.add(f"{model}/{de.name}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from gcs_model_sync import complete, deletions
 from gcs_model_sync.complete import Rules, Wait
 from gcs_model_sync.layout import (
+    VERSION_MAX,
     Entry,
     Form,
     Groups,
@@ -15,6 +16,7 @@ from gcs_model_sync.layout import (
     RemoteObject,
     fingerprint,
     paused_gc,
+    servable,
     version_id,
 )
 from gcs_model_sync.local import LocalView, Managed
@@ -140,11 +142,22 @@ class Plan:
 
 
 def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
-    """Versions from grouped entries; two spellings of one version number reject it."""
+    """Versions from grouped entries; two spellings of one version number reject it, and
+    so does a number beyond what a model server reads (each spelling on its own line)."""
     by_number: dict[tuple[str, int], dict[tuple[str, Form], list[Entry]]] = defaultdict(dict)
-    for (model, version, form), es in groups.items():
-        by_number[(model, int(version))][(version, form)] = es
     versions, rejections = [], []
+    for (model, version, form), es in groups.items():
+        if not servable(version):
+            rejections.append(
+                Rejection(
+                    model,
+                    version,
+                    f"{_describe(version, form, es)}: version number beyond {VERSION_MAX} "
+                    "(int64), which model servers skip; not a version, never installed",
+                )
+            )
+            continue
+        by_number[(model, int(version))][(version, form)] = es
     for (model, _number), candidates in by_number.items():
         if len(candidates) > 1:
             names = sorted(_describe(v, f, es) for (v, f), es in candidates.items())
@@ -236,7 +249,7 @@ def make_plan(
     spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
     for v in versions:
         spellings[(v.model, v.number)].add(v.id)
-    rejected = {(r.model, int(r.version)) for r in rejections}
+    rejected = {(r.model, int(r.version)) for r in rejections if servable(r.version)}
     if rejected:
         for model, version, _form in groups:
             if (model, int(version)) in rejected:
@@ -296,9 +309,10 @@ def make_plan(
         len(prunes) + removals, len(remote_ids), len(local.managed), allow_empty_source, max_delete
     )
     # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.
-    # Versions waiting or rejected are in remote_ids: a prefix being filled is not empty.
+    # Versions waiting or rejected are not "nothing": a prefix being filled is not empty, and
+    # a bad name is its own one-line error.
     empty = None
-    if not remote_ids and not local.on_disk and not allow_empty_source:
+    if not remote_ids and not rejections and not local.on_disk and not allow_empty_source:
         empty = (
             f"{source} holds no model versions and nothing is installed: nothing to serve "
             "(a typo in --source? pass --allow-empty-source if this is intended)"

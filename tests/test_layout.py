@@ -14,6 +14,7 @@ from gcs_model_sync.layout import (
     fingerprint,
     group,
     parse_key,
+    servable,
     version_id,
 )
 
@@ -168,6 +169,22 @@ def entries_of(objs: list[RemoteObject]) -> list[Entry]:
     """Every versioned object's entry, in listing order."""
     grouped = [e for es in group(objs, P).values() for e in es]
     return sorted(grouped, key=lambda e: objs.index(e.obj))
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ("0", True),
+        ("0002", True),
+        (str(2**63 - 1), True),
+        ("000" + str(2**63 - 1), True),
+        (str(2**63), False),
+        ("99999999999999999999", False),
+        ("9" * 5000, False),  # past int()'s digit limit: still an answer, never a ValueError
+    ],
+)
+def test_a_version_number_is_servable_up_to_int64(version: str, ok: bool) -> None:
+    assert servable(version) is ok
 
 
 def test_grouping_keeps_the_listed_object_and_drops_non_versions() -> None:

@@ -155,6 +155,15 @@ def test_scan_lists_numeric_folders_of_the_given_models(paths: Paths) -> None:
     assert view.entries == frozenset(others)  # where a model file would go
 
 
+def test_scan_takes_a_folder_numbered_beyond_int64_for_no_version(paths: Paths) -> None:
+    """TF Serving skips it: never served, so never a version to rank, prune or replace."""
+    biggest = str(2**63 - 1)
+    _mk(paths.dest, f"m/{biggest}", f"m/{2**63}", "m/99999999999999999999", f"m/0{biggest}")
+    view = scan(paths, ["m"], State())
+    assert view.on_disk == frozenset({f"m/{biggest}", f"m/0{biggest}"})
+    assert view.entries == frozenset({f"m/{2**63}", "m/99999999999999999999"})
+
+
 def test_scan_of_the_top_level_model(paths: Paths) -> None:
     _mk(paths.dest, "0001", "12", "m/3", "tmp")
     (paths.dest / "5").write_text("file")

@@ -217,6 +217,37 @@ def test_ambiguous_version_counts_for_keep() -> None:
     assert [r.id for r in plan.rejections] == ["m/3"]
 
 
+TOO_BIG = "99999999999999999999"  # beyond int64, which is how TF Serving reads a version
+
+
+def test_a_version_number_beyond_int64_is_rejected_and_never_ranked() -> None:
+    """With --keep 1, `5.zip` is kept; the big ones are one line each and count for nothing."""
+    objects = [obj("m/5.zip"), obj(f"m/{TOO_BIG}.zip"), obj(f"m/{TOO_BIG}/a"), obj("m/4.zip")]
+    managed = [Managed("m", "4", fp(objects[3]))]
+    plan = plan_of(objects, view(managed, {"m/4"}), keep=1)
+    assert installs(plan) == {"m/5": "new"}
+    assert plan.outside_keep == ("m/4",)
+    assert prunes(plan) == {"m/4": "outside --keep 1"}
+    messages = sorted(r.message for r in plan.rejections)
+    assert [r.id for r in plan.rejections] == [f"m/{TOO_BIG}"] * 2
+    assert f"folder p/m/{TOO_BIG}/" in messages[0]
+    assert f"p/m/{TOO_BIG}.zip" in messages[1]
+    assert all("int64" in m and "\n" not in m for m in messages)
+
+
+def test_the_largest_int64_is_a_version() -> None:
+    biggest = str(2**63 - 1)
+    plan = plan_of([obj(f"m/{biggest}.zip"), obj(f"m/0{int(biggest) + 1}/a")], view(), keep=1)
+    assert installs(plan) == {f"m/{biggest}": "new"}
+    assert [r.id for r in plan.rejections] == [f"m/0{int(biggest) + 1}"]
+
+
+def test_a_listing_of_only_numbers_beyond_int64_is_a_rejection_not_an_empty_source() -> None:
+    plan = plan_of([obj(f"m/{TOO_BIG}.zip")], view())
+    assert plan.empty is None
+    assert len(plan.rejections) == 1
+
+
 def test_unsafe_key_rejects_its_version_only() -> None:
     objects = [obj("m/1/ok"), obj("m/1/../../evil"), obj("m/2.zip")]
     managed = [Managed("m", "1", "old")]

@@ -3,11 +3,15 @@ means, one number spelled two ways, and numbers no model server can read."""
 
 from __future__ import annotations
 
+import json
+
 from tests.e2e.conftest import Sync
+from tests.e2e.test_errors import assert_one_line
 from tests.support.models import sample_files
 
 SAVEDMODEL = sample_files("tf")
 ONNX = {"model.onnx/model.onnx": b"onnx graph", "model.onnx/weights.bin": b"w" * 64}
+TOO_BIG = "99999999999999999999"  # more than int64, which is how TF Serving reads a version
 
 
 def under(top: str, files: dict[str, bytes]) -> dict[str, bytes]:
@@ -53,3 +57,37 @@ def test_top_folder_named_like_the_version_is_the_version(sync: Sync) -> None:
     assert sync.version("m/7") == SAVEDMODEL
     assert sync.version("n/0003") == SAVEDMODEL
     assert sync.version("n/0004") == under("2", SAVEDMODEL)
+
+
+# --- numbers beyond int64 --------------------------------------------------------------------
+
+
+def test_version_number_beyond_int64_is_rejected_and_never_outranks_a_real_one(
+    sync: Sync,
+) -> None:
+    sync.bucket.put_zip(sync.key("m/5.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key(f"m/{TOO_BIG}.zip"), sample_files("b"))
+    sync.bucket.put_folder(sync.key(f"n/{TOO_BIG}"), sample_files("c"))
+    sync.bucket.put_zip(sync.key("n/1.zip"), sample_files("d"))
+
+    result = sync.once("--keep", "1")
+
+    assert_one_line(result, 1, f"m/{TOO_BIG}.zip")
+    assert_one_line(result, 1, f"n/{TOO_BIG}/")
+    assert sync.versions("m") == ["5"]
+    assert sync.version("m/5") == sample_files("a")
+    assert sync.versions("n") == ["1"]
+
+
+def test_local_folder_beyond_int64_is_no_version_and_left_alone(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/5.zip"), sample_files("a"))
+    (sync.dest / "m" / TOO_BIG).mkdir(parents=True)
+
+    result = sync.once("--keep", "1")
+    status = sync.run("status", "--log-format", "json")
+
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["5", TOO_BIG]
+    [m] = json.loads(status.stdout)["models"]
+    assert m["local"] == ["5"]
+    assert m["in_sync"] is True
