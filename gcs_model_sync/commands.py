@@ -298,6 +298,9 @@ def plan(config: Config) -> int:
                 "resume_bytes": resume,
             }
         )
+    for i in p.held:
+        why = f"{i.reason}; kept back: a version number of this model is spelled two ways"
+        rows.append({"action": "hold", "version": i.version.id, "reason": why})
     for w in p.waiting:
         kept = " (installed version stays)" if w.installed else ""
         rows.append({"action": "wait", "version": w.id, "reason": f"{w.reason}{kept}"})
@@ -414,13 +417,14 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
     """Per model: versions in the bucket, versions on disk, and what a pass would change."""
     p = snap.plan
     bucket: dict[str, set[str]] = {}
-    for i in p.installs:
+    for i in p.installs + p.held:
         bucket.setdefault(i.version.model, set()).add(i.version.version)
     for vid in p.in_sync:
         model, version = _split(vid)
         bucket.setdefault(model, set()).add(version)
     for r in p.rejections:
-        bucket.setdefault(r.model, set()).add(r.version)
+        if r.listed:
+            bucket.setdefault(r.model, set()).add(r.version)
     for w in p.waiting:
         bucket.setdefault(w.version.model, set()).add(w.version.version)
     for vid in p.outside_keep:

@@ -83,6 +83,7 @@ class LocalView:
     # folder that is no version): where a model file would go, and whether something is there.
     entries: frozenset[str] = frozenset()
     refused: dict[str, Refusal] = field(default_factory=dict)
+    dest: Path | None = None  # where the version folders are, to name them in messages
 
 
 class Paths:
@@ -306,7 +307,7 @@ def scan(paths: Paths, models: Iterable[str], state: State) -> LocalView:
             continue
     return LocalView(
         dict(state.versions), frozenset(found), dict(state.files), frozenset(entries),
-        dict(state.refused),
+        dict(state.refused), paths.dest,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from gcs_model_sync.layout import (
     VERSION_MAX,
     Entry,
     Form,
+    GroupKey,
     Groups,
     ModelFile,
     RemoteObject,
@@ -95,6 +96,7 @@ class Rejection:
     version: str
     message: str  # one line, names the object(s)
     refused: bool = False  # by --verify, in an earlier pass
+    listed: bool = True  # False: local folders alone (two spellings of a number on disk)
 
     @property
     def id(self) -> str:
@@ -118,6 +120,8 @@ class Waiting:
 @dataclass(frozen=True, slots=True)
 class Plan:
     installs: tuple[Install, ...] = ()
+    # Not installed this pass: their model's version numbers clash (one of its rejections).
+    held: tuple[Install, ...] = ()
     waiting: tuple[Waiting, ...] = ()
     prunes: tuple[Prune, ...] = ()
     rejections: tuple[Rejection, ...] = ()
@@ -265,7 +269,13 @@ def make_plan(
     wanted = _ranked(numbers, spellings, keep, skip=unready)
     wanted_once_ready = _ranked(numbers, spellings, keep, skip=set())
 
-    installs, in_sync, outside_keep, waiting = [], [], [], []
+    clashes = _clashes(groups, local, rejected, wanted_once_ready)
+    rejections += clashes
+    clashed = {r.model for r in clashes}
+    clashing = {vid for r in clashes for vid in _local_spellings(local, r)}
+
+    installs: list[Install] = []
+    in_sync, outside_keep, waiting = [], [], []
     for v in sorted(versions, key=lambda v: (v.model, v.number)):
         w = waits.get(v.id)
         if w is not None and v.id in (wanted if w.installed else wanted_once_ready):
@@ -284,6 +294,16 @@ def make_plan(
             installs.append(Install(v, "replaces unmanaged"))
         else:
             installs.append(Install(v, "missing locally" if have else "new"))
+    # Nothing of a model whose numbers clash changes (its rejection says why, and stands
+    # for the clashing number itself).
+    numbers_clashing = {(r.model, int(r.version)) for r in clashes}
+    held = tuple(
+        i
+        for i in installs
+        if i.version.model in clashed
+        and (i.version.model, i.version.number) not in numbers_clashing
+    )
+    installs = [i for i in installs if i.version.model not in clashed]
 
     prunes, forget = [], []
     for vid, m in sorted(local.managed.items()):
@@ -300,7 +320,7 @@ def make_plan(
         sorted(
             vid
             for vid in local.on_disk
-            if vid not in local.managed and vid not in wanted_once_ready
+            if vid not in local.managed and vid not in wanted_once_ready and vid not in clashing
         )
     )
     changes, files_in_sync, files_left, files_forget = _files(files, local, frozenset(numbers))
@@ -319,6 +339,7 @@ def make_plan(
         )
     return Plan(
         installs=tuple(installs),
+        held=held,
         waiting=tuple(waiting),
         prunes=tuple(prunes),
         rejections=tuple(rejections),
@@ -334,6 +355,67 @@ def make_plan(
         files_left=files_left,
         files_forget=files_forget,
     )
+
+
+def _clashes(
+    groups: Groups, local: LocalView, rejected: set[tuple[str, int]], wanted: set[str]
+) -> list[Rejection]:
+    """One number spelled two ways across the bucket and DEST (`3.zip` beside DEST/m/0003,
+    or DEST/m/3 beside DEST/m/03): a model server reads both folders as one version and
+    serves either, and installing one, or pruning the other first, would change which.
+    Nothing of the model changes until one spelling is left. A bucket version counts when
+    it is `wanted` (within --keep): one outside it never lands beside the local folder. A
+    number the bucket already got an error for (two spellings there, an unsafe key,
+    refused) keeps that one."""
+    listed: dict[tuple[str, int], list[GroupKey]] = defaultdict(list)
+    for key in groups:
+        model, version, _form = key
+        if version_id(model, version) in wanted:
+            listed[(model, int(version))].append(key)
+    on_disk: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for vid in local.on_disk:
+        model, _, version = vid.rpartition("/")
+        on_disk[(model, int(version))].add(version)
+    out = []
+    for (model, number), local_spellings in sorted(on_disk.items()):
+        keys = listed.get((model, number), [])
+        if (model, number) in rejected or len(keys) > 1:
+            continue
+        spellings = local_spellings | {version for _m, version, _f in keys}
+        if len(spellings) < 2:
+            continue
+        named = [_local_path(local, model, v) for v in sorted(local_spellings, key=len)]
+        named += [_describe(v, f, groups[(m, v, f)]) for m, v, f in keys]
+        version = keys[0][1] if keys else min(local_spellings, key=len)
+        name = f"model {model}" if model else "the model"
+        of = f" of {name}" if model else ""
+        out.append(
+            Rejection(
+                model,
+                version,
+                f"version {number}{of} is spelled more than one way: {' and '.join(named)}; "
+                f"a model server reads each as version {number} and may serve either. Keep "
+                "one spelling (rename the bucket object, or remove the local folder); "
+                f"nothing of {name} changes until then",
+                listed=bool(keys),
+            )
+        )
+    return out
+
+
+def _local_spellings(local: LocalView, r: Rejection) -> list[str]:
+    """The local version ids a clash names."""
+    number = int(r.version)
+    return [
+        vid
+        for vid in local.on_disk
+        if vid.rpartition("/")[0] == r.model and int(vid.rpartition("/")[2]) == number
+    ]
+
+
+def _local_path(local: LocalView, model: str, version: str) -> str:
+    vid = version_id(model, version)
+    return f"{local.dest / vid}" if local.dest else f"local folder {vid}"
 
 
 def _refused(

@@ -10,11 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gcs_model_sync import deletions
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.install import PENDING
 from gcs_model_sync.layout import Form, RemoteObject, fingerprint, group, model_files
 from gcs_model_sync.local import LocalView, Managed, ManagedFile, Refusal
 from gcs_model_sync.plan import ANY_TIME, Plan, make_plan, versions_of
+from gcs_model_sync.report import rejected
 
 P = "p/"
 
@@ -248,6 +250,70 @@ def test_a_listing_of_only_numbers_beyond_int64_is_a_rejection_not_an_empty_sour
     assert len(plan.rejections) == 1
 
 
+def test_a_local_folder_and_a_bucket_version_of_one_number_reject_that_model_only() -> None:
+    """DEST/m/0003 beside 3.zip: a model server reads both as 3 and may keep either. One line
+    naming both; nothing of m is installed (4 neither) or pruned; n goes on."""
+    objects = [obj("m/3.zip"), obj("m/4.zip"), obj("n/1.zip")]
+    plan = plan_of(objects, view(on_disk={"m/0003"}))
+    assert installs(plan) == {"n/1": "new"}
+    assert [(i.version.id, i.reason) for i in plan.held] == [("m/4", "new")]
+    [r] = plan.rejections
+    assert (r.model, r.id, r.listed) == ("m", "m/3", True)
+    assert "m/0003" in r.message
+    assert "p/m/3.zip" in r.message
+    assert "\n" not in r.message
+    assert plan.unmanaged == ()  # named by the error already
+
+
+def test_an_installed_version_reuploaded_under_another_spelling_is_a_clash_and_stays() -> None:
+    """We installed 0003 from 0003.zip; the bucket now holds 3.zip instead. Neither is pruned
+    nor installed until one spelling is left."""
+    old, new, two = obj("m/0003.zip"), obj("m/3.zip"), obj("m/2.zip")
+    managed = [Managed("m", "0003", fp(old)), Managed("m", "2", fp(two))]
+    plan = plan_of([new, two], view(managed, {"m/0003", "m/2"}))
+    assert installs(plan) == {}
+    assert [r.id for r in plan.rejections] == ["m/3"]
+    decision = deletions.decide(plan, [rejected(r) for r in plan.rejections])
+    assert decision.prune == ()
+    assert [p.managed.id for p in decision.held] == ["m/0003"]
+    assert deletions.free_first(plan, view(managed, {"m/0003", "m/2"})) == ()
+
+
+def test_two_local_folders_of_one_number_reject_their_model() -> None:
+    ours = obj("m/3.zip")
+    plan = plan_of([ours, obj("m/4.zip")], view([Managed("m", "3", fp(ours))], {"m/3", "m/03"}))
+    assert installs(plan) == {}
+    [r] = plan.rejections
+    assert r.id == "m/3"
+    assert "m/03" in r.message
+    assert "m/3 " in r.message + " "
+
+
+def test_two_hand_made_folders_of_a_number_the_bucket_lacks_reject_their_model() -> None:
+    plan = plan_of([obj("m/5.zip"), obj("n/1.zip")], view(on_disk={"m/3", "m/003"}))
+    assert installs(plan) == {"n/1": "new"}
+    [r] = plan.rejections
+    assert (r.id, r.listed) == ("m/3", False)  # not in the bucket: status lists it locally
+    assert plan.unmanaged == ()
+
+
+def test_one_spelling_on_each_side_is_no_clash() -> None:
+    """The same spelling locally and in the bucket, or other numbers: the ordinary plan."""
+    objects = [obj("m/0003.zip"), obj("m/4.zip")]
+    plan = plan_of(objects, view(on_disk={"m/0003", "m/5", "m/06"}))
+    assert plan.rejections == ()
+    assert installs(plan) == {"m/0003": "replaces unmanaged", "m/4": "new"}
+
+
+def test_a_bucket_spelling_outside_keep_is_no_clash() -> None:
+    """Outside --keep, 1.zip never lands beside the hand-made DEST/m/01: nothing clashes."""
+    objects = [obj("m/1.zip"), obj("m/2.zip")]
+    plan = plan_of(objects, view(on_disk={"m/01"}), keep=1)
+    assert plan.rejections == ()
+    assert installs(plan) == {"m/2": "new"}
+    assert plan.unmanaged == ("m/01",)
+
+
 def test_unsafe_key_rejects_its_version_only() -> None:
     objects = [obj("m/1/ok"), obj("m/1/../../evil"), obj("m/2.zip")]
     managed = [Managed("m", "1", "old")]
@@ -342,6 +408,11 @@ def test_versions_of_a_grouped_listing() -> None:
 MODELS = ["", "a", "b/c"]
 
 
+def _number(vid: str) -> tuple[str, int]:
+    model, _, version = vid.rpartition("/")
+    return model, int(version)
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[list[RemoteObject], LocalView]:
     objects: list[RemoteObject] = []
@@ -363,6 +434,10 @@ def scenarios(draw: st.DrawFn) -> tuple[list[RemoteObject], LocalView]:
     candidates = [*remote_ids, "a/99", "b/c/77", "5", "a/0005"]
     managed_ids = draw(st.sets(st.sampled_from(candidates)))
     on_disk = draw(st.sets(st.sampled_from(candidates)))
+    # One spelling of a number on disk: another beside it (a/0005, bucket a/5) is a clash,
+    # which rejects its model (test_..._of_one_number_reject_that_model_only).
+    spelled = {_number(vid): vid for vid in remote_ids}
+    on_disk = {vid for vid in on_disk if spelled.get(_number(vid), vid) == vid}
     remote_fps = {v.id: v.fingerprint for v in versions_of(group(objects, P))[0]}
     managed = []
     for vid in managed_ids:

@@ -59,6 +59,76 @@ def test_top_folder_named_like_the_version_is_the_version(sync: Sync) -> None:
     assert sync.version("n/0004") == under("2", SAVEDMODEL)
 
 
+# --- one number, two spellings ---------------------------------------------------------------
+
+
+def test_local_folder_and_bucket_version_of_one_number_are_one_error_and_nothing_changes(
+    sync: Sync,
+) -> None:
+    """DEST/m/0003 beside gs://…/m/3.zip: TF Serving reads both as 3. m gets one line naming
+    both, nothing of m is installed or deleted; n goes on; plan and status show it."""
+    (sync.dest / "m" / "0003").mkdir(parents=True)
+    (sync.dest / "m" / "0003" / "saved_model.pb").write_bytes(b"hand-made")
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key("m/4.zip"), sample_files("b"))
+    sync.bucket.put_zip(sync.key("n/1.zip"), sample_files("c"))
+
+    plan = sync.run("plan")
+    result = sync.once()
+    status = sync.run("status", "--log-format", "json")
+
+    line = assert_one_line(result, 1, str(sync.dest / "m" / "0003"), "m/3.zip")
+    assert "3" in line
+    assert sync.versions("m") == ["0003"]
+    assert (sync.dest / "m" / "0003" / "saved_model.pb").read_bytes() == b"hand-made"
+    assert sync.versions("n") == ["1"]
+    assert plan.returncode == 1
+    rows = {tuple(row.split()[:2]) for row in plan.stdout.splitlines()[1:-1]}
+    assert ("reject", "m/3") in rows
+    assert ("hold", "m/4") in rows
+    assert ("fetch", "m/4") not in rows
+    models = {m["model"]: m for m in json.loads(status.stdout)["models"]}
+    assert models["m"]["in_sync"] is False
+    assert models["m"]["bucket"] == ["3", "4"]
+    assert models["m"]["local"] == ["0003"]
+    assert models["n"]["in_sync"] is True
+
+
+def test_installed_version_reuploaded_under_another_spelling_is_an_error_until_one_is_picked(
+    sync: Sync,
+) -> None:
+    """We installed m/0003 from 0003.zip; the bucket now spells it 3.zip. Installing 3 beside
+    0003 would serve either; pruning 0003 first would drop the served version. The user picks
+    one spelling: until then the installed folder stays as it is."""
+    sync.bucket.put_zip(sync.key("m/0003.zip"), sample_files("old"))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/0003.zip"))
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("new"))
+
+    result = sync.once()
+
+    assert_one_line(result, 1, str(sync.dest / "m" / "0003"), "m/3.zip")
+    assert sync.versions("m") == ["0003"]
+    assert sync.version("m/0003") == sample_files("old")
+
+    (sync.dest / "m" / "0003").rename(sync.dest / "elsewhere")  # the user picks `3`
+    result = sync.once()
+    assert result.returncode == 0, result.stderr
+    assert sync.versions("m") == ["3"]
+    assert sync.version("m/3") == sample_files("new")
+
+
+def test_two_local_folders_of_one_number_are_one_error(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/3.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    (sync.dest / "m" / "03").mkdir()
+
+    result = sync.once()
+
+    assert_one_line(result, 1, str(sync.dest / "m" / "03"), str(sync.dest / "m" / "3"))
+    assert sync.versions("m") == ["03", "3"]
+
+
 # --- numbers beyond int64 --------------------------------------------------------------------
 
 
