@@ -10,6 +10,7 @@ server, saver.py keeps the state file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from gcs_model_sync import (
     install,
     lock,
     model_files,
+    peek,
     prune,
     ranged,
     rollout,
@@ -68,11 +70,11 @@ class Snapshot:
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
     """List and plan without writing anything (for `plan` and `status`)."""
-    listing = Bucket(config, stop).list_objects()
-    return _snapshot(config, Paths(config.dest), listing)
+    bucket = Bucket(config, stop)
+    return _snapshot(config, Paths(config.dest), bucket.list_objects(), bucket)
 
 
-def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
+def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> Snapshot:
     objects = listing.objects
     try:
         state = load_state(paths)
@@ -85,7 +87,9 @@ def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
-    plan = make_plan(
+    # A few model files' bytes decide completeness (complete.to_read): read, then planned again.
+    make = functools.partial(
+        make_plan,
         groups,
         local,
         keep=config.keep,
@@ -95,6 +99,7 @@ def _snapshot(config: Config, paths: Paths, listing: Listing) -> Snapshot:
         source=str(config.source),
         files=files,
     )
+    plan = peek.planned(bucket, lambda facts: make(facts=facts))
     return Snapshot(objects, local, plan, state)
 
 
@@ -151,7 +156,7 @@ def _run(
         report.fail(FailureKind.LISTING, None, None, str(exc))
         event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
         return
-    snap = _snapshot(config, paths, listing)
+    snap = _snapshot(config, paths, listing, bucket)
     plan = report.plan = snap.plan
     report.on_disk = snap.local.on_disk
     if plan.empty:  # nothing to install, prune or name in --tfs-config: change nothing

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from gcs_model_sync import complete, deletions
-from gcs_model_sync.complete import Rules, Wait
+from gcs_model_sync.complete import Facts, Rules, Wait
 from gcs_model_sync.layout import (
     VERSION_MAX,
     Entry,
@@ -186,7 +186,9 @@ def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
     return versions, rejections
 
 
-def _waits(versions: list[RemoteVersion], local: LocalView, rules: Rules) -> dict[str, Waiting]:
+def _waits(
+    versions: list[RemoteVersion], local: LocalView, rules: Rules, facts: Facts | None
+) -> dict[str, Waiting]:
     """Folder versions whose upload (or delete) is still in progress, by version id."""
     out = {}
     for v in versions:
@@ -198,7 +200,7 @@ def _waits(versions: list[RemoteVersion], local: LocalView, rules: Rules) -> dic
             continue  # in sync: nothing to wait for
         if installed and have is not None and (why := complete.shrunk(v.entries, have.objects)):
             out[v.id] = Waiting(v, Wait.SHRUNK, why, installed)
-        elif found := complete.waiting(v.entries, rules):
+        elif found := complete.waiting(v.entries, rules, facts):
             out[v.id] = Waiting(v, found[0], found[1], installed)
     return out
 
@@ -240,14 +242,17 @@ def make_plan(
     rules: Rules = ANY_TIME,
     source: str = "the source",
     files: list[ModelFile] | None = None,
+    facts: Facts | None = None,
 ) -> Plan:
     """`groups` is layout.group() of the listing, made once and shared with the local scan;
     `source` (gs://bucket/prefix/) only names the prefix in messages; `files` are the model
-    files listed (layout.model_files), None without --model-files."""
+    files listed (layout.model_files), None without --model-files; `facts` what the model
+    files complete.to_read() names hold (None: judge the listing alone). A version whose
+    files are unread waits as UNREAD and ranks as ready: the caller reads and plans again."""
     versions, rejections = versions_of(groups)
     versions, refused = _refused(versions, local)
     rejections += refused
-    waits = _waits(versions, local, rules)
+    waits = _waits(versions, local, rules, facts)
     # A rejected version is in the bucket under every spelling it has there (2.zip and
     # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
     spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -265,7 +270,12 @@ def make_plan(
     numbers: dict[str, list[int]] = defaultdict(list)
     for model, number in spellings:
         numbers[model].append(number)
-    unready = {(w.version.model, w.version.number) for w in waits.values() if not w.installed}
+    # A version with unread files ranks as ready: it is read before the plan is final.
+    unready = {
+        (w.version.model, w.version.number)
+        for w in waits.values()
+        if not w.installed and w.kind is not Wait.UNREAD
+    }
     wanted = _ranked(numbers, spellings, keep, skip=unready)
     wanted_once_ready = _ranked(numbers, spellings, keep, skip=set())
 
@@ -278,7 +288,9 @@ def make_plan(
     in_sync, outside_keep, waiting = [], [], []
     for v in sorted(versions, key=lambda v: (v.model, v.number)):
         w = waits.get(v.id)
-        if w is not None and v.id in (wanted if w.installed else wanted_once_ready):
+        if w is not None and v.id in (
+            wanted if w.installed or w.kind is Wait.UNREAD else wanted_once_ready
+        ):
             waiting.append(w)
             continue
         if v.id not in wanted:

@@ -7,6 +7,7 @@ number and never reloads it. Each scenario runs the real CLI against the emulato
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -14,6 +15,7 @@ from tests.e2e.conftest import Sync
 from tests.support.faultproxy import FaultProxy
 from tests.support.models import make_zip, sample_files
 from tests.support.probes import metric, wait_for
+from tests.support.protos import FROZEN_GRAPH, OPENVINO_XML, TF2_GRAPH, onnx_model, tensor
 
 SETTLE = 2.0  # seconds: short enough for a test, long enough to catch an upload mid-way
 # sample_files() split the way an uploader sends them: the graph first, the variables after.
@@ -180,3 +182,132 @@ def test_settling_follows_the_bucket_clock_not_the_node_clock(
         settled = proxied.once("--settle", str(SETTLE))
         assert settled.returncode == 0, settled.stderr
         assert proxied.version(version) == files
+
+
+def test_saved_model_graph_that_references_variables_waits_for_them_then_publishes(
+    sync: Sync,
+) -> None:
+    """`gsutil cp -r` sends saved_model.pb before variables/: published then, TF Serving would
+    serve uninitialised variables under that number and never reload it."""
+    files = {GRAPH: TF2_GRAPH, **{name: name.encode() for name in VARIABLES}}
+    put_files(sync, "m/13", files, GRAPH)
+
+    early = sync.once("--settle", "0")
+
+    assert early.returncode == 0, early.stderr
+    assert sync.versions("m") == []
+    assert "m/13 waits: saved_model.pb references variables but no variables/" in early.stderr
+    plan = sync.run("plan", "--settle", "0")
+    assert plan.returncode == 0, plan.stderr
+    assert "saved_model.pb references variables but no variables/ uploaded yet" in plan.stdout
+    put_files(sync, "m/13", files, *VARIABLES)
+    done = sync.once("--settle", "0")
+    assert done.returncode == 0, done.stderr
+    assert sync.version("m/13") == files
+
+
+def test_frozen_graph_without_variables_is_published_at_once(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put(proxied.key(f"m/14/{GRAPH}"), FROZEN_GRAPH)
+
+    result = proxied.once("--settle", "0")
+
+    assert result.returncode == 0, result.stderr
+    assert proxied.version("m/14") == {GRAPH: FROZEN_GRAPH}
+    proxy.reset_counts()
+    again = proxied.once("--settle", "0")
+    assert again.returncode == 0, again.stderr
+    assert proxy.counts["download"] == 0  # an installed graph is never read again
+
+
+def test_triton_savedmodel_folder_missing_a_shard_waits(sync: Sync) -> None:
+    """Triton's tensorflow_savedmodel layout: the SavedModel sits in V/model.savedmodel/."""
+    root = "model.savedmodel"
+    files = {
+        f"{root}/{GRAPH}": TF2_GRAPH,
+        f"{root}/variables/variables.index": b"index",
+        f"{root}/variables/variables.data-00000-of-00002": b"shard 0",
+        f"{root}/variables/variables.data-00001-of-00002": b"shard 1",
+        "config.pbtxt": b'platform: "tensorflow_savedmodel"',
+    }
+    names = list(files)
+    put_files(sync, "m/15", files, names[0], names[1], names[2], names[4])
+
+    partial = sync.once("--settle", "0")
+
+    assert partial.returncode == 0, partial.stderr
+    assert sync.versions("m") == []
+    assert f"SavedModel missing {root}/variables/variables.data-00001-of-00002" in partial.stderr
+    put_files(sync, "m/15", files, names[3])
+    assert sync.once("--settle", "0").returncode == 0
+    assert sync.version("m/15") == files
+
+
+def test_openvino_model_xml_without_its_bin_waits(sync: Sync) -> None:
+    """An IR's topology (model.xml) is useless without its weights (model.bin); an XML file
+    that is not an IR (no <net> root) needs nothing and never waits."""
+    put_files(sync, "ov/1", {"model.xml": OPENVINO_XML}, "model.xml")
+    sync.bucket.put(sync.key("other/1/labels.xml"), b"<labels><l>cat</l></labels>")
+
+    early = sync.once("--settle", "0")
+
+    assert early.returncode == 0, early.stderr
+    assert sync.versions("ov") == []
+    assert "ov/1 waits: model.xml refers to model.bin, not uploaded yet" in early.stderr
+    assert sync.versions("other") == ["1"]
+    sync.bucket.put(sync.key("ov/1/model.bin"), b"weights")
+    assert sync.once("--settle", "0").returncode == 0
+    assert sync.version("ov/1") == {"model.xml": OPENVINO_XML, "model.bin": b"weights"}
+
+
+def test_onnx_model_with_an_external_data_file_missing_waits(sync: Sync) -> None:
+    """A large ONNX model keeps its tensors in files beside model.onnx (external data)."""
+    graph = onnx_model(
+        tensor("w1", location="weights.bin"),
+        tensor("w2", location="data/w2.bin"),
+        tensor("bias"),
+    )
+    files = {"model.onnx": graph, "weights.bin": b"w1", "data/w2.bin": b"w2"}
+    put_files(sync, "onnx/1", files, "model.onnx", "weights.bin")
+    sync.bucket.put(sync.key("inline/1/model.onnx"), onnx_model(tensor("w")))
+
+    early = sync.once("--settle", "0")
+
+    assert early.returncode == 0, early.stderr
+    assert sync.versions("onnx") == []
+    assert "onnx/1 waits: model.onnx refers to data/w2.bin, not uploaded yet" in early.stderr
+    assert sync.versions("inline") == ["1"]  # no external data: nothing to wait for
+    put_files(sync, "onnx/1", files, "data/w2.bin")
+    assert sync.once("--settle", "0").returncode == 0
+    assert sync.version("onnx/1") == files
+
+
+def test_run_reads_a_waiting_graph_once_not_every_pass(proxied: Sync, proxy: FaultProxy) -> None:
+    files = {GRAPH: TF2_GRAPH, **{name: name.encode() for name in VARIABLES}}
+    put_files(proxied, "m/16", files, GRAPH)
+    with proxied.sidecar("--settle", "0") as (_proc, port):
+        wait_for(lambda: metric(port, "gcs_model_sync_versions_waiting") == 1, what="waiting")
+        wait_for(
+            lambda: metric(port, 'gcs_model_sync_passes_total{outcome="noop"}') >= 4,
+            what="several passes",
+        )
+        assert proxy.counts["download"] == 1
+        put_files(proxied, "m/16", files, *VARIABLES)
+        wait_for(lambda: proxied.versions("m") == ["16"], what="the version with its variables")
+    assert proxied.version("m/16") == files
+
+
+def test_a_graph_stored_gzip_encoded_is_judged_by_its_decoded_bytes(sync: Sync) -> None:
+    """`gsutil cp -Z` stores the graph gzipped: its ops are read after decoding."""
+    blob = sync.bucket.bucket.blob(sync.key(f"m/17/{GRAPH}"))
+    blob.content_encoding = "gzip"
+    blob.upload_from_string(gzip.compress(TF2_GRAPH), content_type="application/octet-stream")
+
+    early = sync.once("--settle", "0")
+
+    assert early.returncode == 0, early.stderr
+    assert "m/17 waits: saved_model.pb references variables" in early.stderr
+    put_files(sync, "m/17", {name: b"v" for name in VARIABLES}, *VARIABLES)
+    assert sync.once("--settle", "0").returncode == 0
+    assert sync.version("m/17")[GRAPH] == TF2_GRAPH
