@@ -72,8 +72,9 @@ def decide(
     files_held = tuple(f for f in plan.files if f.model in busy)
     writes = tuple(f for f in plan.files if not f.removes and f not in files_held)
     removals = tuple(f for f in plan.files if f.removes and f not in files_held)
-    # A version refused, or not confirmed by the server, says nothing about other models.
-    own = (FailureKind.CONTENT, FailureKind.ROLLOUT)
+    # A version refused, not confirmed by the server, or behind a symbolic link says nothing
+    # about other models.
+    own = (FailureKind.CONTENT, FailureKind.ROLLOUT, FailureKind.LINK)
     if any(f.kind not in own for f in failures):
         return Decision(skipped=plan.prunes, files=writes, files_held=files_held + removals)
     if plan.guard:

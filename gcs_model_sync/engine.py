@@ -26,6 +26,7 @@ from gcs_model_sync import (
     prune,
     ranged,
     rollout,
+    safepath,
     tfs_config,
 )
 from gcs_model_sync.complete import Rules
@@ -66,6 +67,7 @@ class Snapshot:
     local: LocalView
     plan: Plan
     state: State  # the state file as read; a pass changes it as it goes
+    refused: tuple[Failure, ...] = ()  # what a symbolic link below DEST kept out of the plan
 
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
@@ -100,7 +102,10 @@ def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) ->
         files=files,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))
-    return Snapshot(objects, local, plan, state)
+    plan, refused = safepath.refuse_links(plan, paths.dest, local.links)
+    for f in refused:
+        event(logging.ERROR, "link_refused", f.message, model=f.model)
+    return Snapshot(objects, local, plan, state, refused)
 
 
 def _bucket_now(listing: Listing, config: Config) -> float | None:
@@ -165,6 +170,7 @@ def _run(
         return
     state = snap.state
     managed = state.versions
+    report.failures.extend(snap.refused)
     for r in plan.rejections:
         report.failures.append(rejected(r))
         event(logging.ERROR, "version_rejected", r.message, model=r.model, version=r.version)
@@ -264,7 +270,7 @@ def _write_tfs_config(
     models = {m.model for m in managed.values() if paths.version_dir(m.model, m.version).is_dir()}
     try:
         text = tfs_config.render(tfs_config.models_for(paths.dest, models))
-        if tfs_config.write_if_changed(config.tfs_config, text):
+        if tfs_config.write_if_changed(config.tfs_config, text, paths.dest):
             event(logging.INFO, "tfs_config", f"wrote {config.tfs_config} ({len(models)} models)")
     except (SyncError, OSError, ValueError) as exc:
         report.fail(FailureKind.LOCAL, None, None, f"--tfs-config {config.tfs_config}: {exc}")

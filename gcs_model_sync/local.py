@@ -6,11 +6,13 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from gcs_model_sync import safepath
 from gcs_model_sync.extract import DIR_MODE, set_mode
 from gcs_model_sync.layout import STATE_DIR, VERSION_RE, servable, version_id
 
@@ -84,6 +86,9 @@ class LocalView:
     entries: frozenset[str] = frozenset()
     refused: dict[str, Refusal] = field(default_factory=dict)
     dest: Path | None = None  # where the version folders are, to name them in messages
+    # Paths below DEST of the symbolic links where a model's folder (or one above it) or a
+    # version folder is: read through like any folder, never written through.
+    links: frozenset[str] = frozenset()
 
 
 class Paths:
@@ -101,8 +106,18 @@ class Paths:
     def version_dir(self, model: str, version: str) -> Path:
         return self.dest / version_id(model, version)
 
+    @property
+    def own(self) -> tuple[Path, ...]:
+        """What the tool keeps under DEST: never reached through a symbolic link."""
+        return (
+            self.state_dir, self.staging, self.trash, self.partial, self.state_file,
+            self.lock_file,
+        )  # fmt: skip
+
     def ensure(self) -> None:
+        """Make DEST and the tool's folders; OwnFolderLinked when one of them is a link."""
         make_dirs(self.dest)
+        safepath.check_own(self.dest, self.own)
         for d in (self.state_dir, self.staging, self.trash, self.partial):
             d.mkdir(exist_ok=True)  # ours alone: the umask may keep others out
 
@@ -127,6 +142,9 @@ def make_dirs(path: Path) -> None:
 
 
 def load_state(paths: Paths) -> State:
+    if link := safepath.first_link(paths.dest, paths.state_file):
+        # Whoever placed it would decide what is ours, hence what may be deleted.
+        raise StateError(f"{link}: {safepath.NOT_FOLLOWED}")
     try:
         raw = json.loads(paths.state_file.read_text())
     except FileNotFoundError:
@@ -200,6 +218,7 @@ def save_state(paths: Paths, state: State, source: str) -> None:
         if table or key == "versions":
             lines = [f"{json.dumps(k)}: {json.dumps(_fields(v))}" for k, v in sorted(table.items())]
             text += f', "{key}": {{\n' + ",\n".join(lines) + "\n}"
+    safepath.check(paths.dest, paths.state_dir)  # the temp file is made inside it
     atomic_write(paths.state_file, (text + "}\n").encode())
 
 
@@ -292,13 +311,19 @@ def _syncfs(path: Path) -> bool:
 def scan(paths: Paths, models: Iterable[str], state: State) -> LocalView:
     """List version folders of the given models, and what else sits directly in each model
     folder (where model files go); never walks inside a version. A folder numbered beyond
-    what a model server reads is no version: one of the other entries."""
-    found, entries = set(), set()
+    what a model server reads is no version: one of the other entries. A model or version
+    folder that is a symbolic link is listed through (read as a model server reads it) and
+    named in `links`, so that nothing is written or deleted through it."""
+    found, entries, links = set(), set(), set()
     owners = {m.model for m in state.versions.values()} | {f.model for f in state.files.values()}
     for model in set(models) | owners:
+        if link := safepath.linked(paths.dest, model):
+            links.add(link.relative_to(paths.dest).as_posix())
         try:
             with os.scandir(paths.dest / model if model else paths.dest) as it:
                 for de in it:
+                    if VERSION_RE.fullmatch(de.name) and de.is_symlink():
+                        links.add(version_id(model, de.name))  # a dangling one too
                     if VERSION_RE.fullmatch(de.name) and servable(de.name) and de.is_dir():
                         found.add(version_id(model, de.name))
                     elif model:
@@ -307,13 +332,14 @@ def scan(paths: Paths, models: Iterable[str], state: State) -> LocalView:
             continue
     return LocalView(
         dict(state.versions), frozenset(found), dict(state.files), frozenset(entries),
-        dict(state.refused), paths.dest,
+        dict(state.refused), paths.dest, frozenset(links),
     )  # fmt: skip
 
 
 def clean_scratch(paths: Paths) -> int:
     """Remove staging and trash left by a killed run; safe because we hold the lock."""
     removed = 0
+    safepath.check_own(paths.dest, (paths.staging, paths.trash))
     for d in (paths.staging, paths.trash):
         if not d.is_dir():
             continue
@@ -324,7 +350,13 @@ def clean_scratch(paths: Paths) -> int:
 
 
 def remove_tree(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+    """Remove a folder or a file; a symbolic link is removed itself, never what it points
+    to (rmtree does not follow the links inside a tree either)."""
+    try:
+        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if is_dir:
         shutil.rmtree(path, ignore_errors=True)
     else:
         with contextlib.suppress(FileNotFoundError):

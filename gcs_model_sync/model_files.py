@@ -16,7 +16,7 @@ import os
 import uuid
 from pathlib import Path
 
-from gcs_model_sync import extract, fetch
+from gcs_model_sync import extract, fetch, safepath
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import SyncError, os_error
 from gcs_model_sync.layout import RemoteObject
@@ -153,6 +153,7 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
     """Rename a staged file into DEST/<model>/; a new one only where nothing appeared since."""
     target = paths.dest / c.model / c.name
     try:
+        safepath.check_parent(paths.dest, target)  # the entry itself is replaced, not followed
         make_dirs(target.parent)
         if c.reason in ("new", "missing locally"):
             os.link(staged, target)  # fails rather than replace what someone put there
@@ -175,6 +176,7 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
 def _remove(c: FileChange, paths: Paths, report: Report, state: State, saver: StateSaver) -> None:
     target = paths.dest / c.model / c.name
     try:
+        safepath.check_parent(paths.dest, target)  # unlink() removes a link, not its target
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
     except OSError as exc:

@@ -5,6 +5,9 @@ an existing version swaps the two folders atomically where the OS can (Linux ren
 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); elsewhere it falls back to two renames.
 Replaced and retired trees go to the trash, which the next pass empties: a reader inside
 one keeps a whole tree for a pass interval (git-sync's grace period).
+
+Neither goes through a symbolic link below DEST (safepath): a version folder, a model
+folder above it, or the trash that is a link is refused with LinkRefused, an OSError.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from gcs_model_sync import safepath
 from gcs_model_sync.local import make_dirs
 
 _AT_FDCWD = -100
@@ -61,6 +65,7 @@ def publish(content: Path, target: Path, trash: Path) -> None:
     before a state save records them (a crash before that only means a reinstall, never a
     partial version).
     """
+    _check(target, trash)
     make_dirs(target.parent)
     try:
         os.rename(content, target)  # fails if target exists as a non-empty folder or a file
@@ -83,8 +88,17 @@ def _replace(content: Path, target: Path, trash: Path) -> None:
 def retire(target: Path, trash: Path) -> None:
     """Take a version away in one rename; its tree is removed with the trash next pass.
     Like publish(), the rename is made durable by the engine before the state records it."""
+    _check(target, trash)
     os.rename(target, _trash_slot(trash, target))
 
 
 def _trash_slot(trash: Path, target: Path) -> Path:
     return trash / f"{target.name}.{uuid.uuid4().hex[:12]}"
+
+
+def _check(target: Path, trash: Path) -> None:
+    """Neither the version folder (nor a folder above it) nor the trash may be a link. DEST
+    is where the two meet: the trash is DEST/.gcs-model-sync/trash."""
+    dest = Path(os.path.commonpath([target, trash]))
+    safepath.check(dest, target)
+    safepath.check(dest, trash)

@@ -19,6 +19,7 @@ class FailureKind(StrEnum):
     CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
     LOCAL = "local"  # the destination refused (full disk, read-only, a sync failed)
     ROLLOUT = "rollout"  # the model server did not confirm a new version (--server)
+    LINK = "link"  # a model's or version's folder below DEST is a symbolic link: not followed
     INTERNAL = "internal"  # a bug
 
 

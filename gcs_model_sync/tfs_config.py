@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gcs_model_sync import safepath
 from gcs_model_sync.errors import SyncError
 from gcs_model_sync.local import atomic_write
 
@@ -86,9 +87,15 @@ def render(models: Mapping[str, Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Atomic (temp file in the same dir, fsync, os.replace, fsync dir); True when it wrote."""
+def write_if_changed(path: Path, text: str, dest: Path | None = None) -> bool:
+    """Atomic (temp file in the same dir, fsync, os.replace, fsync dir); True when it wrote.
+    A file below `dest` is never written through a symbolic link folder between the two
+    (LinkRefused); a link in its own place is replaced, not followed."""
     data = text.encode("utf-8")
+    if dest is not None:
+        where, root = Path(os.path.abspath(path)), Path(os.path.abspath(dest))
+        if where.is_relative_to(root):
+            safepath.check_parent(root, where)
     with contextlib.suppress(FileNotFoundError):
         if path.read_bytes() == data:
             return False

@@ -24,6 +24,7 @@ from gcs_model_sync.local import (
     save_state,
     scan,
 )
+from gcs_model_sync.safepath import OwnFolderLinked
 
 
 @pytest.fixture
@@ -341,3 +342,83 @@ def test_a_model_file_entry_that_could_reach_elsewhere_makes_the_state_unreadabl
     atomic_write(paths.state_file, json.dumps(doc).encode())
     with pytest.raises(StateError):
         load_state(paths)
+
+
+# --- symbolic links below DEST ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [STATE_DIR, f"{STATE_DIR}/staging", f"{STATE_DIR}/trash",
+                                  f"{STATE_DIR}/partial", f"{STATE_DIR}/state.json",
+                                  f"{STATE_DIR}/lock"])  # fmt: skip
+def test_ensure_refuses_a_linked_folder_or_file_of_its_own_and_makes_nothing_through_it(
+    tmp_path: Path, name: str
+) -> None:
+    p = Paths(tmp_path / "models")
+    (p.dest / name).parent.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (p.dest / name).symlink_to(outside)
+    with pytest.raises(OwnFolderLinked) as caught:
+        p.ensure()
+    assert str(caught.value).startswith(f"{p.dest / name}: a symbolic link")
+    assert list(outside.iterdir()) == []
+
+
+def test_ensure_follows_dest_itself_when_it_is_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "models").symlink_to(tmp_path / "real")
+    Paths(tmp_path / "models").ensure()
+    assert (tmp_path / "real" / STATE_DIR / "staging").is_dir()
+
+
+def test_scan_names_linked_model_and_version_folders(paths: Paths, tmp_path: Path) -> None:
+    _mk(tmp_path, "outside/1", "outside/2")
+    _mk(paths.dest, "n/4", "plain/1")
+    (paths.dest / "m").symlink_to(tmp_path / "outside")
+    (paths.dest / "team").symlink_to(tmp_path / "outside")
+    (paths.dest / "n" / "3").symlink_to(tmp_path / "outside" / "1")
+    (paths.dest / "n" / "notes").symlink_to(tmp_path / "outside" / "2")  # no version: a file
+    (paths.dest / "n" / "5").symlink_to(tmp_path / "nowhere")
+    view = scan(paths, ["m", "team/ranker", "n", "plain"], State())
+    assert view.links == {"m", "team", "n/3", "n/5"}
+    # read through, as a model server reads them: what is there is known, never written
+    assert view.on_disk == frozenset({"m/1", "m/2", "n/3", "n/4", "plain/1"})
+
+
+def test_clean_scratch_refuses_a_linked_trash_and_empties_nothing(
+    paths: Paths, tmp_path: Path
+) -> None:
+    _mk(tmp_path, "outside/kept")
+    paths.trash.rmdir()
+    paths.trash.symlink_to(tmp_path / "outside")
+    with pytest.raises(OwnFolderLinked):
+        clean_scratch(paths)
+    assert (tmp_path / "outside" / "kept").is_dir()
+
+
+def test_a_linked_state_file_is_not_read(paths: Paths, tmp_path: Path) -> None:
+    """Whoever placed it would decide which folders are ours, hence deleted."""
+    claim = {"format": 1, "versions": {"m/1": {"model": "m", "version": "1", "fingerprint": "f"}}}
+    (tmp_path / "forged.json").write_text(json.dumps(claim))
+    paths.state_file.symlink_to(tmp_path / "forged.json")
+    with pytest.raises(StateError, match="symbolic link"):
+        load_state(paths)
+
+
+def test_the_state_is_never_saved_through_a_linked_state_folder(tmp_path: Path) -> None:
+    p = Paths(tmp_path / "models")
+    _mk(tmp_path, "models", "outside")
+    p.state_dir.symlink_to(tmp_path / "outside")
+    with pytest.raises(OSError, match="symbolic link"):
+        save_state(p, State(), "gs://b/p")
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_remove_tree_of_a_link_to_a_folder_removes_the_link_only(tmp_path: Path) -> None:
+    _mk(tmp_path, "target/deep")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    remove_tree(tmp_path / "link")
+    remove_tree(tmp_path / "dangling")
+    assert sorted(os.listdir(tmp_path)) == ["target"]
+    assert (tmp_path / "target" / "deep").is_dir()

@@ -11,7 +11,11 @@ import pytest
 
 from gcs_model_sync import engine, local, model_files
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.layout import RemoteObject
+from gcs_model_sync.plan import FileChange
+from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.saver import StateSaver
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
 
@@ -71,3 +75,32 @@ def test_a_new_file_is_never_renamed_over_one_that_appeared_since_the_scan(
     assert (dest / "m" / "labels.txt").read_bytes() == b"by hand"
     assert report.files_written == []
     assert "m/labels.txt" not in local.load_state(local.Paths(dest)).files  # not ours
+
+
+def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
+    tmp_path: Path,
+) -> None:
+    """What the plan did not stop (a link made during the pass) is refused where the file is
+    renamed or unlinked: one line naming the link, a failure of that file."""
+    paths = local.Paths(tmp_path / "models")
+    paths.ensure()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.pbtxt").write_bytes(b"theirs")
+    (paths.dest / "m").symlink_to(outside)
+    staged = paths.staging / "config.pbtxt"
+    staged.write_bytes(b"ours")
+    obj = RemoteObject("models/m/config.pbtxt", 7, 4)
+    report = Report()
+    write = FileChange("m", "config.pbtxt", obj, "changed in the bucket")
+    assert model_files._place(write, staged, paths, report) is False
+    remove = FileChange("m", "config.pbtxt", None, "removed from the bucket")
+    model_files._remove(remove, paths, report, local.State(), StateSaver(paths, local.State(), "s"))
+    assert (outside / "config.pbtxt").read_bytes() == b"theirs"
+    assert [f.message for f in report.failures] == [
+        f"{paths.dest / 'm' / 'config.pbtxt'}: cannot write: a symbolic link below --dest; "
+        f"not followed ({paths.dest / 'm'})",
+        f"{paths.dest / 'm' / 'config.pbtxt'}: cannot remove: a symbolic link below --dest; "
+        f"not followed ({paths.dest / 'm'})",
+    ]
+    assert report.files_removed == []

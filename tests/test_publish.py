@@ -10,6 +10,7 @@ import pytest
 
 from gcs_model_sync import publish as publish_mod
 from gcs_model_sync.publish import exchange, publish, retire
+from gcs_model_sync.safepath import LinkRefused
 
 
 def make_version(path: Path, tag: str, n: int = 5) -> Path:
@@ -219,3 +220,59 @@ def test_a_reader_inside_the_replaced_version_keeps_a_whole_tree(
         assert len(os.listdir(fd)) == 5
     finally:
         os.close(fd)
+
+
+# --- never through a symbolic link below DEST ----------------------------------------------
+
+
+def test_publish_refuses_a_linked_model_folder_and_writes_nothing_outside(
+    dirs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    dest, staging, trash = dirs
+    (tmp_path / "outside").mkdir()
+    (dest / "m").symlink_to(tmp_path / "outside")
+    content = make_version(staging / "tree", "A")
+    with pytest.raises(LinkRefused) as caught:
+        publish(content, dest / "m" / "1", trash)
+    assert caught.value.filename == str(dest / "m")
+    assert list((tmp_path / "outside").iterdir()) == []
+    assert content.is_dir()  # still staged: the caller removes it
+
+
+def test_publish_never_replaces_a_linked_version_folder(
+    dirs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    dest, staging, trash = dirs
+    outside = make_version(tmp_path / "outside", "MINE")
+    (dest / "m").mkdir()
+    (dest / "m" / "1").symlink_to(outside)
+    with pytest.raises(LinkRefused):
+        publish(make_version(staging / "tree", "A"), dest / "m" / "1", trash)
+    assert (dest / "m" / "1").is_symlink()
+    assert contents(outside) == contents(make_version(tmp_path / "ref", "MINE"))
+    assert list(trash.iterdir()) == []
+
+
+def test_retire_refuses_a_linked_model_folder_and_moves_nothing(
+    dirs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    dest, _staging, trash = dirs
+    outside = tmp_path / "outside"
+    make_version(outside / "1", "MINE")
+    (dest / "m").symlink_to(outside)
+    with pytest.raises(LinkRefused):
+        retire(dest / "m" / "1", trash)
+    assert (outside / "1" / "variables" / "v").read_text() == "MINE"
+    assert list(trash.iterdir()) == []
+
+
+def test_retire_refuses_a_linked_trash(dirs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    dest, _staging, trash = dirs
+    make_version(dest / "m" / "1", "A")
+    (tmp_path / "outside").mkdir()
+    trash.rmdir()
+    trash.symlink_to(tmp_path / "outside")
+    with pytest.raises(LinkRefused):
+        retire(dest / "m" / "1", trash)
+    assert (dest / "m" / "1").is_dir()
+    assert list((tmp_path / "outside").iterdir()) == []

@@ -250,3 +250,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(
         write_if_changed(target, render({}))
     assert target.read_text(encoding="utf-8") == old
     assert os.listdir(tmp_path) == ["models.config"]
+
+
+def test_a_config_below_dest_is_never_written_through_a_linked_folder(tmp_path: Path) -> None:
+    dest, outside = tmp_path / "models", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    (dest / "conf").symlink_to(outside)
+    with pytest.raises(OSError, match="symbolic link"):
+        write_if_changed(dest / "conf" / "models.config", render({}), dest)
+    assert list(outside.iterdir()) == []
+    # outside DEST, a path the user gives is followed as given
+    assert write_if_changed(outside / "models.config", render({}), dest) is True
