@@ -94,6 +94,19 @@ def sliced(version: RemoteVersion, config: Config) -> tuple[RemoteObject, ...]:
     return (obj,) if ranged.wanted(obj, config, archive=True) else ()
 
 
+def _need(version: RemoteVersion, big: tuple[RemoteObject, ...]) -> int:
+    """Its expected size, and a sliced archive's stored size: on disk whole while it
+    extracts."""
+    return version.expected_size + (version.size if big and version.form is not Form.FOLDER else 0)
+
+
+def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
+    """The bytes staging the version still needs: what reserve() claims, less what its
+    partial downloads hold already (a full disk frees room for this much, see prune)."""
+    big = sliced(version, config)
+    return max(0, _need(version, big) - ranged.held(paths.partial, big))
+
+
 def reserve(
     bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
 ) -> space.Reservation:
@@ -108,9 +121,7 @@ def reserve(
     needs in every later pass, and a pod restarted mid-way through a big model on a small
     disk would never install it."""
     big = sliced(version, config)
-    need = version.expected_size
-    if big and version.form is not Form.FOLDER:
-        need += version.size
+    need = _need(version, big)
     budget = space.budget_for(paths.staging)
     try:
         return budget.reserve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -253,3 +254,33 @@ def test_a_version_that_does_not_fit_holds_back_only_its_own_models_deletions(
     assert "not deleting a/1: another version of this model failed" in full.stderr
     assert sync.versions("b") == []
     assert "pruned b/1" in full.stderr
+
+
+def test_a_full_disk_under_keep_frees_a_dropped_version_rather_than_a_resumable_partial(
+    proxied: Sync, disk_20m: Path
+) -> None:
+    """What a resumed partial holds counts when a full disk decides what to free first: the
+    dropped a/1 makes room for the few MiB b/1 still lacks, not for all 12 of them."""
+    proxied.dest = disk_20m / "models"
+    for n in (1, 2):
+        proxied.bucket.put_folder(proxied.key(f"a/{n}"), big_version(f"a{n}", MiB))
+    assert proxied.once(*SLICED).returncode == 0
+    files = big_version("b", 12 * MiB)
+    proxied.bucket.put_folder(proxied.key("b/1"), files)
+    interrupt(proxied, signal.SIGTERM, 8 * MiB)
+    partial = partial_dir(proxied)
+    held = sum(p.stat().st_blocks * 512 for p in partial.iterdir())
+    lacking = sum(len(b) for b in files.values()) - held
+    # Leave 512 KiB less than b/1 lacks: a/1 (1 MiB) is worth freeing, b/1's partial is not
+    # to be thrown away.
+    filler = disk_20m / "filler"
+    filler.write_bytes(bytes(shutil.disk_usage(disk_20m).free - lacking + 512 * 1024))
+
+    result = proxied.once(*SLICED, "--keep", "1")
+
+    assert result.returncode == 0, result.stderr
+    assert "removed the partial download" not in result.stderr
+    assert "resuming" in result.stderr
+    assert "pruned a/1" in result.stderr
+    assert proxied.versions("a") == ["2"]
+    assert proxied.version("b/1") == files
