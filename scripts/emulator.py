@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         bucket = seed(emu.url)
         cli = _cli()
         common = shlex.join(["--source", SOURCE, "--dest", args.dest, *OPTIONS])
-        print(f"fake-gcs-server on {emu.url} (pid {os.getpid()}), holding:")
+        print(f"fake-gcs-server on {emu.url}, holding:")
         for key in bucket.object_names():
             print(f"  gs://{BUCKET}/{key}")
         print("\nIn another shell, from this directory:\n")
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             '  curl -sS -X POST --data-binary @model.zip "$STORAGE_EMULATOR_HOST/upload/'
             f'storage/v1/b/{BUCKET}/o?uploadType=media&name=models/half_plus_two/0003.zip"'
         )
-        print("\nCtrl-C stops the emulator.", flush=True)
+        print(f"\n(kill -TERM {os.getpid()} works as well as Ctrl-C)")
+        print("Ctrl-C stops the emulator.", flush=True)
         stopped.wait()
     finally:
         emu.stop()
