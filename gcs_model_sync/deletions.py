@@ -54,8 +54,9 @@ def decide(
     plan: Plan, failures: Iterable[Failure], served: Mapping[str, int | None] | None = None
 ) -> Decision:
     """rclone's rule: no deletion in a pass where a listing, a read or the disk failed. A
-    version whose *content* was refused holds back only its own model's deletions, so one
-    bad upload can neither block pruning everywhere nor leave a model short under --keep.
+    version whose *content* was refused, or that does not fit on the disk, holds back only
+    its own model's deletions, so one bad upload can neither block pruning everywhere nor
+    leave a model short under --keep, and a full disk still frees what the bucket dropped.
 
     A model's files change only in a pass where all its versions are in place. With a
     model server to ask (`served`: model -> the newest version it serves), a version that a
@@ -72,9 +73,10 @@ def decide(
     files_held = tuple(f for f in plan.files if f.model in busy)
     writes = tuple(f for f in plan.files if not f.removes and f not in files_held)
     removals = tuple(f for f in plan.files if f.removes and f not in files_held)
-    # A version refused, not confirmed by the server, or behind a symbolic link says nothing
-    # about other models.
-    own = (FailureKind.CONTENT, FailureKind.ROLLOUT, FailureKind.LINK)
+    # A version refused, not confirmed by the server, behind a symbolic link, or too big for
+    # the disk says nothing about other models; and deleting elsewhere is what gives a full
+    # disk room back.
+    own = (FailureKind.CONTENT, FailureKind.ROLLOUT, FailureKind.LINK, FailureKind.SPACE)
     if any(f.kind not in own for f in failures):
         return Decision(skipped=plan.prunes, files=writes, files_held=files_held + removals)
     if plan.guard:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import extract, ranged, retry, space, tarstream, zipstream
+from gcs_model_sync import extract, progress, ranged, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.layout import Form, RemoteObject
@@ -51,7 +51,7 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
     multiply that budget, --retry-attempts squared requests for one persistent 503.
     """
     name = where(bucket, version)
-    with reserve(paths.staging, version, config, name) as held:
+    with reserve(bucket, version, paths, config, name) as held:
         return until_intact(
             lambda: _stage_once(bucket, version, paths, config, name, held),
             f"staging {name}",
@@ -86,17 +86,65 @@ def write_object(bucket: Bucket, obj: RemoteObject, writer: extract.Writer, rel:
         content.verify()
 
 
-def reserve(staging: Path, version: RemoteVersion, config: Config, name: str) -> space.Reservation:
+def sliced(version: RemoteVersion, config: Config) -> tuple[RemoteObject, ...]:
+    """The objects of a version read by parallel ranges into partial files."""
+    if version.form is Form.FOLDER:
+        return tuple(e.obj for e in version.entries if ranged.wanted(e.obj, config))
+    obj = version.objects[0]
+    return (obj,) if ranged.wanted(obj, config, archive=True) else ()
+
+
+def _need(version: RemoteVersion, big: tuple[RemoteObject, ...]) -> int:
+    """Its expected size, and a sliced archive's stored size: on disk whole while it
+    extracts."""
+    return version.expected_size + (version.size if big and version.form is not Form.FOLDER else 0)
+
+
+def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
+    """The bytes staging the version still needs: what reserve() claims, less what its
+    partial downloads hold already (a full disk frees room for this much, see prune)."""
+    big = sliced(version, config)
+    return max(0, _need(version, big) - ranged.held(paths.partial, big))
+
+
+def reserve(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
+) -> space.Reservation:
     """Claim the version's expected size (extracted where its archive states it, else stored:
     every form extracts while it downloads; rare zips spool, see _zip) from the budget that
     workers share, or raise InsufficientSpace before a byte is read. Held until its staging
     is complete (its bytes are on disk then, and publishing is a rename) or removed.
 
-    A sliced archive is on disk whole while it extracts: its stored size counts too."""
-    need = version.expected_size
-    if version.form is not Form.FOLDER and ranged.wanted(version.objects[0], config, archive=True):
-        need += version.size
-    return space.budget_for(staging).reserve(staging, need, config.min_free_space, name)
+    A sliced archive is on disk whole while it extracts: its stored size counts too. What
+    the version's partial downloads hold already is not needed again. When even the rest
+    does not fit, those partials are removed: kept, they would take the space the version
+    needs in every later pass, and a pod restarted mid-way through a big model on a small
+    disk would never install it."""
+    big = sliced(version, config)
+    need = _need(version, big)
+    budget = space.budget_for(paths.staging)
+    try:
+        return budget.reserve(
+            paths.staging,
+            need,
+            config.min_free_space,
+            name,
+            on_disk=lambda: ranged.held(paths.partial, big),
+        )
+    except space.NoRoom as exc:
+        if exc.alone:  # it would fit once the other versions being staged are in place
+            raise
+        for obj in big:
+            if freed := ranged.remove(paths.partial, obj):
+                event(
+                    logging.WARNING,
+                    "partial_removed",
+                    f"gs://{bucket.source.bucket}/{obj.name}: removed the partial download "
+                    f"({progress.human(freed)}): its version does not fit even counting it",
+                    object=obj.name,
+                    bytes=freed,
+                )
+        raise
 
 
 def _stage_once(

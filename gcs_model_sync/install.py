@@ -17,7 +17,14 @@ from pathlib import Path
 
 from gcs_model_sync import fetch, progress, publish
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import Interrupted, SyncError, VerifyRefused, VersionRejected, os_error
+from gcs_model_sync.errors import (
+    InsufficientSpace,
+    Interrupted,
+    SyncError,
+    VerifyRefused,
+    VersionRejected,
+    os_error,
+)
 from gcs_model_sync.layout import Form
 from gcs_model_sync.local import Managed, Paths, remove_tree, sync_trees
 from gcs_model_sync.logs import event
@@ -193,7 +200,11 @@ def _collected(
     except Interrupted:
         raise
     except SyncError as exc:
-        kind = FailureKind.CONTENT if isinstance(exc, VersionRejected) else FailureKind.REMOTE
+        kind = FailureKind.REMOTE
+        if isinstance(exc, VersionRejected):
+            kind = FailureKind.CONTENT
+        elif isinstance(exc, InsufficientSpace):
+            kind = FailureKind.SPACE
         report.fail(kind, v.model, v.id, str(exc))
         event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
     except OSError as exc:

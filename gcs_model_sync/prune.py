@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gcs_model_sync import deletions, publish, space
+from gcs_model_sync import deletions, fetch, publish, space
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import os_error
 from gcs_model_sync.local import LocalView, Managed, Paths, clean_scratch
@@ -43,7 +43,8 @@ def make_room(
     if not candidates:
         return plan
     plan = replace(plan, installs=space.with_stated_sizes(bucket, plan.installs, config.workers))
-    need = sum(i.version.expected_size for i in plan.installs) + config.min_free_space
+    need = sum(fetch.lacking(i.version, paths, config) for i in plan.installs)
+    need += config.min_free_space
     free = space.free_bytes(paths.staging)
     if free >= need:
         return plan

@@ -139,6 +139,30 @@ def recorded(folder: Path, obj: RemoteObject) -> list[Slice] | None:
     return slices
 
 
+def held(folder: Path, objects: Iterable[RemoteObject]) -> int:
+    """Bytes the partial downloads of these objects take on disk (allocated blocks, a sparse
+    file's holes not counted): what resuming them does not need again, whether the record
+    vouches for them or they are overwritten in place, and what removing them gives back."""
+    total = 0
+    for obj in objects:
+        for name in (key(obj), key(obj) + RECORD):
+            try:
+                st = os.stat(folder / name)
+            except OSError:
+                continue
+            total += st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+    return total
+
+
+def remove(folder: Path, obj: RemoteObject) -> int:
+    """Remove this object's partial download and its record; the bytes that gives back."""
+    freed = held(folder, (obj,))
+    for name in (key(obj), key(obj) + RECORD):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    return freed
+
+
 def on_disk(folder: Path, obj: RemoteObject) -> int:
     """Bytes of this object generation an earlier pass left to resume from, for `plan`."""
     return sum(s.got for s in recorded(folder, obj) or ())

@@ -17,7 +17,8 @@ class FailureKind(StrEnum):
     LISTING = "listing"  # the bucket could not be listed: nothing is known
     REMOTE = "remote"  # a version could not be read (denied, gone, retries exhausted)
     CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
-    LOCAL = "local"  # the destination refused (full disk, read-only, a sync failed)
+    LOCAL = "local"  # the destination refused (read-only, a sync failed, a state save)
+    SPACE = "space"  # a version does not fit on the destination's disk
     ROLLOUT = "rollout"  # the model server did not confirm a new version (--server)
     LINK = "link"  # a model's or version's folder below DEST is a symbolic link: not followed
     INTERNAL = "internal"  # a bug

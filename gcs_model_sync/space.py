@@ -1,11 +1,11 @@
 """Room on the destination's file system.
 
 Workers staging versions at once share one budget per file system: each reserves the bytes
-its version is expected to take before it writes any, and gives back the rest once its
-staging is complete or removed, so two workers never both pass a check for space that only
-fits one. What a version is expected to take is its stored size, or, for a zip whose end was
-read (only when a full disk may call for deleting first, see engine._make_room), the extracted
-size its central directory states.
+its version is expected to take, less what its partial downloads hold already, before it
+writes any, and gives back the rest once its staging is complete or removed, so two workers
+never both pass a check for space that only fits one. What a version is expected to take is
+its stored size, or, for a zip whose end was read (only when a full disk may call for
+deleting first, see prune.make_room), the extracted size its central directory states.
 """
 
 from __future__ import annotations
@@ -34,16 +34,32 @@ _EOCD, _ZIP64_LOCATOR, _ZIP64_EOCD, _CENTRAL = (
 )
 
 
-class Reservation:
-    """Bytes promised to one version being staged; what it has written counts against it."""
+class NoRoom(InsufficientSpace):
+    """The budget refused a version; `alone` says whether it would have fit had no other
+    version been staged at the same time (then what it has on disk is worth keeping)."""
 
-    def __init__(self, budget: Budget, need: int) -> None:
+    def __init__(self, message: str, alone: bool) -> None:
+        super().__init__(message)
+        self.alone = alone
+
+
+def _nothing() -> int:
+    return 0
+
+
+class Reservation:
+    """Bytes promised to one version being staged. What it has written into staging and what
+    its partial downloads hold on disk (kept from an earlier pass, or written in this one)
+    count against it: those bytes take space already, and are not needed again."""
+
+    def __init__(self, budget: Budget, need: int, on_disk: Callable[[], int] = _nothing) -> None:
         self.budget, self.need = budget, need
-        self.written: Callable[[], int] = lambda: 0
+        self.written: Callable[[], int] = _nothing
+        self.on_disk = on_disk
 
     @property
     def outstanding(self) -> int:
-        return max(0, self.need - self.written())
+        return max(0, self.need - self.written() - self.on_disk())
 
     def release(self) -> None:
         self.budget._release(self)
@@ -64,17 +80,30 @@ class Budget:
         self._lock = threading.Lock()
         self._held: list[Reservation] = []
 
-    def reserve(self, where: Path, need: int, keep_free: int, name: str) -> Reservation:
+    def reserve(
+        self,
+        where: Path,
+        need: int,
+        keep_free: int,
+        name: str,
+        on_disk: Callable[[], int] = _nothing,
+    ) -> Reservation:
+        """Promise `need` bytes, less what `on_disk()` says the version holds already, or
+        raise NoRoom."""
         with self._lock:
+            reservation = Reservation(self, need, on_disk)
+            lacking = reservation.outstanding
             free = shutil.disk_usage(where).free
             promised = sum(r.outstanding for r in self._held)
-            if free - promised - need < keep_free:
+            if free - promised - lacking < keep_free:
                 held = f", {promised} of them promised to versions being staged" if promised else ""
-                raise InsufficientSpace(
-                    f"{name}: needs about {need} bytes but {free} are free{held} "
-                    f"(keeping --min-free-space {keep_free}); version not installed"
+                had = need - lacking
+                kept = f" (besides {had} in its partial downloads)" if had else ""
+                raise NoRoom(
+                    f"{name}: needs about {lacking} bytes{kept} but {free} are free{held} "
+                    f"(keeping --min-free-space {keep_free}); version not installed",
+                    alone=free - lacking >= keep_free,
                 )
-            reservation = Reservation(self, need)
             self._held.append(reservation)
             return reservation
 

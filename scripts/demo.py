@@ -18,22 +18,31 @@ from tests.support.emulator import Emulator  # noqa: E402
 from tests.support.gcs import Bucket, client  # noqa: E402
 from tests.support.models import sample_files  # noqa: E402
 
+BUCKET = "demo-models"
+SOURCE = f"gs://{BUCKET}/models"
+# Folder versions wait for their marker instead of --settle's 60 quiet seconds.
+OPTIONS = ["--ready-marker", "_SUCCESS", "--settle", "0"]
+
+
+def seed(url: str) -> Bucket:
+    """The demo bucket on the emulator at `url`: a zip, a tar.gz and a folder version."""
+    bucket = Bucket(client(url), BUCKET)
+    bucket.put_zip("models/half_plus_two/0001.zip", sample_files("v1"), top="0001")
+    bucket.put_tar("models/half_plus_two/0002.tar.gz", sample_files("v2"), top="0002", gz=True)
+    bucket.put_folder("models/resnet/0007", sample_files("r7"))
+    bucket.put("models/resnet/0007/_SUCCESS", b"")  # a folder upload says it is complete
+    return bucket
+
 
 def main() -> int:
     dest = Path(os.environ.get("DEMO_DEST", ROOT / "demo-models"))
     with Emulator() as emu:
-        bucket = Bucket(client(emu.url), "demo-models")
-        bucket.put_zip("models/half_plus_two/0001.zip", sample_files("v1"), top="0001")
-        bucket.put_tar("models/half_plus_two/0002.tar.gz", sample_files("v2"), top="0002", gz=True)
-        bucket.put_folder("models/resnet/0007", sample_files("r7"))
-        bucket.put("models/resnet/0007/_SUCCESS", b"")  # a folder upload says it is complete
+        bucket = seed(emu.url)
         print(f"emulator on {emu.url} holds:")
         for key in bucket.object_names():
-            print(f"  gs://demo-models/{key}")
+            print(f"  gs://{BUCKET}/{key}")
         env = {**os.environ, "STORAGE_EMULATOR_HOST": emu.url}
-        args = ["--source", "gs://demo-models/models", "--dest", str(dest)]
-        # Folder versions wait for their marker instead of --settle's 60 quiet seconds.
-        args += ["--ready-marker", "_SUCCESS", "--settle", "0"]
+        args = ["--source", SOURCE, "--dest", str(dest), *OPTIONS]
         cli = [sys.executable, "-m", "gcs_model_sync"]
         print(f"\n$ gcs-model-sync once {' '.join(args)}", flush=True)
         code = subprocess.call([*cli, "once", *args], env=env)

@@ -43,6 +43,8 @@ def ids(decision: Decision) -> dict[str, list[str]]:
         ([], {"prune": ["m/1", "n/1"], "held": [], "skipped": []}),
         # a bad upload of m holds back m's deletions only
         ([failed(CONTENT)], {"prune": ["n/1"], "held": ["m/1"], "skipped": []}),
+        # a version too big for the disk: deleting elsewhere is what gives room back
+        ([failed(FailureKind.SPACE)], {"prune": ["n/1"], "held": ["m/1"], "skipped": []}),
         # rclone's rule: a failed read, listing or disk write holds back every deletion
         ([failed(REMOTE, "n")], {"prune": [], "held": [], "skipped": ["m/1", "n/1"]}),
         ([failed(LOCAL, None)], {"prune": [], "held": [], "skipped": ["m/1", "n/1"]}),

@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 K8S = ROOT / "deploy" / "k8s"
 MANIFESTS = sorted(K8S.glob("*.yaml"))
-K8S_VERSIONS = ("1.30.0", "1.34.0")  # oldest we still claim, and a recent one
+# The versions `make k8s-check` validates against (the oldest we still claim, and a recent
+# one): read from the Makefile, so that the check, this file and the docs name the same.
+_PINNED = re.search(r"^K8S_VERSIONS\s*:?=\s*(.+)$", (ROOT / "Makefile").read_text(), re.M)
+K8S_VERSIONS = tuple(_PINNED[1].split()) if _PINNED else ("1.30.0", "1.34.0")
 SUBCOMMANDS = ("run", "once")
 IMAGE_UID = 65532
 
@@ -265,12 +268,48 @@ def test_runtime_user_env_and_signal() -> None:
 # --- Kubernetes manifests ----------------------------------------------------------------------
 
 
-EXAMPLES = ("sidecar.yaml", "init-container.yaml", "cronjob.yaml", "daemonset-node-cache.yaml")
+EXAMPLES = ("sidecar.yaml", "init-and-sidecar.yaml", "cronjob.yaml", "daemonset-node-cache.yaml")
+
+
+def test_the_k8s_readme_names_the_versions_make_k8s_check_validates() -> None:
+    """A newcomer reads the version in deploy/k8s/README.md and runs `make k8s-check`: both,
+    and this file's own validation, must be about the same Kubernetes versions (left to
+    kubernetes-validate, the check would follow whatever its newest schema is)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    pinned = re.search(r"^K8S_VERSIONS\s*:?=\s*(.+)$", makefile, re.M)
+    assert pinned, "the Makefile pins no K8S_VERSIONS"
+    assert tuple(pinned[1].split()) == K8S_VERSIONS
+    (recipe,) = re.findall(r"^k8s-check:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert "-k $$v" in recipe
+    assert "$(K8S_VERSIONS)" in recipe
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    assert "make k8s-check" in readme
+    assert tuple(re.findall(r"-k (\d+\.\d+\.\d+)", readme)) == K8S_VERSIONS
+
+
+def test_the_docs_say_the_image_is_a_placeholder_to_build_and_push() -> None:
+    image = "ghcr.io/example/gcs-model-sync"
+    for doc in (ROOT / "README.md", K8S / "README.md"):
+        text = " ".join(doc.read_text(encoding="utf-8").split())
+        assert image in text, doc
+        for words in ("placeholder", "make docker", "docker push"):
+            assert words in text, (doc, words)
+    for manifest in MANIFESTS:
+        sync = [c for c in containers(manifest) if "gcs-model-sync" in c.spec["image"]]
+        assert {c.spec["image"].rpartition(":")[0] for c in sync} == {image}, manifest.name
 
 
 def test_the_four_examples_are_there() -> None:
     names = {p.name for p in MANIFESTS}
     assert set(EXAMPLES) <= names
+
+
+def test_the_init_and_sidecar_example_is_what_its_name_says() -> None:
+    """One pass (`once`) before TF Serving starts, then `run` beside it."""
+    sync = [
+        c for c in containers(K8S / "init-and-sidecar.yaml") if "gcs-model-sync" in c.spec["image"]
+    ]
+    assert [(c.init, c.spec["args"][0]) for c in sync] == [(True, "once"), (False, "run")]
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.name)
@@ -833,7 +872,7 @@ def _emptydir_writers() -> list[Container]:
 
 def test_there_are_emptydir_writers_to_check() -> None:
     names = {c.name for c in _emptydir_writers()}
-    assert {"sidecar.yaml:gcs-model-sync", "init-container.yaml:initial-sync"} <= names
+    assert {"sidecar.yaml:gcs-model-sync", "init-and-sidecar.yaml:initial-sync"} <= names
 
 
 @pytest.mark.parametrize("container", _emptydir_writers(), ids=lambda c: c.name)

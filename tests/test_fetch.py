@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, extract, fetch
+from gcs_model_sync import engine, extract, fetch, ranged, space
 from gcs_model_sync.config import Config, Source
-from gcs_model_sync.errors import VersionRejected
+from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.layout import Entry, Form, RemoteObject
 from gcs_model_sync.local import Paths
+from gcs_model_sync.plan import RemoteVersion
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
 from tests.support.emulator import Emulator
@@ -133,3 +137,39 @@ def test_a_sliced_zip_that_needs_random_access_is_extracted_from_its_download(
     assert remote.counters.object_reads == len(stored) // (1024 * 1024) + 1
     assert list(Paths(dest).partial.iterdir()) == []
     assert _tree(staged) == files
+
+
+def test_a_partial_crowded_out_only_by_versions_being_staged_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removed only when the version would not fit even alone: versions staged at the same
+    time are published or fail, and the next pass may find the room this one lacked."""
+    mib = 1024 * 1024
+    paths = Paths(tmp_path / "dest")
+    paths.ensure()
+    big = RemoteObject("models/m/1/w.bin", 1, 10 * mib, crc32c="AAAAAA==")
+    version = RemoteVersion(
+        "m", "1", Form.FOLDER, (Entry(big, "m", "1", Form.FOLDER, "w.bin"),), ""
+    )
+    config = Config(Source.parse("gs://bkt/models"), paths.dest, slice_size=mib, slice_threshold=0)
+    paths.partial.mkdir(exist_ok=True)
+    with open(paths.partial / ranged.key(big), "wb") as f:
+        f.truncate(big.size)
+        f.write(b"x" * 4 * mib)
+    free = [8 * mib]
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda _p: SimpleNamespace(total=10**9, used=0, free=free[0])
+    )
+    bucket: Any = SimpleNamespace(source=config.source)
+    name = "gs://bkt/models/m/1/"
+
+    with space.budget_for(paths.staging).reserve(paths.staging, 5 * mib, 0, "gs://b/x.zip"):
+        with pytest.raises(InsufficientSpace):  # 6 MiB lacking, 8 free, 5 promised elsewhere
+            fetch.reserve(bucket, version, paths, config, name)
+        assert ranged.held(paths.partial, [big]) >= 4 * mib
+    free[0] = 5 * mib
+    with pytest.raises(InsufficientSpace):  # 6 MiB lacking, 5 free: never fits
+        fetch.reserve(bucket, version, paths, config, name)
+    assert ranged.held(paths.partial, [big]) == 0
+    free[0] = 10 * mib
+    fetch.reserve(bucket, version, paths, config, name).release()

@@ -93,3 +93,25 @@ def test_a_record_counts_only_if_it_covers_this_generation_exactly(tmp_path: Pat
     assert ranged.recorded(tmp_path, o) is None
     write(o.size + 1, [[0, o.size + 1, 0, 0]])  # another object under this name
     assert ranged.on_disk(tmp_path, o) == 0
+
+
+def test_a_partial_holds_its_allocated_bytes_and_removing_it_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    """A partial is a sparse file the size of its object: only what was written takes space,
+    and that (not the record's claim) is what resuming it saves or removing it frees."""
+    o = obj(size=10 * MiB)
+    data = tmp_path / ranged.key(o)
+    with open(data, "wb") as f:
+        f.truncate(o.size)
+        f.write(b"x" * MiB)
+    (tmp_path / (ranged.key(o) + ranged.RECORD)).write_text("{}")
+    other = obj("m/1/other.bin")
+
+    held = ranged.held(tmp_path, [o, other])
+
+    assert MiB <= held < 2 * MiB
+    assert ranged.held(tmp_path, [other]) == 0
+    assert ranged.remove(tmp_path, o) == held
+    assert list(tmp_path.iterdir()) == []
+    assert ranged.remove(tmp_path, o) == 0

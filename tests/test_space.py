@@ -51,6 +51,42 @@ def test_two_reservations_that_fit_alone_but_not_together_the_second_is_refused(
     assert budget.reserve(tmp_path, 600, keep_free=100, name="gs://b/m/3.zip").need == 600
 
 
+def test_what_a_versions_partial_downloads_hold_is_not_needed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,500 bytes with 700 of them down already: 800 are lacking. The partial's bytes and
+    what staging wrote count against the reservation as they land, each once."""
+    free, partial = [1000], [700]
+    _free(monkeypatch, free)
+    budget = space.Budget()
+
+    first = budget.reserve(tmp_path, 1500, 100, "gs://b/m/1/", on_disk=lambda: partial[0])
+    assert first.outstanding == 800
+    partial[0], free[0] = 1000, 700  # 300 more bytes arrived
+    assert first.outstanding == 500
+    with pytest.raises(InsufficientSpace) as refused:
+        budget.reserve(tmp_path, 200, 100, "gs://b/m/2.zip")
+    assert "500 of them promised" in str(refused.value)
+    first.written, partial[0] = lambda: 1000, 0  # the partial moved into staging whole
+    assert first.outstanding == 500
+    first.release()
+
+
+def test_a_refusal_says_whether_the_version_would_fit_with_nothing_else_being_staged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _free(monkeypatch, [1000])
+    budget = space.Budget()
+    with budget.reserve(tmp_path, 600, 0, "gs://b/m/1.zip"):
+        with pytest.raises(space.NoRoom) as crowded:
+            budget.reserve(tmp_path, 900, 0, "gs://b/m/2/", on_disk=lambda: 200)
+        assert crowded.value.alone
+        assert "needs about 700 bytes (besides 200 in its partial downloads)" in str(crowded.value)
+    with pytest.raises(space.NoRoom) as never:
+        budget.reserve(tmp_path, 1500, 0, "gs://b/m/2/", on_disk=lambda: 200)
+    assert not never.value.alone
+
+
 def _zip64(files: dict[str, bytes]) -> bytes:
     """Zip64 records throughout, as a zip of a model over 4 GiB or 65,535 files has them."""
     buf = io.BytesIO()

@@ -42,8 +42,9 @@ class Emulator:
         backend: str = "memory",
         log_level: str = "error",
         extra_args: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.backend = backend
         self._log_path = log_path
