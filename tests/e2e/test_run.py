@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,38 @@ def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync)
         assert metric(port, "gcs_model_sync_versions_published_total") == 2
         assert metric(port, 'gcs_model_sync_model_newest_version{model="m"}') == 2
     assert sync.version("m/2") == sample_files("b")
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def ready_on(port: int, host: str) -> Callable[[], bool]:
+    return lambda: get(port, "/readyz", host=host)[0] == 200
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize(
+    ("http_host", "probed"),
+    [("::", ["127.0.0.1", "[::1]"]), ("::1", ["[::1]"]), ("[::1]", ["[::1]"])],
+)
+def test_probes_answer_on_ipv6_and_dual_stack_for_an_ipv6_only_cluster(
+    sync: Sync, http_host: str, probed: list[str]
+) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sync.sidecar("--http-host", http_host) as (proc, port):
+        for host in probed:
+            wait_for(ready_on(port, host), what=f"/readyz on {host}")
+            assert get(port, "/healthz", host=host) == (200, "ok\n")
+            assert get(port, "/metrics", host=host)[0] == 200
+        assert proc.poll() is None
 
 
 def test_readyz_is_503_until_a_listing_completes(sync: Sync) -> None:
