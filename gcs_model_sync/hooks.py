@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gcs_model_sync.logs import event
+from gcs_model_sync.redaction import redact, scrub, secrets_in
 
 if TYPE_CHECKING:
     from gcs_model_sync.retry import StopToken
@@ -173,7 +174,11 @@ class Hook:
         if done.returncode is None:
             event(logging.ERROR, "hook_failed", f"--on-change timed out after {self.timeout:g}s")
             return "timeout"
-        output = (done.stdout + done.stderr).decode(errors="replace").strip()
+        # what it printed may repeat what its command line carries (curl -v, an echo)
+        output = scrub(
+            (done.stdout + done.stderr).decode(errors="replace").strip(),
+            secrets_in(self.command),
+        )
         if done.returncode != 0:
             event(
                 logging.ERROR,
@@ -199,24 +204,3 @@ class Hook:
             )
         self.published, self.pruned, self.files = [], [], []
         return "success"
-
-
-def redact(command: str | None) -> str | None:
-    """Hide credentials a hook command may carry (URL user:password, token=..., Bearer ...)."""
-    if command is None:
-        return None
-    import re
-
-    command = re.sub(r"(://)[^/@\s]+@", r"\1<redacted>@", command)
-    command = re.sub(r"(?i)\b(bearer|basic)\s+[^\s'\"]+", r"\1 <redacted>", command)
-    command = re.sub(
-        r"(?i)(--?[\w-]*(?:token|secret|password|passwd|key)[\w-]*\s+)[^\s'\"-][^\s'\"]*",
-        r"\1<redacted>",
-        command,
-    )
-    return re.sub(
-        r"(?i)((?:token|secret|password|passwd|key|authorization)[=:]\s*)(?!bearer|basic)"
-        r"[^\s&'\"]+",
-        r"\1<redacted>",
-        command,
-    )

@@ -20,6 +20,7 @@ from pathlib import Path
 from gcs_model_sync.errors import ConfigError, SyncError, VerifyRefused
 from gcs_model_sync.hooks import OUTPUT_LINES, run_bounded
 from gcs_model_sync.logs import event
+from gcs_model_sync.redaction import scrub, secrets_in
 from gcs_model_sync.retry import StopToken
 
 POLL = 0.1  # seconds between looks at the stop token while the check runs
@@ -89,11 +90,12 @@ class Verify:
                 f"{where}: --verify refused {vid}: timed out after {self.timeout:g}s",
                 outcome="timeout",
             )
-        _log_output(vid, (done.stdout + done.stderr).decode(errors="replace"))
+        hidden = secrets_in(self.command)
+        _log_output(vid, scrub((done.stdout + done.stderr).decode(errors="replace"), hidden))
         if done.returncode != 0:
             last = _last_line(done.stderr) or _last_line(done.stdout) or "(no error output)"
             raise VerifyRefused(
-                f"{where}: --verify refused {vid}: exited {done.returncode}: {last}",
+                f"{where}: --verify refused {vid}: exited {done.returncode}: {scrub(last, hidden)}",
                 outcome="failure",
             )
         event(logging.INFO, "verified", f"--verify passed {vid}", model=model, version=version)

@@ -230,6 +230,39 @@ def test_json_logs_are_one_object_per_line_with_config_redacted(sync: Sync) -> N
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_hook_password_never_shows_on_the_start_line_nor_in_its_failure_line(
+    sync: Sync, tmp_path: Path, fmt: str
+) -> None:
+    """A failing `curl -v -u admin:pw` prints what it sent; its ERROR line shows none of it."""
+    password, basic = "pw-s3cr3t", "YWRtaW46cHctczNjcjN0"  # base64 of admin:pw-s3cr3t
+    script = tmp_path / "curl.sh"  # fails as curl -v does, echoing what it was given
+    script.write_text(
+        'echo "curl $*" >&2\n'
+        f'echo "> Authorization: Basic {basic}" >&2\n'
+        'echo "curl: (22) The requested URL returned error: 503" >&2\n'
+        "exit 22\n"
+    )
+    hook = f"sh {script} -v -u admin:{password} --user admin:{password} "
+    hook += f"--user=admin:{password} https://admin:{password}@tfs.example/reload"
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    result = sync.once("--log-format", fmt, "--on-change", hook)
+
+    assert password not in result.stderr
+    assert basic not in result.stderr
+    assert result.returncode == 1, result.stderr
+    [failed] = [line for line in result.stderr.splitlines() if "--on-change exited 22" in line]
+    assert "-u <redacted> --user <redacted> --user=<redacted>" in failed
+    assert "https://<redacted>@tfs.example/reload" in failed
+    if fmt == "json":
+        start = next(json.loads(x) for x in result.stderr.splitlines() if '"start"' in x)
+        assert start["config"]["on_change"] == (
+            f"sh {script} -v -u <redacted> --user <redacted> --user=<redacted> "
+            "https://<redacted>@tfs.example/reload"
+        )
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
 def test_no_progress_output_when_not_a_terminal(sync: Sync, fmt: str) -> None:
     sync.bucket.put_zip(sync.key("m/1.zip"), big_files("a"))
     result = sync.once("--log-format", fmt)
