@@ -155,10 +155,25 @@ READ = [
                 "--endpoint",
                 env="ENDPOINT",
                 help="JSON API root to use instead of https://storage.googleapis.com "
-                "(Private Service Connect, a proxy); credentials are used as usual.",
+                "(Private Service Connect, a proxy). Google credentials go only to "
+                "https://*.googleapis.com, elsewhere only with --endpoint-credentials; "
+                "http://user:password@host is sent as basic auth.",
             ),
         ],
         None,
+    ),
+    _param(
+        "endpoint_credentials",
+        Annotated[
+            bool,
+            _opt(
+                "--endpoint-credentials",
+                env="ENDPOINT_CREDENTIALS",
+                help="Send our Google credentials (an access token) to an --endpoint that is "
+                "not https://*.googleapis.com: a proxy or server you trust with them.",
+            ),
+        ],
+        False,
     ),
     _param(
         "billing_project",
@@ -616,6 +631,7 @@ def _click_error() -> type[Exception]:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error becomes one line on stderr and an exit code."""
     from gcs_model_sync.errors import SyncError
+    from gcs_model_sync.redaction import redact
 
     click_error = _click_error()
     try:
@@ -623,13 +639,13 @@ def main(argv: list[str] | None = None) -> int:
     except click_error as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx else ""
-        message = exc.format_message()  # type: ignore[attr-defined]
+        message = redact(exc.format_message())  # type: ignore[attr-defined]
         print(f"gcs-model-sync: error: {message}{hint}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except typer.Abort:
         return 130
     except SyncError as exc:
-        print(f"gcs-model-sync: error: {exc}", file=sys.stderr)
+        print(f"gcs-model-sync: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the file system refused something we did not foresee
         where = f": {exc.filename}" if exc.filename else ""
@@ -638,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line; the traceback only at -v
         if _seen["verbosity"] >= 1:
             traceback.print_exc(file=sys.stderr)
-        text = (str(exc).strip().splitlines() or [""])[0][:300]
+        text = redact((str(exc).strip().splitlines() or [""])[0][:300])
         more = "" if _seen["verbosity"] >= 1 else "; -v prints the traceback"
         print(
             f"gcs-model-sync: error: internal error: {type(exc).__name__}: {text} "

@@ -23,11 +23,12 @@ from gcs_model_sync.errors import (
     Interrupted,
     exit_now,
 )
-from gcs_model_sync.hooks import Hook, redact
+from gcs_model_sync.hooks import Hook
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.local import Paths
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Plan
+from gcs_model_sync.redaction import redact
 from gcs_model_sync.report import rejected
 from gcs_model_sync.retry import StopToken
 
@@ -120,10 +121,9 @@ def make_hook(config: Config) -> Hook | None:
 
 
 def log_start(command: str, config: Config) -> None:
+    # URLs (--endpoint, --server) and commands (--on-change, --verify) may carry credentials
     fields = {k: _json_value(v) for k, v in _config_items(config)}
-    fields["on_change"] = redact(config.on_change)
-    fields["verify"] = redact(config.verify)
-    fields["server"] = redact(config.server)
+    fields = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
     event(
         logging.INFO,
         "start",

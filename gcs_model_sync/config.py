@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
 
 LogFormat = Literal["text", "json"]
@@ -90,6 +91,7 @@ class Config:
     anonymous: bool = False
     project: str | None = None
     endpoint: str | None = None  # JSON API root instead of storage.googleapis.com
+    endpoint_credentials: bool = False  # Google credentials to a non-Google --endpoint too
     billing_project: str | None = None  # requester pays: sent as userProject
     settle: float = 60.0  # seconds a folder-form version's newest object must have aged
     ready_marker: str | None = None  # folder-form versions wait for V/<this>
@@ -127,6 +129,9 @@ class Config:
     server_timeout: float = 120.0  # seconds to wait for the server to serve a new version
 
     def __post_init__(self) -> None:
+        endpoint_problem = endpoint.problem(
+            self.endpoint, anonymous=self.anonymous, endpoint_credentials=self.endpoint_credentials
+        )
         checks = [
             (self.keep >= 0, "--keep must be 0 (all) or a positive number"),
             (self.max_delete is None or self.max_delete >= 0, "--max-delete must be >= 0"),
@@ -152,10 +157,7 @@ class Config:
                 self.server_kind in SERVER_KINDS,
                 f"--server-kind must be one of {', '.join(SERVER_KINDS)}, got {self.server_kind!r}",
             ),
-            (
-                self.endpoint is None or self.endpoint.startswith(("http://", "https://")),
-                f"--endpoint must be an http:// or https:// URL, got {self.endpoint!r}",
-            ),
+            (endpoint_problem is None, endpoint_problem or ""),
             (
                 self.ready_marker is None
                 or (

@@ -9,13 +9,62 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.metrics import Metrics
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+_DOTTED_NUMBERS = re.compile(r"[\d.]+")  # 300.1.1.1 is no address, nor a name to look up
+
+
+def bind_address(host: str) -> tuple[socket.AddressFamily, str]:
+    """--http-host as (address family, address): an IPv4 address, an IPv6 one (`::1`, or
+    `[::1]` as in a URL), or a host name, resolved here. A usage error otherwise."""
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), name
+    if not _HOSTNAME.fullmatch(name) or _DOTTED_NUMBERS.fullmatch(name):
+        raise ConfigError(f"--http-host {host!r}: not an IP address (0.0.0.0, ::, ::1) or a name")
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)[0]
+    except (OSError, IndexError) as exc:
+        why = getattr(exc, "strerror", None) or "no address"
+        raise ConfigError(f"--http-host {host!r}: {why}") from None
+    return family, str(sockaddr[0])
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer on the address family of its host; `::` is dual stack (IPv6 and
+    IPv4-mapped), so probes reach it by 127.0.0.1 and ::1 alike, on IPv6-only and dual-stack
+    clusters, whatever the system's bindv6only default."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, family: socket.AddressFamily, address: tuple[str, int], handler: Any
+    ) -> None:
+        self.address_family = family
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        host = str(self.server_address[0])
+        if self.address_family == socket.AF_INET6 and ipaddress.ip_address(host).is_unspecified:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 class Health:
@@ -64,9 +113,13 @@ class Health:
 
 class Server:
     def __init__(self, host: str, port: int, health: Health, metrics: Metrics) -> None:
-        handler = _handler(health, metrics)
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
+        family, address = bind_address(host)
+        try:
+            self._httpd = _HTTPServer(family, (address, port), _handler(health, metrics))
+        except OSError as exc:
+            raise ConfigError(
+                f"--http-host {host} --http-port {port}: {exc.strerror or exc}"
+            ) from None
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

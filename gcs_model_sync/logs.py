@@ -1,4 +1,8 @@
-"""One line per event: readable text on a terminal, one JSON object per line for pipelines."""
+"""One line per event: readable text on a terminal, one JSON object per line for pipelines.
+
+Every line is redacted (redaction.py) as it is formatted, its fields too: a URL's
+user:password or a command's token never reaches a log, whichever message carried it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 from typing import Any
 
 from gcs_model_sync.config import LogFormat
+from gcs_model_sync.redaction import redact
 
 log = logging.getLogger("gcs_model_sync")
 
@@ -29,7 +34,7 @@ class TextFormatter(logging.Formatter):
         self.lead = "\r\x1b[K" if terminal else ""
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{self.lead}{_ts(record)} {record.levelname:<7} {record.getMessage()}"
+        return f"{self.lead}{_ts(record)} {record.levelname:<7} {redact(record.getMessage())}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,12 +43,23 @@ class JsonFormatter(logging.Formatter):
             "ts": _ts(record),
             "level": record.levelname.lower(),
             "event": getattr(record, "event", "log"),
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
-        doc.update(getattr(record, "fields", {}))
+        doc.update(_redacted(getattr(record, "fields", {})))
         if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+            doc["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(doc, default=str)
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with every string in it redacted (dicts and lists walked)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def setup(fmt: LogFormat, verbosity: int) -> None:

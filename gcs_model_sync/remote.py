@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 # per process, and not part of every pass's time in the `run` loop's metrics and logs.
 import google.cloud.storage  # noqa: F401
 
-from gcs_model_sync import checksum, extract, retry
+from gcs_model_sync import checksum, endpoint, extract, retry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import (
     AccessDenied,
@@ -97,12 +97,31 @@ class Bucket:
         self.stop = stop
         self.counters = Counters()
         self.link = Link(config.connections, config.bwlimit, stop)
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         self._session, self._client, self._base = _connect(
             config.anonymous,
             config.project,
             max(config.workers, config.connections),
-            os.environ.get("STORAGE_EMULATOR_HOST"),
+            emulator,
             config.endpoint,
+            config.endpoint_credentials,
+        )
+        # A refusal by an endpoint that was sent no credentials says how to send them.
+        withheld = (
+            config.endpoint
+            and not config.anonymous
+            and not endpoint.sends_credentials(
+                config.endpoint,
+                anonymous=False,
+                endpoint_credentials=config.endpoint_credentials,
+                emulator=emulator,
+            )
+        )
+        self._unsent = (
+            f" (no Google credentials were sent to {self._base}, which is not "
+            "https://*.googleapis.com: --endpoint-credentials sends them)"
+            if withheld
+            else ""
         )
         # Requester-pays buckets bill the caller's project: `userProject` on every request.
         self._bucket_ref = self._client.bucket(
@@ -173,11 +192,12 @@ class Bucket:
         except gexc.Forbidden as exc:
             raise AccessDenied(
                 f"permission storage.objects.list denied on bucket gs://{self.source.bucket} "
-                f"({_who(self._session)}): {_short(exc)}"
+                f"({_who(self._session)}): {_short(exc)}{self._unsent}"
             ) from exc
         except gexc.Unauthorized as exc:
             raise AccessDenied(
                 f"credentials rejected listing gs://{self.source.bucket}: {_short(exc)}"
+                f"{self._unsent}"
             ) from exc
         except gexc.GoogleAPICallError as exc:
             if retry.is_transient(exc):
@@ -234,6 +254,7 @@ class Bucket:
         if status in (401, 403):
             raise AccessDenied(
                 f"{where}: permission storage.objects.get denied ({_who(self._session)})"
+                f"{self._unsent}"
             )
         if status == 429 or status >= 500:
             raise TransientError(f"{where}: HTTP {status}: {detail}")
@@ -477,12 +498,17 @@ def _connect(
     project: str | None,
     connections: int,
     emulator: str | None,
-    endpoint: str | None = None,
+    endpoint_url: str | None = None,
+    endpoint_credentials: bool = False,
 ) -> tuple[Any, Any, str]:
-    """Session, storage client and base URL for the emulator, a public bucket, or ADC.
+    """Session, storage client and base URL (without any user:password) for the emulator, a
+    public bucket, or ADC.
 
-    `endpoint` replaces storage.googleapis.com (Private Service Connect, a proxy) and keeps
-    credentials; STORAGE_EMULATOR_HOST, without an endpoint, drops them as the library does.
+    `endpoint_url` replaces storage.googleapis.com (Private Service Connect, a proxy); Google
+    credentials go to it only when it is Google's or `endpoint_credentials` says so (see
+    endpoint.py). STORAGE_EMULATOR_HOST, without an endpoint, drops them as the library does.
+    A user:password in the URL becomes the session's basic auth, so that no URL handed to the
+    libraries (and no message they build from one) carries it.
 
     Made once per process: the `run` loop's passes share credentials (a token is refreshed
     only when it expires, not fetched every poll) and keep-alive connections.
@@ -499,16 +525,20 @@ def _connect(
     # spans: one more request per pass, needing storage.buckets.get. Polling must not pay it.
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=connections + 4, max_retries=0)
-    if emulator and not endpoint:
-        base = emulator if "://" in emulator else f"http://{emulator}"
-        credentials: Any = AnonymousCredentials()
-        session: Any = requests.Session()
-        project = project or "emulator"
-    elif anonymous:
-        base, credentials = endpoint or DEFAULT_ENDPOINT, AnonymousCredentials()
-        session = requests.Session()
-        project = project or "anonymous"
+    if endpoint_url:
+        raw = endpoint_url
+    elif emulator:
+        raw = emulator if "://" in emulator else f"http://{emulator}"
     else:
+        raw = DEFAULT_ENDPOINT
+    base, basic_auth = endpoint.split_userinfo(raw)
+    sends = endpoint.sends_credentials(
+        endpoint_url,
+        anonymous=anonymous,
+        endpoint_credentials=endpoint_credentials,
+        emulator=emulator,
+    )
+    if sends:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
 
@@ -521,9 +551,22 @@ def _connect(
                 "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, use workload "
                 "identity or `gcloud auth application-default login`, or pass --anonymous"
             ) from exc
-        base = endpoint or DEFAULT_ENDPOINT
-        session = transport.AuthorizedSession(credentials)
+        session: Any = transport.AuthorizedSession(credentials)
         project = project or adc_project or "unknown"
+    else:
+        credentials = AnonymousCredentials()
+        session = requests.Session()
+        project = project or ("emulator" if emulator and not endpoint_url else "anonymous")
+        if endpoint_url and not anonymous:
+            event(
+                logging.INFO,
+                "endpoint",
+                f"--endpoint {base} is not https://*.googleapis.com: no Google credentials "
+                "are sent to it (--endpoint-credentials sends them)",
+                endpoint=base,
+            )
+    if basic_auth is not None:  # a proxy's basic auth; endpoint.problem refused it beside a token
+        session.auth = basic_auth
     base = base.rstrip("/")
     if not urllib.request.getproxies():
         # requests re-reads proxy variables and .netrc on every request otherwise: ~10% of the

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 from gcs_model_sync.errors import ConfigError, SyncError
+from gcs_model_sync.redaction import shown_url
 
 if TYPE_CHECKING:
     from gcs_model_sync.retry import StopToken
@@ -91,8 +92,7 @@ class ModelServer:
     @property
     def shown(self) -> str:
         """The URL as messages show it: without a user:password@ part."""
-        split = urlsplit(self.url)
-        return split._replace(netloc=split.netloc.rpartition("@")[2]).geturl()
+        return shown_url(self.url)
 
     def served(self, name: str, candidates: Iterable[int]) -> int | None:
         """The newest of `candidates` (the version numbers on disk) that the server reports

@@ -1,9 +1,10 @@
 """The --verify command: a check of each staged version, run before the version is published.
 
-Run like --on-change (shlex-split, no shell unless the command is one), in the staged folder,
-with the version named in its environment, bounded by --hook-timeout, killed with its process
-group when the pass stops. A refusal is remembered by the engine: the version is not
-downloaded and checked again until its object changes (or the command does).
+Run like --on-change (hooks.run_bounded: shlex-split, no shell unless the command is one), in
+the staged folder, with the version named in its environment, bounded by --hook-timeout (its
+output too), killed with its process group when the pass stops. A refusal is remembered by
+the engine: the version is not downloaded and checked again until its object changes (or the
+command does).
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ import logging
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gcs_model_sync.errors import ConfigError, SyncError, VerifyRefused
-from gcs_model_sync.hooks import OUTPUT_LINES
+from gcs_model_sync.hooks import OUTPUT_LINES, run_bounded
 from gcs_model_sync.logs import event
+from gcs_model_sync.redaction import scrub, secrets_in
 from gcs_model_sync.retry import StopToken
 
 POLL = 0.1  # seconds between looks at the stop token while the check runs
@@ -80,47 +79,27 @@ class Verify:
     ) -> str:
         vid = f"{model}/{version}" if model else version
         try:
-            proc = subprocess.Popen(
-                shlex.split(self.command),
-                cwd=folder,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its children are stopped with it
+            done = run_bounded(
+                shlex.split(self.command), env=env, timeout=self.timeout, cwd=folder, stop=stop
             )
         except OSError as exc:
             raise SyncError(f"{where}: --verify could not start: {exc}") from exc
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                out, err = proc.communicate(timeout=POLL)
-                break
-            except subprocess.TimeoutExpired:
-                if stop.is_set() or time.monotonic() >= deadline:
-                    _kill(proc)
-                    stop.check()
-                    raise VerifyRefused(
-                        f"{where}: --verify refused {vid}: timed out after {self.timeout:g}s",
-                        outcome="timeout",
-                    ) from None
-        _log_output(vid, out + err)
-        if proc.returncode != 0:
-            last = _last_line(err) or _last_line(out) or "(no error output)"
+        if done.returncode is None:
+            stop.check()
             raise VerifyRefused(
-                f"{where}: --verify refused {vid}: exited {proc.returncode}: {last}",
+                f"{where}: --verify refused {vid}: timed out after {self.timeout:g}s",
+                outcome="timeout",
+            )
+        hidden = secrets_in(self.command)
+        _log_output(vid, scrub((done.stdout + done.stderr).decode(errors="replace"), hidden))
+        if done.returncode != 0:
+            last = _last_line(done.stderr) or _last_line(done.stdout) or "(no error output)"
+            raise VerifyRefused(
+                f"{where}: --verify refused {vid}: exited {done.returncode}: {scrub(last, hidden)}",
                 outcome="failure",
             )
         event(logging.INFO, "verified", f"--verify passed {vid}", model=model, version=version)
         return "success"
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-    proc.communicate()
 
 
 def _last_line(data: bytes) -> str:
@@ -129,9 +108,9 @@ def _last_line(data: bytes) -> str:
     return last[:300]
 
 
-def _log_output(vid: str, data: bytes) -> None:
+def _log_output(vid: str, text: str) -> None:
     """At -v: what the check printed, its last OUTPUT_LINES lines."""
-    lines = data.decode(errors="replace").strip().splitlines()[-OUTPUT_LINES:]
+    lines = text.strip().splitlines()[-OUTPUT_LINES:]
     if lines:
         event(
             logging.DEBUG,

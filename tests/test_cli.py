@@ -74,6 +74,8 @@ def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, An
         ("project", "env-proj", ["--project", "flag-proj"], "project", "env-proj", "flag-proj"),
         ("endpoint", "https://env.example", ["--endpoint", "http://127.0.0.1:9"], "endpoint",
          "https://env.example", "http://127.0.0.1:9"),
+        ("endpoint_credentials", "1", ["--endpoint-credentials"], "endpoint_credentials", True,
+         True),
         ("billing_project", "env-bill", ["--billing-project", "flag-bill"], "billing_project",
          "env-bill", "flag-bill"),
         ("settle", "5", ["--settle", "0"], "settle", 5.0, 0.0),

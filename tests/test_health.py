@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
+import pytest
+
+from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.health import Health, Server
 from gcs_model_sync.metrics import Metrics
 from gcs_model_sync.report import Failure, Report
@@ -104,3 +108,46 @@ def test_metrics_have_no_created_series() -> None:
     text = _text(metrics)
     assert "gcs_model_sync_passes_total" in text
     assert "_created" not in text
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+
+
+@needs_ipv6
+@pytest.mark.parametrize(
+    ("host", "reached", "not_reached"),
+    [
+        ("::", ["127.0.0.1", "[::1]"], []),  # dual stack: IPv4 probes reach it too
+        ("::1", ["[::1]"], ["127.0.0.1"]),
+        ("[::1]", ["[::1]"], ["127.0.0.1"]),
+        ("127.0.0.1", ["127.0.0.1"], ["[::1]"]),
+    ],
+)
+def test_probes_are_served_on_ipv6_and_dual_stack(
+    host: str, reached: list[str], not_reached: list[str]
+) -> None:
+    server = Server(host, 0, Health(stuck_after=60), Metrics()).start()
+    try:
+        for where in reached:
+            assert get(server.port, "/healthz", host=where) == (200, "ok\n"), where
+        for where in not_reached:
+            assert get(server.port, "/healthz", host=where)[0] == 0, where
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("host", ["not a host!", "[::1", "::1]", "300.1.1.1", ""])
+def test_an_http_host_that_is_no_address_is_a_usage_error_naming_it(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--http-host "):
+        Server(host, 0, Health(stuck_after=60), Metrics())

@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from gcs_model_sync.hooks import Hook, redact
+from tests.support.strays import stopped_afterwards
 
 
 def recorder(tmp_path: Path, code: int = 0) -> tuple[str, Path]:
@@ -112,3 +114,32 @@ def test_a_successful_hook_output_is_logged_at_debug_bounded(tmp_path: Path) -> 
     assert lines[-1] == "on stderr"
     assert lines[0] == "line 11"
     assert "line 29" in output[0].getMessage()
+
+
+def test_a_hook_that_leaves_an_escaped_child_holding_its_output_succeeds_at_its_own_exit() -> None:
+    with stopped_afterwards("40.125") as mark:
+        hook = Hook(f"sh -c 'echo notified; setsid sleep {mark} & exit 0'", timeout=5)
+        hook.add(["m/1"], [])
+        started = time.monotonic()
+        assert hook.run() == "success"
+        assert time.monotonic() - started < 3
+    assert not hook.pending
+
+
+def test_a_hook_timeout_is_kept_even_when_an_escaped_child_holds_its_output() -> None:
+    with stopped_afterwards("40.126") as mark:
+        hook = Hook(f"sh -c 'setsid sleep {mark} & sleep 30'", timeout=1)
+        hook.add(["m/1"], [])
+        started = time.monotonic()
+        assert hook.run() == "timeout"
+        assert time.monotonic() - started < 4
+    assert hook.pending
+
+
+def test_a_hook_that_times_out_is_stopped_with_its_children(tmp_path: Path) -> None:
+    marker = tmp_path / "child-still-running"
+    hook = Hook(f"sh -c '(sleep 2; touch {marker}) & sleep 30'", timeout=0.5)
+    hook.add(["m/1"], [])
+    assert hook.run() == "timeout"
+    time.sleep(2.5)
+    assert not marker.exists()

@@ -66,3 +66,12 @@ def test_a_stop_kills_the_check_at_once(tmp_path: Path) -> None:
     with pytest.raises(Interrupted):
         Verify("sleep 30", 60).check("m", "1", tmp_path, "gs://b/m/1.zip", stop)
     assert time.monotonic() - started < 5
+
+
+def test_a_refusal_never_shows_a_password_the_command_carries(tmp_path: Path) -> None:
+    command = "sh -c 'echo \"login refused for hunter22\" >&2; exit 1' check --password hunter22"
+    with pytest.raises(VerifyRefused) as refused:
+        Verify(command, 10).check("m", "1", tmp_path, "gs://b/m/1.zip", StopToken())
+    assert str(refused.value) == (
+        "gs://b/m/1.zip: --verify refused m/1: exited 1: login refused for <redacted>"
+    )

@@ -8,10 +8,14 @@ empty temp dirs (no gcloud ADC file is found) and GCE_METADATA_HOST/IP point at 
 (the metadata stand-in, or a port nothing listens on). An audit hook in the CLI process
 refuses, and logs, any DNS lookup or connection to anything but loopback; each test checks
 that log is empty.
+
+The proxy is not a Google endpoint, so these scenarios pass `--endpoint-credentials`, the
+explicit consent to send it our token; without it the proxy sees no Authorization header.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Sync
+from tests.e2e.conftest import PREFIX, Sync
 from tests.support.authproxy import AuthProxy
 from tests.support.cli import popen_cli, run_cli
 from tests.support.emulator import Emulator, free_port
@@ -34,6 +38,7 @@ from tests.support.tls import make_tls
 from tests.support.tokens import TokenRegistry
 
 READ_ONLY = "https://www.googleapis.com/auth/devstorage.read_only"
+PASSWORD = "pw-s3cr3t"  # noqa: S105 - a user:password in --endpoint; never shown anywhere
 PASSES = "gcs_model_sync_passes_total"
 
 # Ambient settings that would steer google-auth or requests away from the stand-ins.
@@ -105,11 +110,21 @@ def adc_env(root: Path, metadata_host: str | None = None) -> dict[str, str | Non
 
 
 class AdcSync(Sync):
-    """`Sync` without the emulator variable: `--endpoint` at the proxy, credentials from ADC."""
+    """`Sync` without the emulator variable: `--endpoint` at the proxy, credentials from ADC,
+    sent to it only with `endpoint_credentials` (--endpoint-credentials)."""
 
-    def __init__(self, bucket: Bucket, dest: Path, endpoint: str, env: dict[str, str | None]):
+    def __init__(
+        self,
+        bucket: Bucket,
+        dest: Path,
+        endpoint: str,
+        env: dict[str, str | None],
+        *,
+        endpoint_credentials: bool = True,
+    ):
         super().__init__(bucket, dest, endpoint)
         self.env = env
+        self.endpoint_credentials = endpoint_credentials
 
     def off_loopback(self) -> list[str]:
         """What the CLI tried to reach beyond loopback (the guard refused each)."""
@@ -117,7 +132,8 @@ class AdcSync(Sync):
         return log.read_text().splitlines() if log.exists() else []
 
     def args(self, command: str, *extra: str) -> list[str]:
-        return [*super().args(command, *extra), "--endpoint", self.endpoint]
+        trust = ["--endpoint-credentials"] if self.endpoint_credentials else []
+        return [*super().args(command, *extra), "--endpoint", self.endpoint, *trust]
 
     def run(
         self, command: str, *extra: str, env: Mapping[str, str] | None = None, timeout: float = 120
@@ -302,3 +318,84 @@ def test_requester_pays_needs_billing_project(keyed: AdcSync, proxy: AuthProxy) 
     assert [r for r in reads if r.params.get("userProject") != "my-proj"] == []
     assert {r.status for r in proxy.records} == {200}
     assert keyed.off_loopback() == []
+
+
+def test_a_non_google_endpoint_gets_no_token_unless_endpoint_credentials_says_so(
+    bucket: Bucket,
+    dest: Path,
+    proxy: AuthProxy,
+    key: ServiceAccountKey,
+    oauth: OAuthServer,
+) -> None:
+    env = adc_env(dest.parent / "adc") | {"GOOGLE_APPLICATION_CREDENTIALS": str(key.path)}
+    untrusted = AdcSync(bucket, dest, proxy.url, env, endpoint_credentials=False)
+    bucket.put_zip(untrusted.key("m/1.zip"), sample_files("a"))
+
+    refused = untrusted.once()
+
+    assert proxy.records, "nothing reached the endpoint"
+    assert [r.authorization for r in proxy.records] == [None] * len(proxy.records)
+    assert oauth.token_requests == 0  # no token was even fetched for it
+    assert refused.returncode == 1, refused.stderr
+    assert lines_with(refused.stderr, f"gs://{bucket.name}", "--endpoint-credentials")
+    assert "Traceback" not in refused.stderr
+    assert untrusted.versions("m") == []
+
+    proxy.reset()
+    trusted = AdcSync(bucket, dest, proxy.url, env).once()
+
+    assert trusted.returncode == 0, trusted.stderr
+    assert untrusted.version("m/1") == sample_files("a")
+    assert {(r.identity, r.status) for r in proxy.records} == {(key.email, 200)}
+    assert untrusted.off_loopback() == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_password_in_the_endpoint_never_shows_on_the_start_line_nor_in_a_failure(
+    bucket: Bucket, dest: Path, tmp_path: Path, fmt: str
+) -> None:
+    port = free_port()  # nothing listens there
+    endpoint = f"http://user:{PASSWORD}@127.0.0.1:{port}"
+    shown = f"http://<redacted>@127.0.0.1:{port}"  # on the start line; errors drop it
+    source = f"gs://{bucket.name}/{PREFIX}"
+    args = ["once", "--source", source, "--dest", str(dest), "--endpoint", endpoint]
+    args += ["--log-format", fmt, "--retry-attempts", "2", "--retry-deadline", "3"]
+
+    result = run_cli(args, endpoint, env=adc_env(tmp_path / "adc"), emulator=False, timeout=60)
+
+    assert PASSWORD not in result.stderr + result.stdout
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines_with(result.stderr, f"cannot reach http://127.0.0.1:{port}", f"gs://{bucket.name}")
+    if fmt == "json":
+        events = [json.loads(line) for line in result.stderr.splitlines()]
+        start = next(e for e in events if e["event"] == "start")
+        assert start["config"]["endpoint"] == shown
+
+
+def test_a_user_and_password_in_the_endpoint_are_basic_auth_and_never_beside_a_token(
+    bucket: Bucket, dest: Path, proxy: AuthProxy, key: ServiceAccountKey, oauth: OAuthServer
+) -> None:
+    """user:password@ is for a proxy's basic auth; the JSON API's Authorization header cannot
+    carry it and a bearer token at once, so asking for both is a usage error."""
+    endpoint = proxy.url.replace("://", f"://admin:{PASSWORD}@", 1)
+    env = adc_env(dest.parent / "adc") | {"GOOGLE_APPLICATION_CREDENTIALS": str(key.path)}
+    basic = AdcSync(bucket, dest, endpoint, env, endpoint_credentials=False)
+    bucket.put_zip(basic.key("m/1.zip"), sample_files("a"))
+
+    refused = basic.once()  # the stand-in admits only bearer tokens
+
+    assert PASSWORD not in refused.stderr
+    pair = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    assert {r.authorization for r in proxy.records} == {f"Basic {pair}"}
+    assert refused.returncode == 1, refused.stderr
+    assert oauth.token_requests == 0
+
+    both = AdcSync(bucket, dest, endpoint, env).once()
+
+    assert PASSWORD not in both.stderr
+    assert both.returncode == 2, both.stderr
+    [line] = both.stderr.strip().splitlines()
+    assert "Authorization header" in line, line
+    assert proxy.records == [r for r in proxy.records if r.authorization == f"Basic {pair}"]
+    assert basic.off_loopback() == []

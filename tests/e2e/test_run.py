@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,38 @@ def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync)
         assert metric(port, "gcs_model_sync_versions_published_total") == 2
         assert metric(port, 'gcs_model_sync_model_newest_version{model="m"}') == 2
     assert sync.version("m/2") == sample_files("b")
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def ready_on(port: int, host: str) -> Callable[[], bool]:
+    return lambda: get(port, "/readyz", host=host)[0] == 200
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize(
+    ("http_host", "probed"),
+    [("::", ["127.0.0.1", "[::1]"]), ("::1", ["[::1]"]), ("[::1]", ["[::1]"])],
+)
+def test_probes_answer_on_ipv6_and_dual_stack_for_an_ipv6_only_cluster(
+    sync: Sync, http_host: str, probed: list[str]
+) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with sync.sidecar("--http-host", http_host) as (proc, port):
+        for host in probed:
+            wait_for(ready_on(port, host), what=f"/readyz on {host}")
+            assert get(port, "/healthz", host=host) == (200, "ok\n")
+            assert get(port, "/metrics", host=host)[0] == 200
+        assert proc.poll() is None
 
 
 def test_readyz_is_503_until_a_listing_completes(sync: Sync) -> None:
@@ -194,6 +227,39 @@ def test_json_logs_are_one_object_per_line_with_config_redacted(sync: Sync) -> N
     assert published["model"] == "m"
     assert published["version"] == "1"
     assert published["bytes"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_hook_password_never_shows_on_the_start_line_nor_in_its_failure_line(
+    sync: Sync, tmp_path: Path, fmt: str
+) -> None:
+    """A failing `curl -v -u admin:pw` prints what it sent; its ERROR line shows none of it."""
+    password, basic = "pw-s3cr3t", "YWRtaW46cHctczNjcjN0"  # base64 of admin:pw-s3cr3t
+    script = tmp_path / "curl.sh"  # fails as curl -v does, echoing what it was given
+    script.write_text(
+        'echo "curl $*" >&2\n'
+        f'echo "> Authorization: Basic {basic}" >&2\n'
+        'echo "curl: (22) The requested URL returned error: 503" >&2\n'
+        "exit 22\n"
+    )
+    hook = f"sh {script} -v -u admin:{password} --user admin:{password} "
+    hook += f"--user=admin:{password} https://admin:{password}@tfs.example/reload"
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    result = sync.once("--log-format", fmt, "--on-change", hook)
+
+    assert password not in result.stderr
+    assert basic not in result.stderr
+    assert result.returncode == 1, result.stderr
+    [failed] = [line for line in result.stderr.splitlines() if "--on-change exited 22" in line]
+    assert "-u <redacted> --user <redacted> --user=<redacted>" in failed
+    assert "https://<redacted>@tfs.example/reload" in failed
+    if fmt == "json":
+        start = next(json.loads(x) for x in result.stderr.splitlines() if '"start"' in x)
+        assert start["config"]["on_change"] == (
+            f"sh {script} -v -u <redacted> --user <redacted> --user=<redacted> "
+            "https://<redacted>@tfs.example/reload"
+        )
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])

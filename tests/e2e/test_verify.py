@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.e2e.conftest import Sync
 from tests.support.models import sample_files
 from tests.support.probes import metric, wait_for
+from tests.support.strays import pids_with_argument, stopped_afterwards
 
 # A check as a user writes one: refuses a version holding a file named BROKEN, with a last
 # line of error output that says why; records each run (its cwd and environment).
@@ -127,6 +128,38 @@ def test_a_verify_that_times_out_refuses_the_version_and_stops_its_children(
     assert sync.versions("m") == []
     time.sleep(3.5)
     assert not marker.exists()  # its process group was killed with it
+
+
+def test_a_verify_whose_escaped_child_holds_its_output_is_still_bounded_by_hook_timeout(
+    sync: Sync,
+) -> None:
+    """A `setsid` grandchild leaves the process group but keeps the output pipes open: the
+    wait for that output ends with --hook-timeout too, not when the grandchild does."""
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with stopped_afterwards("40.123") as mark:
+        started = time.monotonic()
+        result = sync.once(
+            "--verify", f"sh -c 'setsid sleep {mark} & sleep 30'", "--hook-timeout", "2"
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed < 10, f"took {elapsed:.1f}s: the wait outlived --hook-timeout"
+        assert pids_with_argument(mark), "the escaped child should have outlived the check"
+    assert result.returncode == 1, result.stderr
+    assert "--verify refused m/1: timed out after 2s" in result.stderr
+    assert sync.versions("m") == []
+
+
+def test_a_passing_verify_that_leaves_a_child_behind_passes_and_publishes(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    with stopped_afterwards("40.124") as mark:
+        started = time.monotonic()
+        result = sync.once("--verify", f"sh -c 'setsid sleep {mark} & exit 0'")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 10, f"took {elapsed:.1f}s: the check's own exit was not enough"
+    assert "--verify passed m/1" in result.stderr
+    assert sync.version("m/1") == sample_files("a")
+    assert sync.once().returncode == 0  # not remembered as refused
 
 
 def test_a_verify_command_that_cannot_run_is_a_usage_error(sync: Sync) -> None:

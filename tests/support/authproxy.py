@@ -57,8 +57,8 @@ Kind = Literal["list", "read", "metadata", "bucket", "upload", "other"]
 
 @dataclass(eq=False)
 class ProxiedRequest:
-    """One request the proxy saw: the bearer token presented, whose it is if it was live, and
-    the status it got."""
+    """One request the proxy saw: its Authorization header as it came (None: it had none), the
+    bearer token presented, whose it is if it was live, and the status it got."""
 
     method: str
     path: str
@@ -69,6 +69,7 @@ class ProxiedRequest:
     identity: str | None = None
     token: str | None = None
     status: int | None = None
+    authorization: str | None = None
 
     @property
     def params(self) -> dict[str, str]:
@@ -182,6 +183,7 @@ class AuthProxy(StandInServer):
         self, record: ProxiedRequest, authorization: str | None
     ) -> tuple[int, bytes, dict[str, str]] | None:
         """(status, body, headers) when the real service would refuse this request."""
+        record.authorization = authorization
         scheme, _, value = (authorization or "").strip().partition(" ")
         if not authorization:
             body = gcs_error(401, "Login Required", "required", "Authorization")

@@ -18,10 +18,11 @@ def wait_for(cond: Callable[[], object], timeout: float = 20, what: str = "condi
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def get(port: int, path: str, timeout: float = 2) -> tuple[int, str]:
-    """Status and body of GET http://127.0.0.1:port/path; (0, "") while nothing listens."""
+def get(port: int, path: str, timeout: float = 2, host: str = "127.0.0.1") -> tuple[int, str]:
+    """Status and body of GET http://host:port/path (host an IPv4 address, or IPv6 as `[::1]`);
+    (0, "") while nothing listens."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
