@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gcs_model_sync import __version__
+from gcs_model_sync import __version__, units
 from gcs_model_sync.config import (
     DEFAULT_CONNECTIONS,
     DEFAULT_WORKERS,
@@ -59,17 +59,19 @@ def _opt(*names: str, env: str, help: str, **kw: Any) -> Any:
 
 
 def parse_size(text: str) -> int:
-    """Bytes, or a number with K/M/G/T (powers of 1024)."""
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = t[-1:] if t[-1:] in units else ""
+    """Bytes, or a number with K/M/G/T/P (powers of 1024: 10M = 10Mi = 10 MiB)."""
     try:
-        size = int(float(t[: len(t) - len(unit)]) * units[unit])
-    except (ValueError, OverflowError):
-        raise typer.BadParameter(f"not a size: {text!r} (use bytes or 10M, 2G, ...)") from None
-    if size < 0:
-        raise typer.BadParameter(f"a size cannot be negative: {text!r}")
-    return size
+        return units.parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds, or 500ms, 90s, 5m, 1h30m, 2d."""
+    try:
+        return units.parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -79,6 +81,7 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 
 SIZE = {"parser": parse_size, "metavar": "SIZE"}
+DURATION = {"parser": parse_duration, "metavar": "DURATION"}
 
 
 def _dest(help: str) -> inspect.Parameter:
@@ -180,10 +183,11 @@ READ = [
                 "--settle",
                 env="SETTLE",
                 help="A folder-form version is installed only once its newest object is this "
-                "many seconds old on the bucket's clock; 0 = off.",
+                "old on the bucket's clock; 0 = off.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "ready_marker",
@@ -274,10 +278,11 @@ READ = [
             _opt(
                 "--retry-deadline",
                 env="RETRY_DEADLINE",
-                help="Seconds of retrying per request before giving up.",
+                help="Time spent retrying one request before giving up.",
+                **DURATION,
             ),
         ],
-        120.0,
+        "2m",
     ),
     _param(
         "request_timeout",
@@ -286,10 +291,11 @@ READ = [
             _opt(
                 "--request-timeout",
                 env="REQUEST_TIMEOUT",
-                help="Seconds a request may stall before it is retried.",
+                help="Time a request may stall before it is retried.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "list_page_size",
@@ -358,7 +364,7 @@ WRITE = [
             _opt(
                 "--bwlimit",
                 env="BWLIMIT",
-                help="Cap on the total download rate, bytes per second (200M: 200 MiB/s).",
+                help="Cap on the total download rate, bytes per second (10M = 10Mi: 10 MiB/s).",
                 **SIZE,
             ),
         ],
@@ -371,10 +377,11 @@ WRITE = [
             _opt(
                 "--lock-timeout",
                 env="LOCK_TIMEOUT",
-                help="Seconds to wait for another run on the same --dest.",
+                help="Time to wait for another run on the same --dest; 0 = no wait.",
+                **DURATION,
             ),
         ],
-        10.0,
+        "10s",
     ),
     _param(
         "max_version_size",
@@ -425,10 +432,11 @@ HOOKS = [
             _opt(
                 "--hook-timeout",
                 env="HOOK_TIMEOUT",
-                help="Seconds the --on-change and --verify commands may run.",
+                help="Time the --on-change and --verify commands may run.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "verify",
@@ -450,10 +458,11 @@ HOOKS = [
             _opt(
                 "--server-timeout",
                 env="SERVER_TIMEOUT",
-                help="Seconds to wait for --server to serve a newly published version.",
+                help="Time to wait for --server to serve a newly published version.",
+                **DURATION,
             ),
         ],
-        120.0,
+        "2m",
     ),
     _param(
         "tfs_config",
@@ -471,8 +480,11 @@ HOOKS = [
 LOOP = [
     _param(
         "interval",
-        Annotated[float, _opt("--interval", env="INTERVAL", help="Seconds between pass starts.")],
-        60.0,
+        Annotated[
+            float,
+            _opt("--interval", env="INTERVAL", help="Time between pass starts.", **DURATION),
+        ],
+        "1m",
     ),
     _param(
         "jitter",
@@ -522,10 +534,11 @@ LOOP = [
             _opt(
                 "--stuck-after",
                 env="STUCK_AFTER",
-                help="/healthz fails while a pass runs longer than this many seconds.",
+                help="/healthz fails while a pass runs longer than this.",
+                **DURATION,
             ),
         ],
-        3600.0,
+        "1h",
     ),
 ]
 

@@ -222,6 +222,9 @@ def test_relative_and_home_dest_become_absolute(
         ("1K", 1024),
         (" 64G ", 64 * 1024**3),
         ("100B", 100),
+        ("10Mi", 10 * 1024**2),
+        ("1Gi", 1024**3),
+        ("500k", 500 * 1024),
     ],
 )
 def test_sizes_parse(rec: Recorder, tmp_path: Path, text: str, expected: int) -> None:
@@ -248,6 +251,62 @@ def test_infinite_size_is_a_usage_error(rec: Recorder, tmp_path: Path) -> None:
         ["once", "--source", "gs://bkt", "--dest", str(tmp_path), "--max-version-size", "inf"]
     )
     assert code == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "field", "seconds"),
+    [
+        ("interval", "5m", "interval", 300.0),
+        ("interval", "0.3", "interval", 0.3),
+        ("stuck_after", "1h30m", "stuck_after", 5400.0),
+        ("request_timeout", "500ms", "request_timeout", 0.5),
+        ("retry_deadline", "2m", "retry_deadline", 120.0),
+        ("lock_timeout", "0", "lock_timeout", 0.0),
+        ("hook_timeout", "90s", "hook_timeout", 90.0),
+        ("server_timeout", "1m30s", "server_timeout", 90.0),
+        ("settle", "1d", "settle", 86400.0),
+    ],
+)
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_durations_take_units_from_flags_and_variables(
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    option: str,
+    text: str,
+    field: str,
+    seconds: float,
+    via: str,
+) -> None:
+    argv = ["run", "--source", "gs://bkt", "--dest", str(tmp_path)]
+    if via == "flag":
+        argv += ["--" + option.replace("_", "-"), text]
+    else:
+        monkeypatch.setenv(ENV_PREFIX + option.upper(), text)
+    assert cli.main(argv) == 0
+    assert getattr(rec.config, field) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--interval", "5x"], "not a duration: '5x' (seconds, or 500ms, 90s, 5m, 1h30m, 2d)"),
+        (["--interval", "1e300"], "--interval must be more than 0 and at most 7d, got 1e+300"),
+        (["--request-timeout", "inf"], "--request-timeout must be more than 0 and at most 7d"),
+        (["--lock-timeout", "-1"], "--lock-timeout must be within 0..7d (0 = no wait), got -1"),
+        (["--bwlimit", "1e300"], "--bwlimit must be within 1K..1P, got 1e+300"),
+        (["--bwlimit", "10Q"], "not a size: '10Q'"),
+        (["--workers", "100000000"], "--workers must be within 1..1024, got 100000000"),
+    ],
+)
+def test_out_of_range_values_name_the_option_and_its_range(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], says: str
+) -> None:
+    assert cli.main(["run", "--source", "gs://bkt", "--dest", str(tmp_path), *argv]) == 2
+    line = one_line_error(capsys)
+    assert argv[0] in line
+    assert says in line
+    assert rec.calls == []
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:

@@ -149,3 +149,66 @@ def test_persistent_503_on_one_object_costs_one_request_budget(
     assert proxied.versions("m") == ["1"]
     assert proxied.version("m/1") == sample_files("a")
     assert proxied.version("f/3") == sample_files("c")
+
+
+# Values a newcomer or a typo gives: none may reach a pass, a socket or a timer. Durations
+# take seconds or 90s/5m/1h30m and stop at 7d; sizes stop at 1P; --workers/--connections
+# at 1024.
+_NOT_FINITE = ["inf", "nan", "-1", "1e300", "1e10"]
+DURATIONS = ["settle", "retry-deadline", "request-timeout", "lock-timeout", "hook-timeout",
+             "server-timeout", "interval", "stuck-after"]  # fmt: skip
+SIZES = ["slice-size", "slice-threshold", "bwlimit", "max-version-size", "min-free-space"]
+COUNTS = ["keep", "max-delete", "retry-attempts", "list-page-size", "workers", "connections",
+          "max-failures", "http-port"]  # fmt: skip
+HOSTILE = (
+    [(f"--{o}", v) for o in DURATIONS for v in _NOT_FINITE]
+    + [(f"--{o}", "0") for o in DURATIONS if o not in ("settle", "lock-timeout")]
+    + [(f"--{o}", v) for o in SIZES for v in ["inf", "nan", "-1", "1e300", "2P"]]
+    + [("--max-version-size", "0"), ("--bwlimit", "0")]
+    + [(f"--{o}", v) for o in COUNTS for v in ["inf", "1e10", "-1"]]
+    + [(f"--{o}", "0") for o in ("retry-attempts", "list-page-size", "workers", "connections")]
+    + [("--workers", "100000000"), ("--connections", "100000000"), ("--jitter", "inf")]
+    + [("--jitter", "nan"), ("--jitter", "-1"), ("--jitter", "1e300")]
+    + [("--server", "http://[::1"), ("--ready-marker", "/_SUCCESS"), ("--ready-marker", "..")]
+    + [("--ready-marker", "a/../../b"), ("--ready-marker", "")]
+)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], option: str) -> str:
+    """Exit 2 before any pass: one line on stderr, naming the option; no traceback, no bug."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gcs-model-sync: error: "), result.stderr
+    assert option in lines[0]
+    for never in ("Traceback", "bug", "internal error"):
+        assert never not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("option", "value"), HOSTILE)
+def test_hostile_option_values_are_one_line_usage_errors_naming_the_option(
+    sync: Sync, option: str, value: str
+) -> None:
+    result = sync.run("run", "--max-failures", "1", "--interval", "1", option, value, timeout=30)
+
+    assert_usage_error(result, option)
+    assert not sync.dest.exists()  # refused before any pass
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "option"),
+    [
+        ("GCS_MODEL_SYNC_INTERVAL", "1e300", "--interval"),
+        ("GCS_MODEL_SYNC_REQUEST_TIMEOUT", "inf", "--request-timeout"),
+        ("GCS_MODEL_SYNC_BWLIMIT", "1e300", "--bwlimit"),
+        ("GCS_MODEL_SYNC_WORKERS", "1e10", "--workers"),
+    ],
+)
+def test_hostile_environment_values_are_one_line_usage_errors_naming_the_option(
+    sync: Sync, variable: str, value: str, option: str
+) -> None:
+    result = sync.run("run", "--max-failures", "1", env={variable: value}, timeout=30)
+
+    assert_usage_error(result, option)
+    assert not sync.dest.exists()
