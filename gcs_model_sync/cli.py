@@ -47,8 +47,9 @@ app = typer.Typer(
     help="Mirror a gs:// prefix of model versions into a local model base path, atomically.\n\n"
     + EXIT_CODES_HELP.removesuffix(".")
     + " (`once`; `run` exits 0 on SIGTERM/SIGINT: see each command's --help).",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -597,7 +598,7 @@ _command(
     "run",
     WRITES + HOOKS + LOOP,
     _lazy("run"),
-    "Sidecar: a pass every --interval seconds, with health, metrics and hooks.",
+    "Sidecar: a pass every --interval, with health, metrics and hooks.",
 )
 
 
@@ -626,18 +627,42 @@ def _click_error() -> type[Exception]:
     return ClickException
 
 
+def _elsewhere(exc: Exception) -> str:
+    """For an option this command does not have: which commands do (`once --interval`)."""
+    from typer._click.exceptions import NoSuchOption
+
+    ctx = getattr(exc, "ctx", None)
+    if not isinstance(exc, NoSuchOption) or ctx is None or ctx.parent is None:
+        return ""
+    group = ctx.parent.command
+    owners = [
+        f"`{name}`"
+        for name in group.list_commands(ctx.parent)
+        if (cmd := group.get_command(ctx.parent, name))
+        and any(exc.option_name in p.opts for p in cmd.params)
+    ]
+    if not owners:
+        return ""
+    return f"; {exc.option_name} belongs to {' and '.join(owners)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error becomes one line on stderr and an exit code."""
+    from typer._click.exceptions import NoArgsIsHelpError
+
     from gcs_model_sync.errors import SyncError
 
     click_error = _click_error()
     try:
-        return int(app(args=argv, standalone_mode=False) or 0)
+        return int(app(args=argv, prog_name="gcs-model-sync", standalone_mode=False) or 0)
+    except NoArgsIsHelpError as exc:  # bare `gcs-model-sync`: the help, as click gives it
+        print(exc.format_message(), file=sys.stderr)
+        return EXIT_USAGE
     except click_error as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx else ""
         message = exc.format_message()  # type: ignore[attr-defined]
-        print(f"gcs-model-sync: error: {message}{hint}", file=sys.stderr)
+        print(f"gcs-model-sync: error: {message}{_elsewhere(exc)}{hint}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except typer.Abort:
         return 130

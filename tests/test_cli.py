@@ -495,6 +495,50 @@ def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -
         assert f" {command} " in text
 
 
+@pytest.mark.parametrize("argv", [["-h"], ["once", "-h"], ["run", "-h"]])
+def test_h_is_help(rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert "Usage: gcs-model-sync" in help_text(capsys, argv)
+    assert rec.calls == []
+
+
+def test_bare_command_prints_the_help_without_an_error(
+    rec: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 as click's no_args_is_help does (a command is missing), the help on stderr."""
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("Usage: gcs-model-sync [OPTIONS] COMMAND")
+    assert "error" not in err.lower().replace("configuration error", "")
+    for command in COMMANDS:
+        assert f"  {command} " in err
+    assert rec.calls == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["once", "--interval", "60"], "--interval belongs to `run`"),
+        (["plan", "--workers", "4"], "--workers belongs to `once` and `run`"),
+        (["status", "--on-change", "x"], "--on-change belongs to `once` and `run`"),
+    ],
+)
+def test_an_option_of_another_command_says_which_command_has_it(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    assert cli.main([argv[0], "--source", "gs://bkt", "--dest", "/tmp/x", *argv[1:]]) == 2
+    line = one_line_error(capsys)
+    assert f"No such option: {argv[1]}" in line
+    assert says in line
+    assert rec.calls == []
+
+
+def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, ["--help"])
+    assert "--install-completion" in text
+    assert "--show-completion" in text
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"gcs-model-sync {__version__}"

@@ -212,3 +212,31 @@ def test_hostile_environment_values_are_one_line_usage_errors_naming_the_option(
 
     assert_usage_error(result, option)
     assert not sync.dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["once", "--interval", "60"], "--interval belongs to `run`"),
+        (["plan", "--on-change", "true"], "--on-change belongs to `once` and `run`"),
+    ],
+)
+def test_an_option_of_another_command_is_one_line_saying_where_it_belongs(
+    sync: Sync, argv: list[str], says: str
+) -> None:
+    result = sync.run(argv[0], *argv[1:], timeout=30)
+
+    line = assert_usage_error(result, argv[1])
+    assert says in line
+    assert not sync.dest.exists()
+
+
+def test_bare_command_prints_the_help_and_h_is_help(sync: Sync) -> None:
+    bare = run_cli([], sync.endpoint, timeout=30)
+    short = run_cli(["run", "-h"], sync.endpoint, timeout=30)
+
+    assert bare.returncode == 2  # click's convention for a missing command
+    assert bare.stderr.startswith("Usage: gcs-model-sync [OPTIONS] COMMAND")
+    assert "error" not in bare.stderr.replace("configuration error", "")
+    assert (short.returncode, short.stderr) == (0, "")
+    assert short.stdout.startswith("Usage: gcs-model-sync run [OPTIONS]")
