@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Sync
+from tests.e2e.test_credentials import AdcSync, adc_env
 from tests.support.cli import run_cli
 from tests.support.emulator import free_port
 from tests.support.faultproxy import Fault, FaultProxy, Rule
@@ -240,3 +242,30 @@ def test_bare_command_prints_the_help_and_h_is_help(sync: Sync) -> None:
     assert "error" not in bare.stderr.replace("configuration error", "")
     assert (short.returncode, short.stderr) == (0, "")
     assert short.stdout.startswith("Usage: gcs-model-sync run [OPTIONS]")
+
+
+BAD_KEY_FILES = [
+    (None, "was not found"),
+    ("{}", "does not have a valid type"),
+    ("not json at all", "is not a valid json file"),
+    ('{"type": "service_account"}', "missing fields client_email, token_uri"),
+]
+
+
+@pytest.mark.parametrize(("content", "reason"), BAD_KEY_FILES)
+@pytest.mark.parametrize("command", ["once", "plan"])
+def test_unusable_key_file_is_one_line_naming_the_file_and_what_is_wrong(
+    sync: Sync, tmp_path: Path, command: str, content: str | None, reason: str
+) -> None:
+    key = tmp_path / "key.json"
+    if content is not None:
+        key.write_text(content)
+    env = adc_env(tmp_path / "adc") | {"GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    nowhere = f"http://127.0.0.1:{free_port()}"  # never asked: the key fails first
+    adc = AdcSync(sync.bucket, sync.dest, nowhere, env)
+
+    result = adc.run(command, timeout=30)
+
+    assert_one_line(result, 2, f"GOOGLE_APPLICATION_CREDENTIALS={key}", reason)
+    assert "no Google credentials found" not in result.stderr
+    assert adc.off_loopback() == []
