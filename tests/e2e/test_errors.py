@@ -269,3 +269,25 @@ def test_unusable_key_file_is_one_line_naming_the_file_and_what_is_wrong(
     assert_one_line(result, 2, f"GOOGLE_APPLICATION_CREDENTIALS={key}", reason)
     assert "no Google credentials found" not in result.stderr
     assert adc.off_loopback() == []
+
+
+@pytest.mark.parametrize(
+    ("hook", "says"),
+    [
+        ("/nonexistent/notify --all", "'/nonexistent/notify' is not an executable program"),
+        ("notify 'unclosed", "cannot be parsed"),
+        ("   ", "is empty"),
+    ],
+)
+@pytest.mark.parametrize("command", ["once", "run"])
+def test_an_on_change_that_cannot_start_is_a_usage_error_before_any_pass(
+    sync: Sync, command: str, hook: str, says: str
+) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    loop = ["--interval", "1", "--max-failures", "1"] if command == "run" else []
+    result = sync.run(command, "--on-change", hook, *loop, timeout=20)
+
+    line = assert_usage_error(result, "--on-change")
+    assert says in line
+    assert sync.versions("m") == []  # found at start, not after a change
