@@ -248,7 +248,7 @@ BAD_KEY_FILES = [
     (None, "was not found"),
     ("{}", "does not have a valid type"),
     ("not json at all", "is not a valid json file"),
-    ('{"type": "service_account"}', "missing fields client_email, token_uri"),
+    ('{"type": "service_account"}', "not in the expected format, missing fields"),
 ]
 
 
