@@ -19,7 +19,9 @@ from gcs_model_sync import __version__, units
 from gcs_model_sync.config import (
     DEFAULT_CONNECTIONS,
     DEFAULT_WORKERS,
+    DURATION_MAX,
     ENV_PREFIX,
+    SIZE_MAX,
     Config,
     Source,
 )
@@ -576,7 +578,16 @@ def _command(
 
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = name
-    app.command(name, help=f"{help}\n\n{EXIT_CODES[name]}")(handler)
+    app.command(name, help=f"{help}\n\n{_units_help(params)}\n\n{EXIT_CODES[name]}")(handler)
+
+
+def _units_help(params: list[inspect.Parameter]) -> str:
+    """How the DURATION and SIZE values of this command's options are written."""
+    lines = [f"DURATION: {units.DURATION_SYNTAX}; at most {units.format_duration(DURATION_MAX)}."]
+    metadata = [m for p in params for m in getattr(p.annotation, "__metadata__", ())]
+    if any(getattr(m, "parser", None) is parse_size for m in metadata):
+        lines.append(f"SIZE: {units.SIZE_SYNTAX}; at most {units.format_size(SIZE_MAX)}.")
+    return " ".join(lines)
 
 
 def _lazy(attr: str) -> Callable[[Config], int]:

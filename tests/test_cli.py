@@ -533,6 +533,17 @@ def test_an_option_of_another_command_says_which_command_has_it(
     assert rec.calls == []
 
 
+@pytest.mark.parametrize(("command", "sizes"), [("once", True), ("run", True), ("plan", False)])
+def test_each_command_help_says_how_durations_and_sizes_are_written(
+    capsys: pytest.CaptureFixture[str], command: str, sizes: bool
+) -> None:
+    text = help_text(capsys, [command, "--help"])
+    assert "DURATION: seconds, or 500ms, 90s, 5m, 1h30m, 2d; at most 7d." in text
+    assert (
+        "SIZE: bytes, or 500K, 10M, 10Mi, 1.5G, 2T (powers of 1024); at most 1P." in text
+    ) == sizes
+
+
 def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
     text = help_text(capsys, ["--help"])
     assert "--install-completion" in text
