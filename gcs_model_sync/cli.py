@@ -15,11 +15,13 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gcs_model_sync import __version__
+from gcs_model_sync import __version__, units
 from gcs_model_sync.config import (
     DEFAULT_CONNECTIONS,
     DEFAULT_WORKERS,
+    DURATION_MAX,
     ENV_PREFIX,
+    SIZE_MAX,
     Config,
     Source,
 )
@@ -47,8 +49,9 @@ app = typer.Typer(
     help="Mirror a gs:// prefix of model versions into a local model base path, atomically.\n\n"
     + EXIT_CODES_HELP.removesuffix(".")
     + " (`once`; `run` exits 0 on SIGTERM/SIGINT: see each command's --help).",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -59,17 +62,19 @@ def _opt(*names: str, env: str, help: str, **kw: Any) -> Any:
 
 
 def parse_size(text: str) -> int:
-    """Bytes, or a number with K/M/G/T (powers of 1024)."""
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = t[-1:] if t[-1:] in units else ""
+    """Bytes, or a number with K/M/G/T/P (powers of 1024: 10M = 10Mi = 10 MiB)."""
     try:
-        size = int(float(t[: len(t) - len(unit)]) * units[unit])
-    except (ValueError, OverflowError):
-        raise typer.BadParameter(f"not a size: {text!r} (use bytes or 10M, 2G, ...)") from None
-    if size < 0:
-        raise typer.BadParameter(f"a size cannot be negative: {text!r}")
-    return size
+        return units.parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def parse_duration(text: str) -> float:
+    """Seconds, or 500ms, 90s, 5m, 1h30m, 2d."""
+    try:
+        return units.parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -79,6 +84,7 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 
 SIZE = {"parser": parse_size, "metavar": "SIZE"}
+DURATION = {"parser": parse_duration, "metavar": "DURATION"}
 
 
 def _dest(help: str) -> inspect.Parameter:
@@ -195,10 +201,11 @@ READ = [
                 "--settle",
                 env="SETTLE",
                 help="A folder-form version is installed only once its newest object is this "
-                "many seconds old on the bucket's clock; 0 = off.",
+                "old on the bucket's clock; 0 = off.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "ready_marker",
@@ -289,10 +296,11 @@ READ = [
             _opt(
                 "--retry-deadline",
                 env="RETRY_DEADLINE",
-                help="Seconds of retrying per request before giving up.",
+                help="Time spent retrying one request before giving up.",
+                **DURATION,
             ),
         ],
-        120.0,
+        "2m",
     ),
     _param(
         "request_timeout",
@@ -301,10 +309,11 @@ READ = [
             _opt(
                 "--request-timeout",
                 env="REQUEST_TIMEOUT",
-                help="Seconds a request may stall before it is retried.",
+                help="Time a request may stall before it is retried.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "list_page_size",
@@ -373,7 +382,7 @@ WRITE = [
             _opt(
                 "--bwlimit",
                 env="BWLIMIT",
-                help="Cap on the total download rate, bytes per second (200M: 200 MiB/s).",
+                help="Cap on the total download rate, bytes per second (10M = 10Mi: 10 MiB/s).",
                 **SIZE,
             ),
         ],
@@ -386,10 +395,11 @@ WRITE = [
             _opt(
                 "--lock-timeout",
                 env="LOCK_TIMEOUT",
-                help="Seconds to wait for another run on the same --dest.",
+                help="Time to wait for another run on the same --dest; 0 = no wait.",
+                **DURATION,
             ),
         ],
-        10.0,
+        "10s",
     ),
     _param(
         "max_version_size",
@@ -440,10 +450,11 @@ HOOKS = [
             _opt(
                 "--hook-timeout",
                 env="HOOK_TIMEOUT",
-                help="Seconds the --on-change and --verify commands may run.",
+                help="Time the --on-change and --verify commands may run.",
+                **DURATION,
             ),
         ],
-        60.0,
+        "1m",
     ),
     _param(
         "verify",
@@ -465,10 +476,11 @@ HOOKS = [
             _opt(
                 "--server-timeout",
                 env="SERVER_TIMEOUT",
-                help="Seconds to wait for --server to serve a newly published version.",
+                help="Time to wait for --server to serve a newly published version.",
+                **DURATION,
             ),
         ],
-        120.0,
+        "2m",
     ),
     _param(
         "tfs_config",
@@ -486,8 +498,11 @@ HOOKS = [
 LOOP = [
     _param(
         "interval",
-        Annotated[float, _opt("--interval", env="INTERVAL", help="Seconds between pass starts.")],
-        60.0,
+        Annotated[
+            float,
+            _opt("--interval", env="INTERVAL", help="Time between pass starts.", **DURATION),
+        ],
+        "1m",
     ),
     _param(
         "jitter",
@@ -537,10 +552,11 @@ LOOP = [
             _opt(
                 "--stuck-after",
                 env="STUCK_AFTER",
-                help="/healthz fails while a pass runs longer than this many seconds.",
+                help="/healthz fails while a pass runs longer than this.",
+                **DURATION,
             ),
         ],
-        3600.0,
+        "1h",
     ),
 ]
 
@@ -577,7 +593,16 @@ def _command(
 
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__name__ = name
-    app.command(name, help=f"{help}\n\n{EXIT_CODES[name]}")(handler)
+    app.command(name, help=f"{help}\n\n{_units_help(params)}\n\n{EXIT_CODES[name]}")(handler)
+
+
+def _units_help(params: list[inspect.Parameter]) -> str:
+    """How the DURATION and SIZE values of this command's options are written."""
+    lines = [f"DURATION: {units.DURATION_SYNTAX}; at most {units.format_duration(DURATION_MAX)}."]
+    metadata = [m for p in params for m in getattr(p.annotation, "__metadata__", ())]
+    if any(getattr(m, "parser", None) is parse_size for m in metadata):
+        lines.append(f"SIZE: {units.SIZE_SYNTAX}; at most {units.format_size(SIZE_MAX)}.")
+    return " ".join(lines)
 
 
 def _lazy(attr: str) -> Callable[[Config], int]:
@@ -599,7 +624,7 @@ _command(
     "run",
     WRITES + HOOKS + LOOP,
     _lazy("run"),
-    "Sidecar: a pass every --interval seconds, with health, metrics and hooks.",
+    "Sidecar: a pass every --interval, with health, metrics and hooks.",
 )
 
 
@@ -628,19 +653,43 @@ def _click_error() -> type[Exception]:
     return ClickException
 
 
+def _elsewhere(exc: Exception) -> str:
+    """For an option this command does not have: which commands do (`once --interval`)."""
+    from typer._click.exceptions import NoSuchOption
+
+    ctx = getattr(exc, "ctx", None)
+    if not isinstance(exc, NoSuchOption) or ctx is None or ctx.parent is None:
+        return ""
+    group = ctx.parent.command
+    owners = [
+        f"`{name}`"
+        for name in group.list_commands(ctx.parent)
+        if (cmd := group.get_command(ctx.parent, name))
+        and any(exc.option_name in p.opts for p in cmd.params)
+    ]
+    if not owners:
+        return ""
+    return f"; {exc.option_name} belongs to {' and '.join(owners)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error becomes one line on stderr and an exit code."""
+    from typer._click.exceptions import NoArgsIsHelpError
+
     from gcs_model_sync.errors import SyncError
     from gcs_model_sync.redaction import redact
 
     click_error = _click_error()
     try:
-        return int(app(args=argv, standalone_mode=False) or 0)
+        return int(app(args=argv, prog_name="gcs-model-sync", standalone_mode=False) or 0)
+    except NoArgsIsHelpError as exc:  # bare `gcs-model-sync`: the help, as click gives it
+        print(exc.format_message(), file=sys.stderr)
+        return EXIT_USAGE
     except click_error as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx else ""
         message = redact(exc.format_message())  # type: ignore[attr-defined]
-        print(f"gcs-model-sync: error: {message}{hint}", file=sys.stderr)
+        print(f"gcs-model-sync: error: {message}{_elsewhere(exc)}{hint}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except typer.Abort:
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Literal
 
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
+from gcs_model_sync.units import format_duration, format_size
 
 LogFormat = Literal["text", "json"]
 ENV_PREFIX = "GCS_MODEL_SYNC_"
@@ -20,6 +22,13 @@ ENV_PREFIX = "GCS_MODEL_SYNC_"
 # one of the --connections; big objects take more from the same budget.
 DEFAULT_WORKERS = 16
 DEFAULT_CONNECTIONS = 16
+
+# Upper bounds that keep a value inside what timers, sockets and thread pools take (a wait of
+# 1e300 s overflows a C timeout; 10**8 workers is a pool that never finishes starting) and
+# well beyond any sensible setting.
+DURATION_MAX = 7 * 86400.0
+SIZE_MAX = 1024**5
+PARALLEL_MAX = 1024
 
 
 # The model servers --server can ask (gcs_model_sync.server.Kind; named here so that a
@@ -81,6 +90,37 @@ class Source:
         return f"gs://{self.bucket}/{self.prefix}"
 
 
+def ready_marker_path(marker: str) -> str:
+    """`./_SUCCESS`, `a//b/` -> `_SUCCESS`, `a/b`: the object name under V/ that --ready-marker
+    waits for; a usage error for what cannot be inside a version (empty, absolute, `..`)."""
+    normal = posixpath.normpath(marker) if marker.strip() else ""
+    if normal in ("", ".") or normal.startswith("/") or normal.split("/")[0] == "..":
+        raise ConfigError(
+            f"--ready-marker must be a path inside the version folder, like _SUCCESS or "
+            f"done/_SUCCESS (no leading /, no ..), got {marker!r}"
+        )
+    return normal
+
+
+def _duration_problem(option: str, value: float, *, zero: str | None = None) -> str | None:
+    """The message for a duration outside (0, DURATION_MAX], or [0, ...] when `zero` says
+    what 0 means; nan and inf are outside both."""
+    low_ok = value >= 0 if zero is not None else value > 0
+    if low_ok and value <= DURATION_MAX:
+        return None
+    top = format_duration(DURATION_MAX)
+    if zero is not None:
+        return f"--{option} must be within 0..{top} (0 = {zero}), got {value:g}"
+    return f"--{option} must be more than 0 and at most {top}, got {value:g}"
+
+
+def _size_problem(option: str, value: int | None, low: int) -> str | None:
+    if value is None or low <= value <= SIZE_MAX:
+        return None
+    given = format_size(value) if 0 <= value <= 1024**6 else f"{float(value):.3g}"
+    return f"--{option} must be within {format_size(low)}..{format_size(SIZE_MAX)}, got {given}"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     source: Source
@@ -129,42 +169,51 @@ class Config:
     server_timeout: float = 120.0  # seconds to wait for the server to serve a new version
 
     def __post_init__(self) -> None:
+        if self.ready_marker is not None:
+            object.__setattr__(self, "ready_marker", ready_marker_path(self.ready_marker))
+        durations = [
+            _duration_problem("interval", self.interval),
+            _duration_problem("lock-timeout", self.lock_timeout, zero="no wait"),
+            _duration_problem("request-timeout", self.request_timeout),
+            _duration_problem("retry-deadline", self.retry_deadline),
+            _duration_problem("hook-timeout", self.hook_timeout),
+            _duration_problem("stuck-after", self.stuck_after),
+            _duration_problem("settle", self.settle, zero="off"),
+            _duration_problem("server-timeout", self.server_timeout),
+        ]
+        sizes = [
+            _size_problem("slice-size", self.slice_size, 1024**2),
+            _size_problem("slice-threshold", self.slice_threshold, 0),
+            _size_problem("bwlimit", self.bwlimit, 1024),
+            _size_problem("max-version-size", self.max_version_size, 1),
+            _size_problem("min-free-space", self.min_free_space, 0),
+        ]
+        for problem in durations + sizes:
+            if problem:
+                raise ConfigError(problem)
         endpoint_problem = endpoint.problem(
             self.endpoint, anonymous=self.anonymous, endpoint_credentials=self.endpoint_credentials
         )
         checks = [
             (self.keep >= 0, "--keep must be 0 (all) or a positive number"),
             (self.max_delete is None or self.max_delete >= 0, "--max-delete must be >= 0"),
-            (self.workers >= 1, "--workers must be >= 1"),
-            (self.connections >= 1, "--connections must be >= 1"),
-            (self.slice_size >= 1024**2, "--slice-size must be at least 1M"),
-            (self.bwlimit is None or self.bwlimit >= 1024, "--bwlimit must be at least 1K"),
-            (self.interval > 0, "--interval must be > 0"),
-            (0 <= self.jitter < 1, "--jitter must be a fraction in [0, 1)"),
-            (self.max_failures >= 0, "--max-failures must be >= 0"),
+            (
+                1 <= self.workers <= PARALLEL_MAX,
+                f"--workers must be within 1..{PARALLEL_MAX}, got {self.workers}",
+            ),
+            (
+                1 <= self.connections <= PARALLEL_MAX,
+                f"--connections must be within 1..{PARALLEL_MAX}, got {self.connections}",
+            ),
+            (0 <= self.jitter < 1, f"--jitter must be a fraction in [0, 1), got {self.jitter:g}"),
+            (self.max_failures >= 0, "--max-failures must be >= 0 (0 = never)"),
             (self.retry_attempts >= 1, "--retry-attempts must be >= 1"),
             (1 <= self.list_page_size <= 1000, "--list-page-size must be within 1..1000"),
-            (self.max_version_size > 0, "--max-version-size must be > 0"),
-            (self.min_free_space >= 0, "--min-free-space must be >= 0"),
-            (self.lock_timeout >= 0, "--lock-timeout must be >= 0"),
-            (self.request_timeout > 0, "--request-timeout must be > 0"),
-            (self.retry_deadline > 0, "--retry-deadline must be > 0"),
-            (self.hook_timeout > 0, "--hook-timeout must be > 0"),
-            (self.stuck_after > 0, "--stuck-after must be > 0"),
-            (self.settle >= 0, "--settle must be >= 0 (0 = off)"),
-            (self.server_timeout > 0, "--server-timeout must be > 0"),
             (
                 self.server_kind in SERVER_KINDS,
                 f"--server-kind must be one of {', '.join(SERVER_KINDS)}, got {self.server_kind!r}",
             ),
             (endpoint_problem is None, endpoint_problem or ""),
-            (
-                self.ready_marker is None
-                or (
-                    self.ready_marker.strip("/") != "" and ".." not in self.ready_marker.split("/")
-                ),
-                f"--ready-marker must name a file inside the version, got {self.ready_marker!r}",
-            ),
             (
                 self.http_port is None or 0 <= self.http_port <= 65535,
                 "--http-port must be within 0..65535",

@@ -547,6 +547,10 @@ def _connect(
         try:
             credentials, adc_project = google.auth.default(scopes=[READ_ONLY_SCOPE])
         except DefaultCredentialsError as exc:
+            if key_file := os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+                raise ConfigError(
+                    f"GOOGLE_APPLICATION_CREDENTIALS={key_file} cannot be used: {_auth_reason(exc)}"
+                ) from exc
             raise ConfigError(
                 "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, use workload "
                 "identity or `gcloud auth application-default login`, or pass --anonymous"
@@ -675,6 +679,14 @@ def _who(session: Any) -> str:
     creds = getattr(session, "credentials", None)
     email = getattr(creds, "service_account_email", None)
     return f"as {email}" if email else "check the caller's IAM roles"
+
+
+def _auth_reason(exc: BaseException) -> str:
+    """google-auth's sentence, whose args may be (sentence, cause): `File k.json is not a valid
+    json file (Expecting value: line 1 column 1 (char 0))`."""
+    parts = [str(a).strip().rstrip(".") for a in exc.args if str(a).strip()] or [type(exc).__name__]
+    head, *causes = parts
+    return (f"{head} ({'; '.join(causes)})" if causes else head).splitlines()[0][:300]
 
 
 def _short(exc: BaseException) -> str:

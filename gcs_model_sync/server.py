@@ -79,7 +79,10 @@ class ModelServer:
     timeout: float = 5.0  # per request
 
     def __post_init__(self) -> None:
-        split = urlsplit(self.url)
+        try:
+            split = urlsplit(self.url)
+        except ValueError as exc:  # an unclosed [; the URL is not shown: it may hold a password
+            raise ConfigError(f"--server: {exc}; give http(s)://host[:port][/prefix]") from None
         try:
             split.port  # noqa: B018  (raises on a port that is not a number)
         except ValueError:

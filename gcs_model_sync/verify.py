@@ -26,17 +26,17 @@ from gcs_model_sync.retry import StopToken
 POLL = 0.1  # seconds between looks at the stop token while the check runs
 
 
-def argv_of(command: str) -> list[str]:
+def argv_of(command: str, option: str = "--verify") -> list[str]:
     """The command split as it will run; a usage error (exit 2) before any pass when it
-    cannot be split or its program is not there."""
+    cannot be split or its program is not there (`option`: --verify or --on-change)."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise ConfigError(f"--verify cannot be parsed: {exc}") from exc
+        raise ConfigError(f"{option} cannot be parsed: {exc}") from exc
     if not argv:
-        raise ConfigError("--verify is empty")
+        raise ConfigError(f"{option} is empty")
     if shutil.which(argv[0]) is None:
-        raise ConfigError(f"--verify: {argv[0]!r} is not an executable program (not on PATH?)")
+        raise ConfigError(f"{option}: {argv[0]!r} is not an executable program (not on PATH?)")
     return argv
 
 

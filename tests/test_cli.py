@@ -224,6 +224,9 @@ def test_relative_and_home_dest_become_absolute(
         ("1K", 1024),
         (" 64G ", 64 * 1024**3),
         ("100B", 100),
+        ("10Mi", 10 * 1024**2),
+        ("1Gi", 1024**3),
+        ("500k", 500 * 1024),
     ],
 )
 def test_sizes_parse(rec: Recorder, tmp_path: Path, text: str, expected: int) -> None:
@@ -250,6 +253,62 @@ def test_infinite_size_is_a_usage_error(rec: Recorder, tmp_path: Path) -> None:
         ["once", "--source", "gs://bkt", "--dest", str(tmp_path), "--max-version-size", "inf"]
     )
     assert code == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "field", "seconds"),
+    [
+        ("interval", "5m", "interval", 300.0),
+        ("interval", "0.3", "interval", 0.3),
+        ("stuck_after", "1h30m", "stuck_after", 5400.0),
+        ("request_timeout", "500ms", "request_timeout", 0.5),
+        ("retry_deadline", "2m", "retry_deadline", 120.0),
+        ("lock_timeout", "0", "lock_timeout", 0.0),
+        ("hook_timeout", "90s", "hook_timeout", 90.0),
+        ("server_timeout", "1m30s", "server_timeout", 90.0),
+        ("settle", "1d", "settle", 86400.0),
+    ],
+)
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_durations_take_units_from_flags_and_variables(
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    option: str,
+    text: str,
+    field: str,
+    seconds: float,
+    via: str,
+) -> None:
+    argv = ["run", "--source", "gs://bkt", "--dest", str(tmp_path)]
+    if via == "flag":
+        argv += ["--" + option.replace("_", "-"), text]
+    else:
+        monkeypatch.setenv(ENV_PREFIX + option.upper(), text)
+    assert cli.main(argv) == 0
+    assert getattr(rec.config, field) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--interval", "5x"], "not a duration: '5x' (seconds, or 500ms, 90s, 5m, 1h30m, 2d)"),
+        (["--interval", "1e300"], "--interval must be more than 0 and at most 7d, got 1e+300"),
+        (["--request-timeout", "inf"], "--request-timeout must be more than 0 and at most 7d"),
+        (["--lock-timeout", "-1"], "--lock-timeout must be within 0..7d (0 = no wait), got -1"),
+        (["--bwlimit", "1e300"], "--bwlimit must be within 1K..1P, got 1e+300"),
+        (["--bwlimit", "10Q"], "not a size: '10Q'"),
+        (["--workers", "100000000"], "--workers must be within 1..1024, got 100000000"),
+    ],
+)
+def test_out_of_range_values_name_the_option_and_its_range(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], says: str
+) -> None:
+    assert cli.main(["run", "--source", "gs://bkt", "--dest", str(tmp_path), *argv]) == 2
+    line = one_line_error(capsys)
+    assert argv[0] in line
+    assert says in line
+    assert rec.calls == []
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -436,6 +495,61 @@ def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -
     text = help_text(capsys, ["--help"])
     for command in COMMANDS:
         assert f" {command} " in text
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["once", "-h"], ["run", "-h"]])
+def test_h_is_help(rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert "Usage: gcs-model-sync" in help_text(capsys, argv)
+    assert rec.calls == []
+
+
+def test_bare_command_prints_the_help_without_an_error(
+    rec: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 as click's no_args_is_help does (a command is missing), the help on stderr."""
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("Usage: gcs-model-sync [OPTIONS] COMMAND")
+    assert "error" not in err.lower().replace("configuration error", "")
+    for command in COMMANDS:
+        assert f"  {command} " in err
+    assert rec.calls == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["once", "--interval", "60"], "--interval belongs to `run`"),
+        (["plan", "--workers", "4"], "--workers belongs to `once` and `run`"),
+        (["status", "--on-change", "x"], "--on-change belongs to `once` and `run`"),
+    ],
+)
+def test_an_option_of_another_command_says_which_command_has_it(
+    rec: Recorder, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    assert cli.main([argv[0], "--source", "gs://bkt", "--dest", "/tmp/x", *argv[1:]]) == 2
+    line = one_line_error(capsys)
+    assert f"No such option: {argv[1]}" in line
+    assert says in line
+    assert rec.calls == []
+
+
+@pytest.mark.parametrize(("command", "sizes"), [("once", True), ("run", True), ("plan", False)])
+def test_each_command_help_says_how_durations_and_sizes_are_written(
+    capsys: pytest.CaptureFixture[str], command: str, sizes: bool
+) -> None:
+    text = help_text(capsys, [command, "--help"])
+    assert "DURATION: seconds, or 500ms, 90s, 5m, 1h30m, 2d; at most 7d." in text
+    assert (
+        "SIZE: bytes, or 500K, 10M, 10Mi, 1.5G, 2T (powers of 1024); at most 1P." in text
+    ) == sizes
+
+
+def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_text(capsys, ["--help"])
+    assert "--install-completion" in text
+    assert "--show-completion" in text
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

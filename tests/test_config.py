@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gcs_model_sync.config import DEFAULT_WORKERS, Config, Source
+from gcs_model_sync.config import (
+    DEFAULT_WORKERS,
+    DURATION_MAX,
+    PARALLEL_MAX,
+    SIZE_MAX,
+    Config,
+    Source,
+)
 from gcs_model_sync.errors import EXIT_USAGE, ConfigError
 
 
@@ -192,3 +201,63 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     c = make(tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.keep = 3  # type: ignore[misc]
+
+
+DURATION_FIELDS = ["interval", "lock_timeout", "request_timeout", "retry_deadline",
+                   "hook_timeout", "stuck_after", "settle", "server_timeout"]  # fmt: skip
+SIZE_FIELDS = ["slice_size", "slice_threshold", "bwlimit", "max_version_size", "min_free_space"]
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan, -1.0, 1e300, 1e10, DURATION_MAX + 1])
+@pytest.mark.parametrize("field", DURATION_FIELDS)
+def test_durations_out_of_range_name_the_option_and_its_range(
+    tmp_path: Path, field: str, value: float
+) -> None:
+    option = "--" + field.replace("_", "-")
+    with pytest.raises(
+        ConfigError, match=rf"^{option} must be .*\b7d\b.*, got {re.escape(f'{value:g}')}$"
+    ):
+        make(tmp_path, **{field: value})
+
+
+@pytest.mark.parametrize("field", DURATION_FIELDS)
+def test_durations_up_to_seven_days_are_fine(tmp_path: Path, field: str) -> None:
+    assert getattr(make(tmp_path, **{field: DURATION_MAX}), field) == DURATION_MAX
+
+
+@pytest.mark.parametrize("field", ["lock_timeout", "settle"])
+def test_zero_is_a_duration_where_it_means_something(tmp_path: Path, field: str) -> None:
+    assert getattr(make(tmp_path, **{field: 0.0}), field) == 0.0
+
+
+@pytest.mark.parametrize("value", [-1, SIZE_MAX + 1, 10**300])
+@pytest.mark.parametrize("field", SIZE_FIELDS)
+def test_sizes_out_of_range_name_the_option_and_its_range(
+    tmp_path: Path, field: str, value: int
+) -> None:
+    option = "--" + field.replace("_", "-")
+    with pytest.raises(ConfigError, match=rf"^{option} must be within \w+\.\.1P, got "):
+        make(tmp_path, **{field: value})
+
+
+@pytest.mark.parametrize("field", ["workers", "connections"])
+@pytest.mark.parametrize("value", [0, PARALLEL_MAX + 1, 10**8])
+def test_parallelism_is_bounded(tmp_path: Path, field: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=rf"--{field} must be within 1\.\.1024, got {value}"):
+        make(tmp_path, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("marker", "path"),
+    [("_SUCCESS", "_SUCCESS"), ("./_SUCCESS", "_SUCCESS"), ("done//_SUCCESS/", "done/_SUCCESS")],
+)
+def test_ready_marker_is_normalised_to_the_object_name_under_the_version(
+    tmp_path: Path, marker: str, path: str
+) -> None:
+    assert make(tmp_path, ready_marker=marker).ready_marker == path
+
+
+@pytest.mark.parametrize("marker", ["/_SUCCESS", "", " ", ".", "..", "../_SUCCESS", "a/../../b"])
+def test_ready_marker_outside_the_version_is_a_usage_error(tmp_path: Path, marker: str) -> None:
+    with pytest.raises(ConfigError, match="--ready-marker must be a path inside the version"):
+        make(tmp_path, ready_marker=marker)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Sync
+from tests.e2e.test_credentials import AdcSync, adc_env
 from tests.support.cli import run_cli
 from tests.support.emulator import free_port
 from tests.support.faultproxy import Fault, FaultProxy, Rule
@@ -149,3 +151,143 @@ def test_persistent_503_on_one_object_costs_one_request_budget(
     assert proxied.versions("m") == ["1"]
     assert proxied.version("m/1") == sample_files("a")
     assert proxied.version("f/3") == sample_files("c")
+
+
+# Values a newcomer or a typo gives: none may reach a pass, a socket or a timer. Durations
+# take seconds or 90s/5m/1h30m and stop at 7d; sizes stop at 1P; --workers/--connections
+# at 1024.
+_NOT_FINITE = ["inf", "nan", "-1", "1e300", "1e10"]
+DURATIONS = ["settle", "retry-deadline", "request-timeout", "lock-timeout", "hook-timeout",
+             "server-timeout", "interval", "stuck-after"]  # fmt: skip
+SIZES = ["slice-size", "slice-threshold", "bwlimit", "max-version-size", "min-free-space"]
+COUNTS = ["keep", "max-delete", "retry-attempts", "list-page-size", "workers", "connections",
+          "max-failures", "http-port"]  # fmt: skip
+HOSTILE = (
+    [(f"--{o}", v) for o in DURATIONS for v in _NOT_FINITE]
+    + [(f"--{o}", "0") for o in DURATIONS if o not in ("settle", "lock-timeout")]
+    + [(f"--{o}", v) for o in SIZES for v in ["inf", "nan", "-1", "1e300", "2P"]]
+    + [("--max-version-size", "0"), ("--bwlimit", "0")]
+    + [(f"--{o}", v) for o in COUNTS for v in ["inf", "1e10", "-1"]]
+    + [(f"--{o}", "0") for o in ("retry-attempts", "list-page-size", "workers", "connections")]
+    + [("--workers", "100000000"), ("--connections", "100000000"), ("--jitter", "inf")]
+    + [("--jitter", "nan"), ("--jitter", "-1"), ("--jitter", "1e300")]
+    + [("--server", "http://[::1"), ("--ready-marker", "/_SUCCESS"), ("--ready-marker", "..")]
+    + [("--ready-marker", "a/../../b"), ("--ready-marker", "")]
+)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], option: str) -> str:
+    """Exit 2 before any pass: one line on stderr, naming the option; no traceback, no bug."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gcs-model-sync: error: "), result.stderr
+    assert option in lines[0]
+    for never in ("Traceback", "bug", "internal error"):
+        assert never not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("option", "value"), HOSTILE)
+def test_hostile_option_values_are_one_line_usage_errors_naming_the_option(
+    sync: Sync, option: str, value: str
+) -> None:
+    result = sync.run("run", "--max-failures", "1", "--interval", "1", option, value, timeout=30)
+
+    assert_usage_error(result, option)
+    assert not sync.dest.exists()  # refused before any pass
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "option"),
+    [
+        ("GCS_MODEL_SYNC_INTERVAL", "1e300", "--interval"),
+        ("GCS_MODEL_SYNC_REQUEST_TIMEOUT", "inf", "--request-timeout"),
+        ("GCS_MODEL_SYNC_BWLIMIT", "1e300", "--bwlimit"),
+        ("GCS_MODEL_SYNC_WORKERS", "1e10", "--workers"),
+    ],
+)
+def test_hostile_environment_values_are_one_line_usage_errors_naming_the_option(
+    sync: Sync, variable: str, value: str, option: str
+) -> None:
+    result = sync.run("run", "--max-failures", "1", env={variable: value}, timeout=30)
+
+    assert_usage_error(result, option)
+    assert not sync.dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["once", "--interval", "60"], "--interval belongs to `run`"),
+        (["plan", "--on-change", "true"], "--on-change belongs to `once` and `run`"),
+    ],
+)
+def test_an_option_of_another_command_is_one_line_saying_where_it_belongs(
+    sync: Sync, argv: list[str], says: str
+) -> None:
+    result = sync.run(argv[0], *argv[1:], timeout=30)
+
+    line = assert_usage_error(result, argv[1])
+    assert says in line
+    assert not sync.dest.exists()
+
+
+def test_bare_command_prints_the_help_and_h_is_help(sync: Sync) -> None:
+    bare = run_cli([], sync.endpoint, timeout=30)
+    short = run_cli(["run", "-h"], sync.endpoint, timeout=30)
+
+    assert bare.returncode == 2  # click's convention for a missing command
+    assert bare.stderr.startswith("Usage: gcs-model-sync [OPTIONS] COMMAND")
+    assert "error" not in bare.stderr.replace("configuration error", "")
+    assert (short.returncode, short.stderr) == (0, "")
+    assert short.stdout.startswith("Usage: gcs-model-sync run [OPTIONS]")
+
+
+BAD_KEY_FILES = [
+    (None, "was not found"),
+    ("{}", "does not have a valid type"),
+    ("not json at all", "is not a valid json file"),
+    ('{"type": "service_account"}', "not in the expected format, missing fields"),
+]
+
+
+@pytest.mark.parametrize(("content", "reason"), BAD_KEY_FILES)
+@pytest.mark.parametrize("command", ["once", "plan"])
+def test_unusable_key_file_is_one_line_naming_the_file_and_what_is_wrong(
+    sync: Sync, tmp_path: Path, command: str, content: str | None, reason: str
+) -> None:
+    key = tmp_path / "key.json"
+    if content is not None:
+        key.write_text(content)
+    env = adc_env(tmp_path / "adc") | {"GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    nowhere = f"http://127.0.0.1:{free_port()}"  # never asked: the key fails first
+    adc = AdcSync(sync.bucket, sync.dest, nowhere, env)
+
+    result = adc.run(command, timeout=30)
+
+    assert_one_line(result, 2, f"GOOGLE_APPLICATION_CREDENTIALS={key}", reason)
+    assert "no Google credentials found" not in result.stderr
+    assert adc.off_loopback() == []
+
+
+@pytest.mark.parametrize(
+    ("hook", "says"),
+    [
+        ("/nonexistent/notify --all", "'/nonexistent/notify' is not an executable program"),
+        ("notify 'unclosed", "cannot be parsed"),
+        ("   ", "is empty"),
+    ],
+)
+@pytest.mark.parametrize("command", ["once", "run"])
+def test_an_on_change_that_cannot_start_is_a_usage_error_before_any_pass(
+    sync: Sync, command: str, hook: str, says: str
+) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    loop = ["--interval", "1", "--max-failures", "1"] if command == "run" else []
+    result = sync.run(command, "--on-change", hook, *loop, timeout=20)
+
+    line = assert_usage_error(result, "--on-change")
+    assert says in line
+    assert sync.versions("m") == []  # found at start, not after a change
