@@ -18,7 +18,8 @@ MIN_SECRET = 4  # shorter values are not scrubbed from free text: they would man
 
 _VALUE = r"""(?:'[^']*'|"[^"]*"|[^\s'"\\&]+)"""
 _FLAG_WORD = r"(?:token|secret|password|passwd|passphrase|key)"
-_PARAM_WORD = r"(?:token|secret|password|passwd|passphrase|key|signature|credentials?)"
+# not "credentials": GOOGLE_APPLICATION_CREDENTIALS=FILE names a file, which a user must see
+_PARAM_WORD = r"(?:token|secret|password|passwd|passphrase|key|signature)"
 
 # scheme://userinfo@ (userinfo cannot hold / ? # @ or spaces)
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"\\]+)@")

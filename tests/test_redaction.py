@@ -54,6 +54,7 @@ def test_credentials_in_urls_and_command_lines_are_redacted(text: str, shown: st
         "sudo -u www-data reload",  # a user name alone is no secret
         "reading gs://b/models/date=2024-01-01/1.zip from byte 0",
         "git@github.com:o/r.git and mail me@example.com",
+        "GOOGLE_APPLICATION_CREDENTIALS=/secrets/sa.json cannot be used: File was not found",
     ],
 )
 def test_text_without_credentials_is_left_as_it_is(text: str) -> None:
