@@ -14,7 +14,7 @@ from typing import Any
 from gcs_model_sync import __version__, deletions, logs, progress, ranged, verify
 from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
-from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
+from gcs_model_sync.engine import Report, Snapshot, check_dest, inspect, sync_once
 from gcs_model_sync.errors import (
     EXIT_FAILED,
     EXIT_GUARD,
@@ -59,6 +59,7 @@ def check_commands(config: Config) -> None:
 
 def once(config: Config) -> int:
     check_commands(config)
+    check_dest(config.dest)
     logs.setup(config.log_format, config.verbosity)
     log_start("once", config)
     watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
@@ -85,6 +86,7 @@ def run(config: Config) -> int:
     from gcs_model_sync.metrics import Metrics
 
     check_commands(config)
+    check_dest(config.dest)
     logs.setup(config.log_format, config.verbosity)
     log_start("run", config)
     metrics, health = Metrics(), Health(config.stuck_after)

@@ -171,5 +171,17 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        if self.dest.exists() and not self.dest.is_dir():
-            raise ConfigError(f"--dest {self.dest} exists and is not a directory")
+        if problem := dest_not_a_folder(self.dest):
+            raise ConfigError(problem)
+
+
+def dest_not_a_folder(dest: Path) -> str | None:
+    """Why --dest can never be a folder: it, or the nearest of its parents that exists, is
+    something else (a file)."""
+    for place in (dest, *dest.parents):
+        if place.is_dir():
+            return None
+        if place.exists() or place.is_symlink():
+            what = "a file" if place.is_file() else "not a directory"
+            return f"--dest {dest}: not a directory ({place} is {what})"
+    return None

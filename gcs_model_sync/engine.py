@@ -10,11 +10,14 @@ server, saver.py keeps the state file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 from gcs_model_sync import (
     deletions,
@@ -27,8 +30,8 @@ from gcs_model_sync import (
     tfs_config,
 )
 from gcs_model_sync.complete import Rules
-from gcs_model_sync.config import Config
-from gcs_model_sync.errors import Interrupted, SyncError, os_error
+from gcs_model_sync.config import Config, dest_not_a_folder
+from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.local import (
@@ -112,27 +115,129 @@ def _bucket_now(listing: Listing, config: Config) -> float | None:
 
 
 def sync_once(config: Config, stop: StopToken, watch: Watch | None = None) -> Report:
-    """One pass; `watch(total_bytes, bytes_so_far)` may show its progress (a terminal's bar)."""
+    """One pass; `watch(total_bytes, bytes_so_far, in_flight)` may show its progress (a
+    terminal's bar)."""
     started = time.monotonic()
     paths = Paths(config.dest)
-    try:
-        paths.ensure()
-    except OSError as exc:
-        raise SyncError(f"--dest {config.dest}: cannot write there ({os_error(exc)})") from exc
     report = Report()
-    with lock.hold(paths.lock_file, config.lock_timeout, stop):
-        if leftovers := clean_scratch(paths):
-            event(logging.INFO, "cleaned", f"removed {leftovers} staging/trash leftover(s)")
-        bucket = Bucket(config, stop)
-        try:
-            _run(config, stop, paths, bucket, report, watch)
-        finally:
-            report.bytes_downloaded = bucket.counters.bytes_read
-            report.list_requests = bucket.counters.list_requests
-            report.object_reads = bucket.counters.object_reads
-            report.peak_connections = bucket.link.connections.peak
-            report.seconds = time.monotonic() - started
+    bucket = Bucket(config, stop)
+    try:
+        _pass(config, stop, paths, bucket, report, watch)
+    finally:
+        report.bytes_downloaded = bucket.counters.bytes_read
+        report.list_requests = bucket.counters.list_requests
+        report.object_reads = bucket.counters.object_reads
+        report.peak_connections = bucket.link.connections.peak
+        report.seconds = time.monotonic() - started
     return report
+
+
+def _pass(
+    config: Config,
+    stop: StopToken,
+    paths: Paths,
+    bucket: Bucket,
+    report: Report,
+    watch: Watch | None,
+) -> None:
+    """A destination we never wrote to is listed before anything is created in it: a typo'd
+    bucket or prefix on a fresh node leaves no trace. Anywhere else the listing is made under
+    the lock, so it is never older than what another run published while we waited."""
+    listing, snap = None, None
+    if not paths.state_dir.is_dir():
+        listing = _list(bucket, report)
+        if listing is None:
+            return
+        snap = _snapshot(config, paths, listing)
+        if snap.plan.empty:
+            _nothing_to_serve(config, snap, report)
+            return
+    with contextlib.ExitStack() as held:
+        try:
+            paths.ensure()
+            held.enter_context(lock.hold(paths.lock_file, config.lock_timeout, stop))
+        except OSError as exc:
+            raise dest_error(config.dest, exc) from exc
+        _clean_scratch(paths)
+        if paths.state_file.exists():  # another run wrote here meanwhile: list afresh
+            listing, snap = None, None
+        if listing is None:
+            listing = _list(bucket, report)
+            if listing is None:
+                return
+        _run(config, stop, paths, bucket, report, listing, snap, watch)
+
+
+def _list(bucket: Bucket, report: Report) -> Listing | None:
+    """The listing, or None after recording why it failed (then nothing changes)."""
+    try:
+        return bucket.list_objects()
+    except Interrupted:
+        raise
+    except SyncError as exc:
+        report.fail(FailureKind.LISTING, None, None, str(exc))
+        event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
+        return None
+
+
+def _nothing_to_serve(config: Config, snap: Snapshot, report: Report) -> None:
+    """Nothing to install, prune or name in --tfs-config: change nothing (exit 3)."""
+    report.plan = snap.plan
+    report.on_disk = snap.local.on_disk
+    report.guard = snap.plan.empty
+    event(logging.ERROR, "nothing_to_serve", snap.plan.empty or "", source=str(config.source))
+
+
+def _clean_scratch(paths: Paths) -> None:
+    """Staging left over means a run was killed mid-pass: worth saying. The trash holds what
+    the last pass replaced or pruned, kept for readers until now: emptying it is routine."""
+    crashed = 0
+    with contextlib.suppress(OSError), os.scandir(paths.staging) as it:
+        crashed = sum(1 for _ in it)
+    removed = clean_scratch(paths)
+    if crashed:
+        event(
+            logging.INFO,
+            "cleaned",
+            f"removed {crashed} staging leftover(s) of an interrupted pass",
+            staging=crashed,
+        )
+    if retired := removed - crashed:
+        event(
+            logging.DEBUG,
+            "trash_emptied",
+            f"emptied the trash: {retired} tree(s) retired by the last pass",
+            trash=retired,
+        )
+
+
+def check_dest(dest: Path) -> None:
+    """A --dest that `once` or `run` cannot write is a usage error before any pass (a
+    read-only mount, no permission), said as the other --dest problems are."""
+    for place in (dest, *dest.parents):
+        if place.is_dir():
+            break
+    else:
+        return
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise ConfigError(f"--dest {dest}: not writable ({_unwritable(place)})")
+
+
+def _unwritable(place: Path) -> str:
+    try:
+        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
+
+
+def dest_error(dest: Path, exc: OSError) -> SyncError:
+    """What the file system said when we created our folders or the lock under --dest."""
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) and (problem := dest_not_a_folder(dest)):
+        return ConfigError(problem)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ConfigError(f"--dest {dest}: not writable ({exc.strerror})")
+    return SyncError(f"--dest {dest}: cannot write there ({os_error(exc)})")
 
 
 def _run(
@@ -141,22 +246,17 @@ def _run(
     paths: Paths,
     bucket: Bucket,
     report: Report,
+    listing: Listing,
+    snap: Snapshot | None = None,
     watch: Watch | None = None,
 ) -> None:
-    try:
-        listing = bucket.list_objects()
-    except Interrupted:
-        raise
-    except SyncError as exc:
-        report.fail(FailureKind.LISTING, None, None, str(exc))
-        event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
-        return
-    snap = _snapshot(config, paths, listing)
+    """The pass under the lock, from its listing (and the snapshot made from it, when no
+    other run can have changed DEST since)."""
+    snap = snap or _snapshot(config, paths, listing)
     plan = report.plan = snap.plan
     report.on_disk = snap.local.on_disk
-    if plan.empty:  # nothing to install, prune or name in --tfs-config: change nothing
-        report.guard = plan.empty
-        event(logging.ERROR, "nothing_to_serve", plan.empty, source=str(config.source))
+    if plan.empty:
+        _nothing_to_serve(config, snap, report)
         return
     state = snap.state
     managed = state.versions

@@ -225,3 +225,26 @@ def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
     off = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=0)
     assert engine._bucket_now(Listing([], None), off) is None  # nothing to judge
+
+
+def test_what_the_file_system_refuses_under_dest_is_said_as_the_other_dest_problems(
+    tmp_path: Path,
+) -> None:
+    import errno
+
+    from gcs_model_sync.engine import dest_error
+    from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    below = dest_error(afile / "m", FileExistsError(errno.EEXIST, "File exists", str(afile)))
+    read_only = dest_error(tmp_path, OSError(errno.EROFS, "Read-only file system", "x"))
+    full = dest_error(tmp_path, OSError(errno.ENOSPC, "No space left on device", "x"))
+
+    assert str(below) == f"--dest {afile / 'm'}: not a directory ({afile} is a file)"
+    assert str(read_only) == f"--dest {tmp_path}: not writable (Read-only file system)"
+    assert (below.exit_code, read_only.exit_code, full.exit_code) == (
+        EXIT_USAGE,
+        EXIT_USAGE,
+        EXIT_FAILED,
+    )
