@@ -55,8 +55,9 @@ from gcs_model_sync.verify import Verify
 
 __all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]
 
-# Shows a pass's progress: called with the bytes to read and a way to read the count so far.
-Watch = Callable[[int, Callable[[], int]], AbstractContextManager[object]]
+# Shows a pass's progress: called with the bytes to read, a way to read the count so far, and
+# one to read the versions in flight.
+Watch = Callable[[int, Callable[[], int], Callable[[], list[str]]], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +284,15 @@ def _run(
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
     ranged.remove_stale(paths.partial, (o for i in plan.installs for o in i.version.objects))
     total = sum(i.version.size for i in plan.installs)
+    order = [i.version.id for i in plan.installs]
+
+    def in_flight() -> list[str]:
+        """The pool takes installs in order: the first unfinished ones are being staged."""
+        over = set(report.published) | {f.version for f in report.failures}
+        return [vid for vid in order if vid not in over][: config.workers]
+
     with (
-        watch(total, lambda: bucket.counters.bytes_read)
+        watch(total, lambda: bucket.counters.bytes_read, in_flight)
         if watch and total
         else contextlib.nullcontext()
     ):

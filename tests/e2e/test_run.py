@@ -237,6 +237,7 @@ def test_progress_is_shown_on_a_terminal(proxied: Sync, proxy: FaultProxy) -> No
     assert "\r\x1b[K  " in text  # the progress line, redrawn in place
     assert " / 4.0 MiB" in text
     assert "B/s" in text
+    assert "\r\x1b[K  m/1  " in text  # the version in flight, first
     published = next(line for line in text.split("\r\n") if "published m/1" in line)
     assert published.startswith("\r\x1b[K"), "a log line must clear the progress line first"
     assert published.rsplit("\r\x1b[K", 1)[1][:4].isdigit()  # then the timestamp, alone
