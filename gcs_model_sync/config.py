@@ -94,6 +94,7 @@ class Config:
     settle: float = 60.0  # seconds a folder-form version's newest object must have aged
     ready_marker: str | None = None  # folder-form versions wait for V/<this>
     log_format: LogFormat = "text"
+    output: LogFormat = "text"  # `plan` and `status`: what they print on stdout
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
     workers: int = DEFAULT_WORKERS
     # Big objects: read as parallel ranges of `slice_size`, within one connection budget.

@@ -35,6 +35,7 @@ from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.local import (
+    LastFailure,
     LocalView,
     Managed,
     Paths,
@@ -46,9 +47,16 @@ from gcs_model_sync.local import (
     scan,
 )
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Plan, make_plan
+from gcs_model_sync.plan import Install, Plan, make_plan
 from gcs_model_sync.remote import Bucket, Listing
-from gcs_model_sync.report import Failure, FailureKind, Report, rejected
+from gcs_model_sync.report import (
+    Failure,
+    FailureKind,
+    Report,
+    install_state,
+    published_as,
+    rejected,
+)
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
 from gcs_model_sync.verify import Verify
@@ -297,9 +305,21 @@ def _run(
         else contextlib.nullcontext()
     ):
         install.install_all(
-            config, stop, paths, bucket, plan.installs, report, managed, saver, _check(config)
+            config,
+            stop,
+            paths,
+            bucket,
+            plan.installs,
+            report,
+            managed,
+            saver,
+            _check(config),
+            _labels(plan, paths, managed),
         )
+    if set(order) - set(report.published):  # their "pending" entries on disk go
+        saver.dirty = True
     _remember_refusals(config, plan, report, state, saver)
+    _remember_failures(snap.plan.installs + plan.installs, report, state, saver)
     for vid in plan.forget:
         managed.pop(vid, None)
     for fid in plan.files_forget:
@@ -344,6 +364,40 @@ def _remember_refusals(
         kept[vid] = Refusal(fingerprint, config.verify or "", message)
     if kept != state.refused:
         state.refused = kept
+        saver.dirty = True
+
+
+def _labels(plan: Plan, paths: Paths, managed: dict[str, Managed]) -> dict[str, str]:
+    """How the `published` line names each install: new, resumed, replaced, reinstalled."""
+    labels = {}
+    for i in plan.installs:
+        v = i.version
+        resume = sum(ranged.on_disk(paths.partial, o) for o in v.objects)
+        have = managed.get(v.id)
+        labels[v.id] = published_as(install_state(i, have.fingerprint if have else None, resume))
+    return labels
+
+
+def _remember_failures(
+    installs: tuple[Install, ...], report: Report, state: State, saver: StateSaver
+) -> None:
+    """Why each install failed, for `status` in the passes after: kept while the version is
+    listed unchanged and not installed; a pass that did not try it keeps what was known."""
+    pending = {i.version.id: i.version for i in installs}
+    done = set(report.published)
+    why: dict[str, str] = {}
+    for f in report.failures:
+        if f.version in pending and f.kind is not FailureKind.ROLLOUT:
+            why.setdefault(f.version, f.message)
+    kept = {
+        vid: last
+        for vid, last in state.failed.items()
+        if vid in pending and vid not in done and last.fingerprint == pending[vid].fingerprint
+    }
+    kept.update({vid: LastFailure(pending[vid].fingerprint, m) for vid, m in why.items()})
+    kept = {vid: last for vid, last in kept.items() if vid not in done}
+    if kept != state.failed:
+        state.failed = kept
         saver.dirty = True
 
 
