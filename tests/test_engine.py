@@ -248,3 +248,34 @@ def test_what_the_file_system_refuses_under_dest_is_said_as_the_other_dest_probl
         EXIT_USAGE,
         EXIT_FAILED,
     )
+
+
+def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
+    tmp_path: Path,
+) -> None:
+    from gcs_model_sync.layout import RemoteObject, fingerprint, group
+    from gcs_model_sync.local import LastFailure, Paths, State
+    from gcs_model_sync.plan import Install, RemoteVersion
+    from gcs_model_sync.report import FailureKind, Report
+    from gcs_model_sync.saver import StateSaver
+
+    def install_of(key: str, generation: int = 1) -> Install:
+        [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()
+        return Install(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)), "new")
+
+    bad, fine, gone = install_of("m/8.zip"), install_of("m/9.zip"), install_of("m/7.zip")
+    state = State(failed={"m/7": LastFailure(gone.version.fingerprint, "old")})
+    keeper = StateSaver(Paths(tmp_path), state, "gs://b/")
+    report = Report(published=["m/9"])
+    report.fail(FailureKind.CONTENT, "m", "m/8", "gs://b/m/8.zip: not a zip file")
+    report.fail(FailureKind.LOCAL, "m", "m/9", "a failure of a version published after all")
+
+    engine._remember_failures((bad, fine), report, state, keeper)
+
+    assert state.failed == {
+        "m/8": LastFailure(bad.version.fingerprint, "gs://b/m/8.zip: not a zip file")
+    }
+    assert keeper.dirty
+    changed = install_of("m/8.zip", generation=2)
+    engine._remember_failures((changed,), Report(), state, keeper)
+    assert state.failed == {}  # a new upload: whatever failed before says nothing of it

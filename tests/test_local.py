@@ -332,3 +332,22 @@ def test_a_model_file_entry_that_could_reach_elsewhere_makes_the_state_unreadabl
     atomic_write(paths.state_file, json.dumps(doc).encode())
     with pytest.raises(StateError):
         load_state(paths)
+
+
+def test_the_last_failure_of_each_version_round_trips_and_a_bad_one_is_refused(
+    paths: Paths,
+) -> None:
+    from gcs_model_sync.local import LastFailure
+
+    state = State(failed={"m/8": LastFailure("zip:4", "gs://b/m/8.zip: not a zip file")})
+    save_state(paths, state, "gs://b/")
+    assert load_state(paths) == state
+    doc = {
+        "format": 1,
+        "source": "gs://b/",
+        "versions": {},
+        "failed": {"m/8": {"fingerprint": 4, "message": "x"}},
+    }
+    atomic_write(paths.state_file, json.dumps(doc).encode())
+    with pytest.raises(StateError):
+        load_state(paths)
