@@ -384,8 +384,11 @@ def _sizes(row: dict[str, Any]) -> str:
     said = []
     if row.get("download_bytes") is not None:
         said.append(f"download {progress.human(row['download_bytes'])}")
-    if row.get("disk_bytes"):
-        said.append(f"on disk {progress.human(row['disk_bytes'])}")
+    if disk := row.get("disk_bytes"):
+        if row["action"] == "replace":  # the installed one's size: the new one's is not known
+            said.append(f"replaces {progress.human(disk)} on disk")
+        else:
+            said.append(f"on disk {progress.human(disk)}")
     return "".join(f"{s}, " for s in said)
 
 
