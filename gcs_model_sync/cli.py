@@ -38,7 +38,8 @@ EXIT_CODES = {
     "rejected; 2 usage or configuration error; 3 a safety guard would refuse to delete; "
     "128+N stopped by signal N.",
     "status": "Exit codes: 0 the report was printed (in sync or not); 1 the listing failed; "
-    "2 usage or configuration error; 128+N stopped by signal N.",
+    "2 usage or configuration error; 3 a safety guard would refuse to delete (as `plan`); "
+    "128+N stopped by signal N.",
     "run": "Exit codes: 0 stopped by SIGTERM or SIGINT (the pass in progress stops at a safe "
     "point); 1 --max-failures consecutive passes failed; 2 usage or configuration error. "
     "A failed pass never ends the loop otherwise.",
@@ -569,6 +570,9 @@ def build_config(opts: dict[str, Any]) -> Config:
     log_format = opts.pop("log_format")
     if log_format not in ("text", "json"):
         raise ConfigError(f"--log-format must be text or json, got {log_format!r}")
+    output = opts.pop("output", None) or ("json" if log_format == "json" else "text")
+    if output not in ("text", "json"):
+        raise ConfigError(f"--output must be text or json, got {output!r}")
     verbose, quiet = opts.pop("verbose"), opts.pop("quiet")
     _seen["verbosity"] = -1 if quiet else verbose
     fields = dict(opts)
@@ -580,6 +584,7 @@ def build_config(opts: dict[str, Any]) -> Config:
         source=source,
         dest=Path(dest).expanduser().absolute(),
         log_format=log_format,
+        output="json" if output == "json" else "text",
         verbosity=-1 if quiet else verbose,
         **fields,
     )
@@ -616,9 +621,27 @@ def _lazy(attr: str) -> Callable[[Config], int]:
 
 
 _command("once", WRITES + HOOKS, _lazy("once"), "Run one pass: make --dest mirror --source.")
-_command("plan", READS, _lazy("plan"), "Show what `once` would do; change nothing on disk.")
+# `plan` and `status` print a report on stdout: text for people, or one JSON document.
+OUTPUT = _param(
+    "output",
+    Annotated[
+        str | None,
+        _opt(
+            "--output",
+            env="OUTPUT",
+            help="text or json (one document on stdout); default: json with --log-format json.",
+        ),
+    ],
+    None,
+)
 _command(
-    "status", READS, _lazy("status"), "Per model: bucket versions, local versions, in sync or not."
+    "plan", [*READS, OUTPUT], _lazy("plan"), "Show what `once` would do; change nothing on disk."
+)
+_command(
+    "status",
+    [*READS, OUTPUT],
+    _lazy("status"),
+    "Per model: bucket versions, local versions, in sync or not.",
 )
 _command(
     "run",

@@ -9,12 +9,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gcs_model_sync import __version__, deletions, logs, progress, ranged, verify
 from gcs_model_sync.complete import Wait
 from gcs_model_sync.config import Config
-from gcs_model_sync.engine import Report, Snapshot, inspect, sync_once
+from gcs_model_sync.engine import Report, Snapshot, check_dest, inspect, sync_once
 from gcs_model_sync.errors import (
     EXIT_FAILED,
     EXIT_GUARD,
@@ -27,9 +29,9 @@ from gcs_model_sync.hooks import Hook
 from gcs_model_sync.layout import version_id
 from gcs_model_sync.local import Paths
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Plan
+from gcs_model_sync.plan import Install, Plan
 from gcs_model_sync.redaction import redact
-from gcs_model_sync.report import rejected
+from gcs_model_sync.report import install_state, rejected
 from gcs_model_sync.retry import StopToken
 
 
@@ -63,6 +65,7 @@ def check_commands(config: Config) -> None:
 
 def once(config: Config) -> int:
     check_commands(config)
+    check_dest(config.dest)
     logs.setup(config.log_format, config.verbosity)
     log_start("once", config)
     watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
@@ -89,6 +92,7 @@ def run(config: Config) -> int:
     from gcs_model_sync.metrics import Metrics
 
     check_commands(config)
+    check_dest(config.dest)
     logs.setup(config.log_format, config.verbosity)
     log_start("run", config)
     metrics, health = Metrics(), Health(config.stuck_after)
@@ -276,40 +280,34 @@ def _files_done(report: Report) -> str:
     return f"{n} model file(s) changed, " if n else ""
 
 
-def plan(config: Config) -> int:
-    check_commands(config)
-    logs.setup(config.log_format, config.verbosity)
-    with stop_on_signals() as stop:
-        snap = inspect(config, stop)
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What `plan` prints and `status` groups by model: one row per action (JSON-ready), the
+    exit code `plan` gives, and the guard that refuses this pass's deletions (None: none)."""
+
+    rows: list[dict[str, Any]]
+    code: int
+    guard: str | None
+    guard_lines: list[str]
+    decision: deletions.Decision
+
+
+def plan_rows(
+    config: Config, snap: Snapshot, served: dict[str, int | None] | None = None
+) -> Planned:
+    """Every row `once` would act on, with structured fields: `version` (the id, `m/3`),
+    `model`, `number`, `action`, `state` (installs: new, failed, resuming, replace,
+    reinstall), `reason`, sizes (`download_bytes`, `disk_bytes`, `resume_bytes`)."""
     p = snap.plan
-    rows: list[dict[str, Any]] = []
-    partial = Paths(config.dest).partial
-    for i in p.installs:
-        v = i.version
-        action = "replace" if i.replaces else "fetch"
-        resume = sum(ranged.on_disk(partial, o) for o in v.objects)
-        rows.append(
-            {
-                "action": action,
-                "version": v.id,
-                "form": str(v.form),
-                "bytes": v.size,
-                "objects": len(v.entries),
-                "reason": f"{i.reason}; resumes with {progress.human(resume)} on disk"
-                if resume
-                else i.reason,
-                "resume_bytes": resume,
-            }
-        )
+    rows = [_install_row(i, snap, Paths(config.dest).partial) for i in p.installs]
     for i in p.held:
         why = f"{i.reason}; kept back: a version number of this model is spelled two ways"
-        rows.append({"action": "hold", "version": i.version.id, "reason": why})
+        rows.append(_row("hold", i.version.id, why, state="held"))
     for w in p.waiting:
         kept = " (installed version stays)" if w.installed else ""
-        rows.append({"action": "wait", "version": w.id, "reason": f"{w.reason}{kept}"})
+        rows.append(_row("wait", w.id, f"{w.reason}{kept}", state=str(w.kind)))
     # Exactly what `once` deletes if every install succeeds: the rejections are the only
     # failures known before installing; with --server, what the server serves now.
-    served = _served(config, snap) if config.server else None
     decision = deletions.decide(p, (rejected(r) for r in p.rejections), served)
     for pr in p.prunes:
         action, reason = "prune", pr.reason
@@ -321,51 +319,119 @@ def plan(config: Config) -> int:
             now = (served or {}).get(pr.managed.model)
             what = "no version" if now is None else f"version {now}"
             action, reason = "hold", f"{pr.reason}; kept: the server serves {what}, none newer"
-        rows.append({"action": action, "version": pr.managed.id, "reason": reason})
+        rows.append(_row(action, pr.managed.id, reason, disk_bytes=pr.managed.bytes or None))
     rows += _file_rows(p, decision)
     for r in p.rejections:
-        rows.append({"action": "reject", "version": r.id, "reason": r.message})
+        state = "refused" if r.refused else "rejected"
+        rows.append(_row("reject", r.id, r.message, state=state))
     for vid in p.unmanaged:
-        rows.append(
-            {"action": "leave", "version": vid, "reason": "unmanaged folder, not in bucket"}
-        )
+        rows.append(_row("leave", vid, "unmanaged folder, not in bucket"))
     pruned = {pr.managed.id for pr in p.prunes}
     for vid in p.outside_keep:
         if vid in pruned:  # installed: its prune row says it already
             continue
-        rows.append({"action": "skip", "version": vid, "reason": f"outside --keep {config.keep}"})
+        rows.append(_row("skip", vid, f"outside --keep {config.keep}"))
+    lines = [f"guard: {g}" for g in (p.guard if p.prunes else None, p.empty) if g]
     guarded = bool(p.guard and p.prunes) or bool(p.empty)
     code = EXIT_GUARD if guarded else EXIT_FAILED if p.rejections else EXIT_OK
-    if config.log_format == "json":
+    return Planned(rows, code, p.guard or p.empty, lines, decision)
+
+
+def _row(action: str, vid: str, reason: str, **fields: Any) -> dict[str, Any]:
+    model, _, number = vid.rpartition("/")
+    return {"action": action, "version": vid, "model": model, "number": number} | {
+        "state": None,
+        "reason": reason,
+        **fields,
+    }
+
+
+def _install_row(i: Install, snap: Snapshot, partial: Path) -> dict[str, Any]:
+    """A fetch or replace, and what it is: new, failed last pass (why), resuming a partial
+    download, a replace, or a reinstall of a folder of ours that is gone."""
+    v = i.version
+    resume = sum(ranged.on_disk(partial, o) for o in v.objects)
+    have = snap.state.versions.get(v.id)
+    state = install_state(i, have.fingerprint if have else None, resume)
+    reason = {
+        "new": "new",
+        "resuming": "resumes",
+        "replace": i.reason,
+        "reinstall": "installed before; its folder is gone",
+    }[state]
+    last = snap.state.failed.get(v.id)
+    error = None
+    if last is not None and last.fingerprint == v.fingerprint:
+        state, error = "failed", last.message
+        reason = f"failed last pass: {last.message}"
+    if resume:
+        reason = (
+            f"{reason} with {progress.human(resume)} on disk"
+            if state == "resuming"
+            else (f"{reason}; resumes with {progress.human(resume)} on disk")
+        )
+    return _row(
+        "replace" if i.replaces else "fetch",
+        v.id,
+        reason,
+        state=state,
+        form=str(v.form),
+        objects=len(v.entries),
+        bytes=v.size,
+        download_bytes=v.size,
+        disk_bytes=have.bytes or None if have and i.replaces else None,
+        resume_bytes=resume,
+        error=error,
+    )
+
+
+def _sizes(row: dict[str, Any]) -> str:
+    """The sizes of a row, labelled as the `published` line labels them."""
+    said = []
+    if row.get("download_bytes") is not None:
+        said.append(f"download {progress.human(row['download_bytes'])}")
+    if disk := row.get("disk_bytes"):
+        if row["action"] == "replace":  # the installed one's size: the new one's is not known
+            said.append(f"replaces {progress.human(disk)} on disk")
+        else:
+            said.append(f"on disk {progress.human(disk)}")
+    return "".join(f"{s}, " for s in said)
+
+
+def plan(config: Config) -> int:
+    check_commands(config)
+    logs.setup(config.log_format, config.verbosity)
+    with stop_on_signals() as stop:
+        snap = inspect(config, stop)
+    p = snap.plan
+    planned = plan_rows(config, snap, _served(config, snap) if config.server else None)
+    if config.output == "json":
         doc = {
             "source": str(config.source),
             "dest": str(config.dest),
-            "actions": rows,
+            "actions": planned.rows,
             "in_sync": list(p.in_sync),
-            "guard": p.guard or p.empty,
+            "guard": planned.guard,
         }
         print(json.dumps(doc))
-        return code
+        return planned.code
     out = sys.stdout
     print(f"plan: {config.source} -> {config.dest}", file=out)
-    for row in rows:
-        detail = row["reason"]
-        if "form" in row:
-            detail = f"{row['form']}, {progress.human(row['bytes'])}, {row['reason']}"
+    for row in planned.rows:
+        detail = f"{row['form']}, " if "form" in row else ""
+        detail += f"{_sizes(row)}{row['reason']}"
         print(f"  {row['action']:<12} {row['version']:<32} {detail}", file=out)
-    if p.guard and p.prunes:
-        print(f"  guard: {p.guard}", file=out)
-    if p.empty:
-        print(f"  guard: {p.empty}", file=out)
+    for line in planned.guard_lines:
+        print(f"  {line}", file=out)
     n_fetch = sum(1 for i in p.installs if not i.replaces)
-    files = f", {len(decision.files)} model file(s) to change" if p.files else ""
+    files = f", {len(planned.decision.files)} model file(s) to change" if p.files else ""
     print(
         f"{n_fetch} to fetch, {len(p.installs) - n_fetch} to replace, "
-        f"{len(decision.prune)} to prune, {len(p.in_sync)} in sync, "
+        f"{len(planned.decision.prune)} to prune, {len(p.in_sync)} in sync, "
         f"{len(p.waiting)} waiting, {len(p.rejections)} rejected{files}",
         file=out,
     )
-    return code
+    return planned.code
 
 
 def _served(config: Config, snap: Snapshot) -> dict[str, int | None]:
@@ -382,72 +448,82 @@ def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
     for f in p.files:
         if f in decision.files:
             action = "remove-file" if f.removes else "write-file"
-            rows.append({"action": action, "version": f.id, "reason": f.reason})
+            rows.append(_file_row(action, f.model, f.name, f.reason))
         else:
             why = "a version of its model is not in place"
             if f.removes:
                 why += ", or no deletion may happen"
-            rows.append({"action": "hold-file", "version": f.id, "reason": f"{f.reason}; {why}"})
+            rows.append(_file_row("hold-file", f.model, f.name, f"{f.reason}; {why}"))
     for fid in p.files_left:
         reason = "in the bucket, but a file we did not write is there; left alone"
-        rows.append({"action": "leave", "version": fid, "reason": reason})
+        model, _, name = fid.rpartition("/")
+        rows.append(_file_row("leave", model, name, reason))
     return rows
 
 
+def _file_row(action: str, model: str, name: str, reason: str) -> dict[str, Any]:
+    return {"action": action, "version": f"{model}/{name}", "model": model, "file": name} | {
+        "state": None,
+        "reason": reason,
+    }
+
+
 def status(config: Config) -> int:
+    """Exit 3 exactly when `plan` does (a guard refuses this pass's deletions); else 0."""
     check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     with stop_on_signals() as stop:
         snap = inspect(config, stop)
-    models = model_status(snap)
-    if config.log_format == "json":
-        print(
-            json.dumps({"source": str(config.source), "dest": str(config.dest), "models": models})
-        )
-        return EXIT_OK
+    planned = plan_rows(config, snap, _served(config, snap) if config.server else None)
+    models = model_status(snap, planned)
+    code = EXIT_GUARD if planned.code == EXIT_GUARD else EXIT_OK
+    if config.output == "json":
+        doc = {
+            "source": str(config.source),
+            "dest": str(config.dest),
+            "models": models,
+            "guard": planned.guard,
+        }
+        print(json.dumps(doc))
+        return code
     width = max([len(m["model"]) for m in models] + [5])
     print(f"{'MODEL':<{width}}  {'BUCKET':<24}  {'LOCAL':<24}  STATE")
     for m in models:
-        state = "in sync" if m["in_sync"] else "out of sync: " + ", ".join(m["pending"])
         print(
             f"{m['model']:<{width}}  {_versions(m['bucket']):<24}  "
-            f"{_versions(m['local']):<24}  {state}"
+            f"{_versions(m['local']):<24}  {status_line(m)}"
         )
-    return EXIT_OK
+    for line in planned.guard_lines:
+        print(line)
+    return code
 
 
-def model_status(snap: Snapshot) -> list[dict[str, Any]]:
-    """Per model: versions in the bucket, versions on disk, and what a pass would change."""
+NOT_PENDING = ("leave", "skip")  # plan rows that change nothing
+
+
+def model_status(snap: Snapshot, planned: Planned) -> list[dict[str, Any]]:
+    """Per model: versions in the bucket, versions on disk, and what a pass would change
+    (plan's rows for that model, `version` being the number)."""
     p = snap.plan
     bucket: dict[str, set[str]] = {}
     for i in p.installs + p.held:
         bucket.setdefault(i.version.model, set()).add(i.version.version)
-    for vid in p.in_sync:
+    for vid in (*p.in_sync, *p.outside_keep, *(r.id for r in p.rejections if r.listed)):
         model, version = _split(vid)
         bucket.setdefault(model, set()).add(version)
-    for r in p.rejections:
-        if r.listed:
-            bucket.setdefault(r.model, set()).add(r.version)
     for w in p.waiting:
         bucket.setdefault(w.version.model, set()).add(w.version.version)
-    for vid in p.outside_keep:
-        model, version = _split(vid)
-        bucket.setdefault(model, set()).add(version)
     local: dict[str, set[str]] = {}
     for vid in snap.local.on_disk:
         model, version = _split(vid)
         local.setdefault(model, set()).add(version)
-    pending: dict[str, list[str]] = {}
-    for i in p.installs:
-        pending.setdefault(i.version.model, []).append(f"{i.reason} {i.version.version}")
-    for pr in p.prunes:
-        pending.setdefault(pr.managed.model, []).append(f"prune {pr.managed.version}")
-    for r in p.rejections:
-        pending.setdefault(r.model, []).append(f"rejected {r.version}")
-    for w in p.waiting:
-        pending.setdefault(w.version.model, []).append(f"waiting {w.version.version} ({w.reason})")
-    for f in p.files:
-        pending.setdefault(f.model, []).append(f"{'remove' if f.removes else 'write'} {f.name}")
+    pending: dict[str, list[dict[str, Any]]] = {}
+    for row in planned.rows:
+        if row["action"] in NOT_PENDING:
+            continue
+        entry = {k: v for k, v in row.items() if k not in ("version", "model", "number")}
+        entry["version"] = row.get("number")
+        pending.setdefault(row["model"], []).append(entry)
     out = []
     for model in sorted(set(bucket) | set(local)):
         out.append(
@@ -460,6 +536,34 @@ def model_status(snap: Snapshot) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def status_line(model: dict[str, Any]) -> str:
+    """A model's STATE column: in sync, or each pending change in a few words."""
+    if not model["pending"]:
+        return "in sync"
+    return "out of sync: " + ", ".join(_said(e) for e in model["pending"])
+
+
+def _said(e: dict[str, Any]) -> str:
+    action, v, state = e["action"], e.get("version"), e.get("state")
+    if action in ("fetch", "replace"):
+        if state == "failed":
+            return f"failed {v} ({e['error']})"
+        if state == "resuming":
+            total = progress.human(e["download_bytes"])
+            return f"resuming {v} ({progress.human(e['resume_bytes'])} of {total} on disk)"
+        if state == "reinstall":
+            return f"reinstall {v} (its folder is gone)"
+        return f"{state} {v}"
+    if action in ("wait", "hold", "reject"):
+        word = {"wait": "waiting", "hold": "hold", "reject": "rejected"}[action]
+        return f"{word} {v} ({e['reason']})"
+    if action == "refuse-prune":
+        return f"refused prune {v}"
+    if action.endswith("-file"):
+        return f"{action.removesuffix('-file')} {e['file']}"
+    return f"{action} {v}"
 
 
 def _split(vid: str) -> tuple[str, str]:

@@ -136,6 +136,7 @@ class Config:
     settle: float = 60.0  # seconds a folder-form version's newest object must have aged
     ready_marker: str | None = None  # folder-form versions wait for V/<this>
     log_format: LogFormat = "text"
+    output: LogFormat = "text"  # `plan` and `status`: what they print on stdout
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
     workers: int = DEFAULT_WORKERS
     # Big objects: read as parallel ranges of `slice_size`, within one connection budget.
@@ -222,5 +223,17 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        if self.dest.exists() and not self.dest.is_dir():
-            raise ConfigError(f"--dest {self.dest} exists and is not a directory")
+        if problem := dest_not_a_folder(self.dest):
+            raise ConfigError(problem)
+
+
+def dest_not_a_folder(dest: Path) -> str | None:
+    """Why --dest can never be a folder: it, or the nearest of its parents that exists, is
+    something else (a file)."""
+    for place in (dest, *dest.parents):
+        if place.is_dir():
+            return None
+        if place.exists() or place.is_symlink():
+            what = "a file" if place.is_file() else "not a directory"
+            return f"--dest {dest}: not a directory ({place} is {what})"
+    return None

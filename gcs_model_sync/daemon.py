@@ -124,6 +124,8 @@ class Loop:
             self.passes += 1
             listed = report is not None and report.plan is not None
             self.health.pass_ends(ok, listed=listed, versions=self._versions_on_disk(report))
+        if ok and self.consecutive_failures:
+            self._recovered()
         self.consecutive_failures = 0 if ok else self.consecutive_failures + 1
         self.metrics.consecutive_failures.set(self.consecutive_failures)
         limit = self.config.max_failures
@@ -134,6 +136,17 @@ class Loop:
                 f"{self.consecutive_failures} consecutive failed passes (--max-failures {limit})",
             )
             self._give_up = True
+
+    def _recovered(self) -> None:
+        """Said at INFO even when the pass changed nothing (its own summary is then DEBUG):
+        whoever read the failures needs to read that they ended."""
+        n = self.consecutive_failures
+        event(
+            logging.INFO,
+            "recovered",
+            f"recovered: this pass succeeded after {n} failed pass{'es' if n > 1 else ''}",
+            failed_passes=n,
+        )
 
     def _versions_on_disk(self, report: Report | None) -> int:
         """The engine's count after a pass that listed the bucket. After one that did not

@@ -10,12 +10,15 @@ server, saver.py keeps the state file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 from gcs_model_sync import (
     deletions,
@@ -30,11 +33,12 @@ from gcs_model_sync import (
     tfs_config,
 )
 from gcs_model_sync.complete import Rules
-from gcs_model_sync.config import Config
-from gcs_model_sync.errors import Interrupted, SyncError, os_error
+from gcs_model_sync.config import Config, dest_not_a_folder
+from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.local import (
+    LastFailure,
     LocalView,
     Managed,
     Paths,
@@ -46,17 +50,25 @@ from gcs_model_sync.local import (
     scan,
 )
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Plan, make_plan
+from gcs_model_sync.plan import Install, Plan, make_plan
 from gcs_model_sync.remote import Bucket, Listing
-from gcs_model_sync.report import Failure, FailureKind, Report, rejected
+from gcs_model_sync.report import (
+    Failure,
+    FailureKind,
+    Report,
+    install_state,
+    published_as,
+    rejected,
+)
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
 from gcs_model_sync.verify import Verify
 
 __all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]
 
-# Shows a pass's progress: called with the bytes to read and a way to read the count so far.
-Watch = Callable[[int, Callable[[], int]], AbstractContextManager[object]]
+# Shows a pass's progress: called with the bytes to read, a way to read the count so far, and
+# one to read the versions in flight.
+Watch = Callable[[int, Callable[[], int], Callable[[], list[str]]], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +134,129 @@ def _bucket_now(listing: Listing, config: Config) -> float | None:
 
 
 def sync_once(config: Config, stop: StopToken, watch: Watch | None = None) -> Report:
-    """One pass; `watch(total_bytes, bytes_so_far)` may show its progress (a terminal's bar)."""
+    """One pass; `watch(total_bytes, bytes_so_far, in_flight)` may show its progress (a
+    terminal's bar)."""
     started = time.monotonic()
     paths = Paths(config.dest)
-    try:
-        paths.ensure()
-    except OSError as exc:
-        raise SyncError(f"--dest {config.dest}: cannot write there ({os_error(exc)})") from exc
     report = Report()
-    with lock.hold(paths.lock_file, config.lock_timeout, stop):
-        if leftovers := clean_scratch(paths):
-            event(logging.INFO, "cleaned", f"removed {leftovers} staging/trash leftover(s)")
-        bucket = Bucket(config, stop)
-        try:
-            _run(config, stop, paths, bucket, report, watch)
-        finally:
-            report.bytes_downloaded = bucket.counters.bytes_read
-            report.list_requests = bucket.counters.list_requests
-            report.object_reads = bucket.counters.object_reads
-            report.peak_connections = bucket.link.connections.peak
-            report.seconds = time.monotonic() - started
+    bucket = Bucket(config, stop)
+    try:
+        _pass(config, stop, paths, bucket, report, watch)
+    finally:
+        report.bytes_downloaded = bucket.counters.bytes_read
+        report.list_requests = bucket.counters.list_requests
+        report.object_reads = bucket.counters.object_reads
+        report.peak_connections = bucket.link.connections.peak
+        report.seconds = time.monotonic() - started
     return report
+
+
+def _pass(
+    config: Config,
+    stop: StopToken,
+    paths: Paths,
+    bucket: Bucket,
+    report: Report,
+    watch: Watch | None,
+) -> None:
+    """A destination we never wrote to is listed before anything is created in it: a typo'd
+    bucket or prefix on a fresh node leaves no trace. Anywhere else the listing is made under
+    the lock, so it is never older than what another run published while we waited."""
+    listing, snap = None, None
+    if not paths.state_dir.is_dir():
+        listing = _list(bucket, report)
+        if listing is None:
+            return
+        snap = _snapshot(config, paths, listing, bucket)
+        if snap.plan.empty:
+            _nothing_to_serve(config, snap, report)
+            return
+    with contextlib.ExitStack() as held:
+        try:
+            paths.ensure()
+            held.enter_context(lock.hold(paths.lock_file, config.lock_timeout, stop))
+        except OSError as exc:
+            raise dest_error(config.dest, exc) from exc
+        _clean_scratch(paths)
+        if paths.state_file.exists():  # another run wrote here meanwhile: list afresh
+            listing, snap = None, None
+        if listing is None:
+            listing = _list(bucket, report)
+            if listing is None:
+                return
+        _run(config, stop, paths, bucket, report, listing, snap, watch)
+
+
+def _list(bucket: Bucket, report: Report) -> Listing | None:
+    """The listing, or None after recording why it failed (then nothing changes)."""
+    try:
+        return bucket.list_objects()
+    except Interrupted:
+        raise
+    except SyncError as exc:
+        report.fail(FailureKind.LISTING, None, None, str(exc))
+        event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
+        return None
+
+
+def _nothing_to_serve(config: Config, snap: Snapshot, report: Report) -> None:
+    """Nothing to install, prune or name in --tfs-config: change nothing (exit 3)."""
+    report.plan = snap.plan
+    report.on_disk = snap.local.on_disk
+    report.guard = snap.plan.empty
+    event(logging.ERROR, "nothing_to_serve", snap.plan.empty or "", source=str(config.source))
+
+
+def _clean_scratch(paths: Paths) -> None:
+    """Staging left over means a run was killed mid-pass: worth saying. The trash holds what
+    the last pass replaced or pruned, kept for readers until now: emptying it is routine."""
+    crashed = 0
+    with contextlib.suppress(OSError), os.scandir(paths.staging) as it:
+        crashed = sum(1 for _ in it)
+    removed = clean_scratch(paths)
+    if crashed:
+        event(
+            logging.INFO,
+            "cleaned",
+            f"removed {crashed} staging leftover(s) of an interrupted pass",
+            staging=crashed,
+        )
+    if retired := removed - crashed:
+        event(
+            logging.DEBUG,
+            "trash_emptied",
+            f"emptied the trash: {retired} tree(s) retired by the last pass",
+            trash=retired,
+        )
+
+
+def check_dest(dest: Path) -> None:
+    """A --dest that `once` or `run` cannot write is a usage error before any pass (a
+    read-only mount, no permission), said as the other --dest problems are."""
+    for place in (dest, *dest.parents):
+        if place.is_dir():
+            break
+    else:
+        return
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise ConfigError(f"--dest {dest}: not writable ({_unwritable(place)})")
+
+
+def _unwritable(place: Path) -> str:
+    try:
+        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)
+
+
+def dest_error(dest: Path, exc: OSError) -> SyncError:
+    """What the file system said when we created our folders or the lock under --dest."""
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) and (problem := dest_not_a_folder(dest)):
+        return ConfigError(problem)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ConfigError(f"--dest {dest}: not writable ({exc.strerror})")
+    return SyncError(f"--dest {dest}: cannot write there ({os_error(exc)})")
 
 
 def _run(
@@ -151,22 +265,17 @@ def _run(
     paths: Paths,
     bucket: Bucket,
     report: Report,
+    listing: Listing,
+    snap: Snapshot | None = None,
     watch: Watch | None = None,
 ) -> None:
-    try:
-        listing = bucket.list_objects()
-    except Interrupted:
-        raise
-    except SyncError as exc:
-        report.fail(FailureKind.LISTING, None, None, str(exc))
-        event(logging.ERROR, "listing_failed", f"{exc}; nothing changed", error=str(exc))
-        return
-    snap = _snapshot(config, paths, listing, bucket)
+    """The pass under the lock, from its listing (and the snapshot made from it, when no
+    other run can have changed DEST since)."""
+    snap = snap or _snapshot(config, paths, listing, bucket)
     plan = report.plan = snap.plan
     report.on_disk = snap.local.on_disk
-    if plan.empty:  # nothing to install, prune or name in --tfs-config: change nothing
-        report.guard = plan.empty
-        event(logging.ERROR, "nothing_to_serve", plan.empty, source=str(config.source))
+    if plan.empty:
+        _nothing_to_serve(config, snap, report)
         return
     state = snap.state
     managed = state.versions
@@ -194,15 +303,34 @@ def _run(
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
     ranged.remove_stale(paths.partial, (o for i in plan.installs for o in i.version.objects))
     total = sum(i.version.size for i in plan.installs)
+    order = [i.version.id for i in plan.installs]
+
+    def in_flight() -> list[str]:
+        """The pool takes installs in order: the first unfinished ones are being staged."""
+        over = set(report.published) | {f.version for f in report.failures}
+        return [vid for vid in order if vid not in over][: config.workers]
+
     with (
-        watch(total, lambda: bucket.counters.bytes_read)
+        watch(total, lambda: bucket.counters.bytes_read, in_flight)
         if watch and total
         else contextlib.nullcontext()
     ):
         install.install_all(
-            config, stop, paths, bucket, plan.installs, report, managed, saver, _check(config)
+            config,
+            stop,
+            paths,
+            bucket,
+            plan.installs,
+            report,
+            managed,
+            saver,
+            _check(config),
+            _labels(plan, paths, managed),
         )
+    if set(order) - set(report.published):  # their "pending" entries on disk go
+        saver.dirty = True
     _remember_refusals(config, plan, report, state, saver)
+    _remember_failures(snap.plan.installs + plan.installs, report, state, saver)
     for vid in plan.forget:
         managed.pop(vid, None)
     for fid in plan.files_forget:
@@ -247,6 +375,40 @@ def _remember_refusals(
         kept[vid] = Refusal(fingerprint, config.verify or "", message)
     if kept != state.refused:
         state.refused = kept
+        saver.dirty = True
+
+
+def _labels(plan: Plan, paths: Paths, managed: dict[str, Managed]) -> dict[str, str]:
+    """How the `published` line names each install: new, resumed, replaced, reinstalled."""
+    labels = {}
+    for i in plan.installs:
+        v = i.version
+        resume = sum(ranged.on_disk(paths.partial, o) for o in v.objects)
+        have = managed.get(v.id)
+        labels[v.id] = published_as(install_state(i, have.fingerprint if have else None, resume))
+    return labels
+
+
+def _remember_failures(
+    installs: tuple[Install, ...], report: Report, state: State, saver: StateSaver
+) -> None:
+    """Why each install failed, for `status` in the passes after: kept while the version is
+    listed unchanged and not installed; a pass that did not try it keeps what was known."""
+    pending = {i.version.id: i.version for i in installs}
+    done = set(report.published)
+    why: dict[str, str] = {}
+    for f in report.failures:
+        if f.version in pending and f.kind is not FailureKind.ROLLOUT:
+            why.setdefault(f.version, f.message)
+    kept = {
+        vid: last
+        for vid, last in state.failed.items()
+        if vid in pending and vid not in done and last.fingerprint == pending[vid].fingerprint
+    }
+    kept.update({vid: LastFailure(pending[vid].fingerprint, m) for vid, m in why.items()})
+    kept = {vid: last for vid, last in kept.items() if vid not in done}
+    if kept != state.failed:
+        state.failed = kept
         saver.dirty = True
 
 

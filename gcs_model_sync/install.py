@@ -12,7 +12,7 @@ import contextlib
 import logging
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gcs_model_sync import fetch, progress, publish
@@ -53,9 +53,10 @@ def install_all(
     managed: dict[str, Managed],
     saver: StateSaver,
     check: Verify | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """`check` (--verify) runs on each staged version, on its worker, before it may be
-    published."""
+    published; `labels` say how the `published` line names each (new, resumed, replaced)."""
     if not installs:
         return
     previous = {i.version.id: managed.get(i.version.id) for i in installs}
@@ -98,7 +99,10 @@ def install_all(
                 ]
             if ready and (not left or time.monotonic() - barrier >= BATCH_EVERY):
                 for install, staged in _durable(ready, report):
-                    _publish_one(install, staged, paths, report, managed, saver, stop, discard)
+                    label = (labels or {}).get(install.version.id, install.reason)
+                    _publish_one(
+                        install, staged, paths, report, managed, saver, stop, discard, label
+                    )
                 ready, barrier = [], time.monotonic()
     except BaseException as exc:  # a signal, or anything unexpected (a full disk, a bug)
         halt.set()
@@ -242,6 +246,7 @@ def _publish_one(
     saver: StateSaver,
     stop: StopToken,
     discard: Callable[[Path], object],
+    label: str,
 ) -> None:
     v = install.version
     target = paths.version_dir(v.model, v.version)
@@ -260,11 +265,13 @@ def _publish_one(
     event(
         logging.INFO,
         "published",
-        f"published {v.id} ({install.reason}, {progress.human(staged.nbytes)})",
+        f"published {v.id} ({label}, download {progress.human(v.size)}, "
+        f"on disk {progress.human(staged.nbytes)})",
         model=v.model,
         version=v.version,
         bytes=staged.nbytes,
-        reason=install.reason,
+        download_bytes=v.size,
+        reason=label,
     )
 
 

@@ -64,16 +64,29 @@ class Refusal:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class LastFailure:
+    """Why the last pass that tried to install a version failed (`status` says it); kept
+    while the version is listed unchanged and not installed. Never decides anything."""
+
+    fingerprint: str
+    message: str
+
+
 @dataclass
 class State:
-    """What the state file records: the versions and files we own, and refused versions."""
+    """What the state file records: the versions and files we own, refused versions, and the
+    last failure of versions not installed yet."""
 
     versions: dict[str, Managed] = field(default_factory=dict)  # by version id
     files: dict[str, ManagedFile] = field(default_factory=dict)  # by "model/name"
     refused: dict[str, Refusal] = field(default_factory=dict)  # by version id
+    failed: dict[str, LastFailure] = field(default_factory=dict)  # by version id
 
 
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (Managed, ManagedFile, Refusal)}
+_FIELDS = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (Managed, ManagedFile, Refusal, LastFailure)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +206,13 @@ def _parse_state(raw: object) -> State:
         if not all(isinstance(v, str) for v in (r.fingerprint, r.command, r.message)):
             raise TypeError(f"bad refusal {item!r}")
         refused[vid] = r  # only compared with listed versions: never decides a deletion
-    return State(managed, files, refused)
+    failed = {}
+    for vid, item in raw.get("failed", {}).items():
+        last = LastFailure(**item)
+        if not all(isinstance(v, str) for v in (vid, last.fingerprint, last.message)):
+            raise TypeError(f"bad failure {item!r}")
+        failed[vid] = last  # only shown by `status`
+    return State(managed, files, refused, failed)
 
 
 def _escapes(parts: list[str]) -> bool:
@@ -209,10 +228,11 @@ def save_state(paths: Paths, state: State, source: str) -> None:
     """One entry a line: readable, and built by json's C encoder (with `indent` json
     falls back to pure Python; with asdict() a save of 1,000 versions took 150 ms)."""
     text = json.dumps({"format": STATE_FORMAT, "source": source})[:-1]
-    tables: tuple[tuple[str, Mapping[str, Managed | ManagedFile | Refusal]], ...] = (
+    tables: tuple[tuple[str, Mapping[str, Managed | ManagedFile | Refusal | LastFailure]], ...] = (
         ("versions", state.versions),
         ("files", state.files),
         ("refused", state.refused),
+        ("failed", state.failed),
     )
     for key, table in tables:
         if table or key == "versions":
@@ -222,7 +242,7 @@ def save_state(paths: Paths, state: State, source: str) -> None:
     atomic_write(paths.state_file, (text + "}\n").encode())
 
 
-def _fields(m: Managed | ManagedFile | Refusal) -> dict[str, object]:
+def _fields(m: Managed | ManagedFile | Refusal | LastFailure) -> dict[str, object]:
     return {name: getattr(m, name) for name in _FIELDS[type(m)]}
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Plan, Rejection
+from gcs_model_sync.plan import Install, Plan, Rejection
 
 
 class FailureKind(StrEnum):
@@ -93,3 +93,33 @@ def local_failure(report: Report, model: str, vid: str, message: str) -> None:
     """The destination refused something (a full disk, a read-only file system)."""
     report.fail(FailureKind.LOCAL, model, vid, message)
     event(logging.ERROR, "local_failure", message)
+
+
+def install_state(install: Install, fingerprint: str | None, resume_bytes: int) -> str:
+    """What a pending install is, in the words `status`, `plan` and the log share: `replace`
+    (a new upload of an installed version, or a folder we did not install), `resuming` (a
+    download cut short left bytes that are kept), `reinstall` (ours, but its folder is gone),
+    or `new` (never installed, an install cut short before anything was kept included).
+    `fingerprint` is what the state file records for it."""
+    from gcs_model_sync.install import PENDING  # install.py reports through this module
+
+    if install.replaces:
+        return "replace"
+    if resume_bytes:
+        return "resuming"
+    if install.reason == "missing locally" and fingerprint not in (None, PENDING):
+        return "reinstall"
+    return "new"
+
+
+_PUBLISHED_AS = {
+    "new": "new",
+    "resuming": "resumed",
+    "replace": "replaced",
+    "reinstall": "reinstalled",
+}
+
+
+def published_as(state: str) -> str:
+    """How the `published` line says an install of this state (install_state()) went."""
+    return _PUBLISHED_AS[state]

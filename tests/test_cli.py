@@ -82,6 +82,7 @@ def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, An
         ("ready_marker", "_DONE", ["--ready-marker", "_SUCCESS"], "ready_marker", "_DONE",
          "_SUCCESS"),
         ("log_format", "json", ["--log-format", "text"], "log_format", "json", "text"),
+        ("output", "json", ["--output", "text"], "output", "json", "text"),
         ("verbose", "2", ["-v"], "verbosity", 2, 1),
         ("quiet", "0", ["-q"], "verbosity", 0, -1),
         ("workers", "3", ["--workers", "5"], "workers", 3, 5),
@@ -383,7 +384,7 @@ def test_dest_that_is_a_file_is_exit_2(
 ) -> None:
     (tmp_path / "f").write_text("x")
     assert cli.main(["once", "--source", "gs://bkt", "--dest", str(tmp_path / "f")]) == 2
-    assert "is not a directory" in one_line_error(capsys)
+    assert ": not a directory (" in one_line_error(capsys)
 
 
 def _raise(exc: BaseException) -> Callable[[], int]:

@@ -188,7 +188,7 @@ def test_boundary_values_are_fine(tmp_path: Path, field: str, value: object) -> 
 
 def test_dest_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "models").write_text("not a folder")
-    with pytest.raises(ConfigError, match=r"--dest .* is not a directory"):
+    with pytest.raises(ConfigError, match=r"--dest .*: not a directory \(.* is a file\)"):
         make(tmp_path)
 
 

@@ -365,3 +365,20 @@ def test_noop_passes_in_run_are_debug_with_a_periodic_info_summary() -> None:
     assert levels(noop) == []  # the count starts again
     failed_report = Report(plan=Plan(), failures=[Failure("m", "m/1", "boom")])
     assert levels(failed_report) == [(logging.ERROR, "pass_done")]
+
+
+def test_the_first_good_pass_after_failures_says_at_info_that_it_recovered(
+    tmp_path: Path,
+) -> None:
+    stop = StopToken()
+    script: list[object] = [Report(), failed(), LockBusy("busy"), failed(), Report(), Report()]
+    passes = Passes(script, stop, after=6)
+    lp, _health, _metrics = loop(config(tmp_path, interval=0.02), passes, stop)
+
+    with Records().attached() as seen:
+        assert lp.run() == EXIT_OK
+
+    recovered = [r for r in seen.records if getattr(r, "event", "") == "recovered"]
+    assert [(r.levelno, r.getMessage()) for r in recovered] == [
+        (logging.INFO, "recovered: this pass succeeded after 3 failed passes")
+    ]

@@ -225,3 +225,57 @@ def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
     off = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=0)
     assert engine._bucket_now(Listing([], None), off) is None  # nothing to judge
+
+
+def test_what_the_file_system_refuses_under_dest_is_said_as_the_other_dest_problems(
+    tmp_path: Path,
+) -> None:
+    import errno
+
+    from gcs_model_sync.engine import dest_error
+    from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    below = dest_error(afile / "m", FileExistsError(errno.EEXIST, "File exists", str(afile)))
+    read_only = dest_error(tmp_path, OSError(errno.EROFS, "Read-only file system", "x"))
+    full = dest_error(tmp_path, OSError(errno.ENOSPC, "No space left on device", "x"))
+
+    assert str(below) == f"--dest {afile / 'm'}: not a directory ({afile} is a file)"
+    assert str(read_only) == f"--dest {tmp_path}: not writable (Read-only file system)"
+    assert (below.exit_code, read_only.exit_code, full.exit_code) == (
+        EXIT_USAGE,
+        EXIT_USAGE,
+        EXIT_FAILED,
+    )
+
+
+def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
+    tmp_path: Path,
+) -> None:
+    from gcs_model_sync.layout import RemoteObject, fingerprint, group
+    from gcs_model_sync.local import LastFailure, Paths, State
+    from gcs_model_sync.plan import Install, RemoteVersion
+    from gcs_model_sync.report import FailureKind, Report
+    from gcs_model_sync.saver import StateSaver
+
+    def install_of(key: str, generation: int = 1) -> Install:
+        [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()
+        return Install(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)), "new")
+
+    bad, fine, gone = install_of("m/8.zip"), install_of("m/9.zip"), install_of("m/7.zip")
+    state = State(failed={"m/7": LastFailure(gone.version.fingerprint, "old")})
+    keeper = StateSaver(Paths(tmp_path), state, "gs://b/")
+    report = Report(published=["m/9"])
+    report.fail(FailureKind.CONTENT, "m", "m/8", "gs://b/m/8.zip: not a zip file")
+    report.fail(FailureKind.LOCAL, "m", "m/9", "a failure of a version published after all")
+
+    engine._remember_failures((bad, fine), report, state, keeper)
+
+    assert state.failed == {
+        "m/8": LastFailure(bad.version.fingerprint, "gs://b/m/8.zip: not a zip file")
+    }
+    assert keeper.dirty
+    changed = install_of("m/8.zip", generation=2)
+    engine._remember_failures((changed,), Report(), state, keeper)
+    assert state.failed == {}  # a new upload: whatever failed before says nothing of it

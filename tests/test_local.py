@@ -422,3 +422,22 @@ def test_remove_tree_of_a_link_to_a_folder_removes_the_link_only(tmp_path: Path)
     remove_tree(tmp_path / "dangling")
     assert sorted(os.listdir(tmp_path)) == ["target"]
     assert (tmp_path / "target" / "deep").is_dir()
+
+
+def test_the_last_failure_of_each_version_round_trips_and_a_bad_one_is_refused(
+    paths: Paths,
+) -> None:
+    from gcs_model_sync.local import LastFailure
+
+    state = State(failed={"m/8": LastFailure("zip:4", "gs://b/m/8.zip: not a zip file")})
+    save_state(paths, state, "gs://b/")
+    assert load_state(paths) == state
+    doc = {
+        "format": 1,
+        "source": "gs://b/",
+        "versions": {},
+        "failed": {"m/8": {"fingerprint": 4, "message": "x"}},
+    }
+    atomic_write(paths.state_file, json.dumps(doc).encode())
+    with pytest.raises(StateError):
+        load_state(paths)

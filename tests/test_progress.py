@@ -33,3 +33,23 @@ def test_human_sizes() -> None:
     assert human(12) == "12 B"
     assert human(1536) == "1.5 KiB"
     assert human(3 * 1024**3) == "3.0 GiB"
+
+
+def test_progress_line_names_the_versions_in_flight_and_an_eta() -> None:
+    done = [0]
+    clock = [100.0]
+    names = [["m/3", "m/4"]]
+    p = Progress(
+        4 * 1024**2, lambda: done[0], lambda: names[0], stream=Tty(), clock=lambda: clock[0]
+    )
+    clock[0], done[0] = 102.0, 1024**2  # 1 MiB in 2 s: 3 MiB to go, 6 s left
+    assert p.line().startswith("  m/3, m/4  1.0 MiB / 4.0 MiB")
+    assert "ETA 6s" in p.line()
+    names[0] = [f"m/{n}" for n in range(10)]
+    clock[0], done[0] = 202.0, 2 * 1024**2  # 2 MiB in 102 s: 2 MiB to go at 1 MiB/51 s
+    line = p.line()
+    assert "m/0, m/1, m/2 +7" in line
+    assert "ETA 1m42s" in line
+    names[0] = []
+    clock[0], done[0] = 202.0, 0
+    assert "ETA" not in p.line()  # nothing read yet: no guess

@@ -169,9 +169,9 @@ def test_read_only_dest_is_a_clear_error(sync: Sync, small_fs: Path) -> None:
 
     result = sync.once()
 
-    assert result.returncode == 1
-    assert f"--dest {small_fs}: cannot write there (Read-only file system" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"gcs-model-sync: error: --dest {small_fs}: not writable (Read-only file system)"
 
 
 def _stopped_two_thirds_in(proxied: Sync, disk: Path, sig: signal.Signals) -> dict[str, bytes]:
@@ -284,3 +284,20 @@ def test_a_full_disk_under_keep_frees_a_dropped_version_rather_than_a_resumable_
     assert "pruned a/1" in result.stderr
     assert proxied.versions("a") == ["2"]
     assert proxied.version("b/1") == files
+
+
+def test_read_only_dest_that_holds_versions_is_the_same_clear_error(
+    sync: Sync, small_fs: Path
+) -> None:
+    sync.dest = small_fs
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+
+    result = sync.once()
+
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"gcs-model-sync: error: --dest {small_fs}: not writable (Read-only file system)"
+    assert sync.version("m/1") == sample_files("a")

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import PREFIX, Sync
 from tests.support.models import make_piped_zip, make_tar, make_zip, sample_files
 from tests.support.probes import get, metric, wait_for
@@ -330,7 +332,7 @@ def test_dest_that_is_a_file_is_a_usage_error(sync: Sync) -> None:
     sync.dest.write_text("oops")
     result = sync.once()
     assert result.returncode == 2
-    assert f"{sync.dest} exists and is not a directory" in result.stderr
+    assert f"--dest {sync.dest}: not a directory ({sync.dest} is a file)" in result.stderr
 
 
 def test_second_writer_waits_briefly_then_exits_nonzero(sync: Sync) -> None:
@@ -357,7 +359,7 @@ def test_stale_staging_from_a_killed_run_is_cleaned(sync: Sync) -> None:
     result = sync.once()
     assert result.returncode == 0
     assert list((sync.dest / ".gcs-model-sync" / "staging").iterdir()) == []
-    assert "removed 1 staging/trash leftover(s)" in result.stderr
+    assert "removed 1 staging leftover(s) of an interrupted pass" in result.stderr
 
 
 def test_plan_shows_changes_and_touches_nothing(sync: Sync) -> None:
@@ -475,3 +477,53 @@ def test_zip_that_needs_random_access_is_installed_from_a_spooled_copy(sync: Syn
     assert "extracting from a local copy" in result.stderr
     assert sync.version("m/3") == files
     assert list((sync.dest / ".gcs-model-sync" / "staging").iterdir()) == []
+
+
+def test_a_failed_listing_on_a_fresh_dest_writes_nothing(sync: Sync, tmp_path: Path) -> None:
+    """A typo'd bucket or prefix on a node with nothing yet: not even our state folder."""
+    sync.dest = tmp_path / "fresh" / "models"
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    missing = sync.run("once", "--source", "gs://no-such-bucket-here/models")
+    typo = sync.run("once", "--source", f"gs://{sync.bucket.name}/modles")
+
+    assert missing.returncode == 1, missing.stderr
+    assert typo.returncode == 3, typo.stderr
+    assert not (tmp_path / "fresh").exists()
+    assert sync.once().returncode == 0  # the right source still installs
+    assert sync.versions("m") == ["1"]
+
+
+@pytest.mark.parametrize("where", ["a file", "below a file"])
+def test_a_dest_that_cannot_be_a_folder_is_one_usage_error(
+    sync: Sync, tmp_path: Path, where: str
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("oops")
+    sync.dest = afile if where == "a file" else afile / "models"
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+
+    result = sync.once()
+
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"gcs-model-sync: error: --dest {sync.dest}: not a directory ({afile} is a file)"
+    assert afile.read_text() == "oops"
+
+
+def test_trash_left_by_a_prune_is_emptied_quietly_next_pass(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    assert sync.once().returncode == 0
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b2"))
+    assert sync.once().returncode == 0  # a prune and a replace: two trees in the trash
+
+    result = sync.once("-v")
+
+    assert result.returncode == 0, result.stderr
+    assert list((sync.dest / ".gcs-model-sync" / "trash").iterdir()) == []
+    said = [x for x in result.stderr.splitlines() if "the trash" in x or "leftover" in x]
+    assert len(said) == 1, result.stderr
+    assert " DEBUG " in said[0], said[0]  # routine: not reported like a crash's leftovers
+    assert "2 tree(s) retired by the last pass" in said[0], said[0]

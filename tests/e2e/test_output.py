@@ -4,6 +4,8 @@ output and /metrics, through the real CLI against the emulator (issue 11)."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -81,7 +83,7 @@ def test_once_logs_human_sizes_and_json_keeps_bytes(sync: Sync) -> None:
 
     assert text.returncode == 0, text.stderr
     published = next(line for line in text.stderr.splitlines() if "published m/1" in line)
-    assert published.endswith("(new, 3.0 MiB)"), published
+    assert published.endswith("(new, download 3.0 MiB, on disk 3.0 MiB)"), published
     done = next(line for line in text.stderr.splitlines() if "pass success" in line)
     assert " bytes " not in done, done
     assert "MiB read in " in done, done
@@ -185,3 +187,137 @@ def test_metrics_carry_no_created_series(sync: Sync) -> None:
     assert "gcs_model_sync_passes_total" in text
     samples = [line.split("{")[0].split()[0] for line in text.splitlines() if line[:1] != "#"]
     assert [s for s in samples if s.endswith("_created")] == []
+
+
+def test_status_says_whether_a_pending_version_is_new_failed_or_resuming(
+    proxied: Sync,
+) -> None:
+    """A version that failed shows why; a cut-short download shows what it resumes with; a
+    version never tried is new. None of them is "missing locally"."""
+    from tests.e2e.test_big_objects import big_version, interrupt
+
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    proxied.bucket.put(proxied.key("m/8.zip"), b"PK\x03\x04 this is not really a zip")
+    assert proxied.once().returncode == 1
+    proxied.bucket.put_folder(proxied.key("big/1"), big_version("big"))
+    assert interrupt(proxied, signal.SIGTERM, 2 * 1024 * 1024).returncode == 143
+    proxied.bucket.put_zip(proxied.key("m/9.zip"), sample_files("c"))
+
+    text = proxied.run("status")
+    doc = json.loads(proxied.run("status", "--output", "json").stdout)
+
+    assert text.returncode == 0, text.stderr
+    assert "missing locally" not in text.stdout
+    line = {x.split()[0]: x for x in text.stdout.splitlines()[1:]}
+    assert "failed 8 (" in line["m"], text.stdout
+    assert "m/8.zip" in line["m"], text.stdout
+    assert "new 9" in line["m"], text.stdout
+    assert "resuming 1 (" in line["big"], text.stdout
+    assert "on disk" in line["big"], text.stdout
+    models = {m["model"]: m for m in doc["models"]}
+    pending = {p["version"]: p for p in models["m"]["pending"]}
+    assert pending["8"]["state"] == "failed"
+    assert "m/8.zip" in pending["8"]["reason"]
+    assert pending["9"]["state"] == "new"
+    (big,) = models["big"]["pending"]
+    assert big["state"] == "resuming"
+    assert big["resume_bytes"] >= 2 * 1024 * 1024
+
+
+def test_a_resumed_download_is_published_as_resumed(proxied: Sync) -> None:
+    from tests.e2e.test_big_objects import SLICED, big_version, interrupt
+
+    proxied.bucket.put_folder(proxied.key("big/1"), big_version("big"))
+    assert interrupt(proxied, signal.SIGTERM, 2 * 1024 * 1024).returncode == 143
+
+    result = proxied.once(*SLICED)
+
+    assert result.returncode == 0, result.stderr
+    published = next(x for x in result.stderr.splitlines() if "published big/1" in x)
+    assert "(resumed, " in published, published
+    assert "missing locally" not in result.stderr
+
+
+def test_status_reports_the_guard_and_exits_3_as_plan_does(sync: Sync) -> None:
+    for v in ("1", "2", "3"):
+        sync.bucket.put_zip(sync.key(f"m/{v}.zip"), sample_files(v))
+        sync.bucket.put_zip(sync.key(f"n/{v}.zip"), sample_files(v))
+    assert sync.once().returncode == 0
+    typo = ("--source", f"gs://{sync.bucket.name}/modles")
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.delete(sync.key("m/2.zip"))
+    cases = [typo, ("--max-delete", "1"), ("--max-delete", "2")]
+
+    for extra in cases:
+        planned = sync.run("plan", *extra)
+        status = sync.run("status", *extra)
+        planned_doc = json.loads(sync.run("plan", "--output", "json", *extra).stdout)
+        status_doc = json.loads(sync.run("status", "--output", "json", *extra).stdout)
+
+        assert status.returncode == planned.returncode, (extra, status.stdout, planned.stdout)
+        assert status_doc["guard"] == planned_doc["guard"], extra
+        guards = [x.strip() for x in planned.stdout.splitlines() if "guard:" in x]
+        assert guards == [x.strip() for x in status.stdout.splitlines() if "guard:" in x], extra
+        if planned.returncode == 3:
+            assert guards, planned.stdout
+            assert not re.search(r"(: |, )prune ", status.stdout), status.stdout  # refused
+            assert "refused" in status.stdout, status.stdout
+    assert sync.run("status", *typo).returncode == 3
+    assert sync.run("status", "--max-delete", "2").returncode == 0
+
+
+def test_plan_and_status_speak_json_with_output_json(sync: Sync) -> None:
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    assert sync.once().returncode == 0
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    sync.bucket.delete(sync.key("m/1.zip"))
+    from tests.support.cli import run_cli
+
+    for command in ("plan", "status"):
+        flag = sync.run(command, "--output", "json")
+        env = run_cli(sync.args(command), sync.endpoint, env={"GCS_MODEL_SYNC_OUTPUT": "json"})
+        old = sync.run(command, "--log-format", "json")
+        assert flag.returncode == env.returncode == old.returncode == 0, flag.stderr
+        assert json.loads(flag.stdout) == json.loads(env.stdout) == json.loads(old.stdout)
+        assert flag.stderr == ""  # logs stay text, and there are none
+    plan_rows = {
+        a["version"]: a for a in json.loads(sync.run("plan", "--output", "json").stdout)["actions"]
+    }
+    fetch = plan_rows["m/2"]
+    assert (fetch["action"], fetch["model"], fetch["number"], fetch["state"]) == (
+        "fetch", "m", "2", "new",
+    )  # fmt: skip
+    assert isinstance(fetch["download_bytes"], int)
+    prune = plan_rows["m/1"]
+    assert (prune["action"], prune["model"], prune["number"]) == ("prune", "m", "1")
+    assert isinstance(prune["disk_bytes"], int)
+    assert prune["disk_bytes"] > 0
+    (model,) = json.loads(sync.run("status", "--output", "json").stdout)["models"]
+    assert {(p["action"], p["version"]) for p in model["pending"]} == {
+        ("fetch", "2"),
+        ("prune", "1"),
+    }
+    assert all(isinstance(p, dict) for p in model["pending"])
+    bad = sync.run("status", "--output", "yaml")
+    assert bad.returncode == 2
+    assert "--output must be text or json" in bad.stderr
+
+
+def test_published_line_and_plan_rows_label_download_and_on_disk_sizes(sync: Sync) -> None:
+    size = 3 * 1024 * 1024
+    sync.bucket.put_zip(sync.key("m/1.zip"), big_files("a", size))
+    planned = sync.run("plan")
+    fetch = next(x for x in planned.stdout.splitlines() if x.split()[:2] == ["fetch", "m/1"])
+    assert "download 3.0 MiB" in fetch, fetch
+
+    result = sync.once()
+
+    assert result.returncode == 0, result.stderr
+    published = next(x for x in result.stderr.splitlines() if "published m/1" in x)
+    assert "(new, download 3.0 MiB, on disk 3.0 MiB)" in published, published
+    sync.bucket.delete(sync.key("m/1.zip"))
+    sync.bucket.put_zip(sync.key("m/2.zip"), sample_files("b"))
+    prune = next(
+        x for x in sync.run("plan").stdout.splitlines() if x.split()[:2] == ["prune", "m/1"]
+    )
+    assert "on disk 3.0 MiB" in prune, prune

@@ -304,6 +304,26 @@ def test_progress_is_shown_on_a_terminal(proxied: Sync, proxy: FaultProxy) -> No
     assert "\r\x1b[K  " in text  # the progress line, redrawn in place
     assert " / 4.0 MiB" in text
     assert "B/s" in text
+    assert "\r\x1b[K  m/1  " in text  # the version in flight, first
     published = next(line for line in text.split("\r\n") if "published m/1" in line)
     assert published.startswith("\r\x1b[K"), "a log line must clear the progress line first"
     assert published.rsplit("\r\x1b[K", 1)[1][:4].isdigit()  # then the timestamp, alone
+
+
+def test_run_says_at_info_that_it_recovered_after_failed_passes(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    proxied.bucket.put_zip(proxied.key("m/1.zip"), sample_files("a"))
+    with proxied.sidecar("--retry-attempts", "1") as (proc, port):
+        wait_for(lambda: metric(port, 'gcs_model_sync_passes_total{outcome="success"}') == 1)
+        proxy.add_rule(Rule(kind="list", fault=Fault.STATUS, status=503))
+        wait_for(lambda: metric(port, "gcs_model_sync_consecutive_failures") >= 2)
+        proxy.clear_rules()
+        wait_for(lambda: metric(port, "gcs_model_sync_consecutive_failures") == 0)
+        failures = metric(port, 'gcs_model_sync_passes_total{outcome="error"}')
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    recovered = [x for x in err.splitlines() if "recovered" in x]
+    assert len(recovered) == 1, err
+    assert " INFO " in recovered[0], recovered[0]
+    assert f"after {failures:.0f} failed passes" in recovered[0], recovered[0]
