@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.health import Health, Server
 from gcs_model_sync.metrics import Metrics
 from gcs_model_sync.report import Failure, Report
-from tests.support.probes import get
+from tests.support.probes import get, needs_ipv6
 
 
 def test_endpoints_follow_the_loop_state(tmp_path: object) -> None:
@@ -108,20 +107,6 @@ def test_metrics_have_no_created_series() -> None:
     text = _text(metrics)
     assert "gcs_model_sync_passes_total" in text
     assert "_created" not in text
-
-
-def _ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
 
 
 @needs_ipv6

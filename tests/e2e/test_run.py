@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from tests.e2e.conftest import Sync
 from tests.support.faultproxy import Fault, FaultProxy, Rule
 from tests.support.models import big_files, sample_files
-from tests.support.probes import get, metric, wait_for
+from tests.support.probes import get, metric, needs_ipv6, wait_for
 
 
 def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync) -> None:
@@ -33,22 +32,11 @@ def test_new_version_appears_and_removed_one_is_pruned_while_running(sync: Sync)
     assert sync.version("m/2") == sample_files("b")
 
 
-def _ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 def ready_on(port: int, host: str) -> Callable[[], bool]:
     return lambda: get(port, "/readyz", host=host)[0] == 200
 
 
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@needs_ipv6
 @pytest.mark.parametrize(
     ("http_host", "probed"),
     [("::", ["127.0.0.1", "[::1]"]), ("::1", ["[::1]"]), ("[::1]", ["[::1]"])],

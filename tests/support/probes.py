@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+import pytest
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 20, what: str = "condition") -> None:
@@ -37,3 +40,18 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return float("nan")
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can bind ::1 (some CI sandboxes have no IPv6 at all)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
