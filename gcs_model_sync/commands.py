@@ -300,9 +300,14 @@ def plan_rows(
     reinstall), `reason`, sizes (`download_bytes`, `disk_bytes`, `resume_bytes`)."""
     p = snap.plan
     rows = [_install_row(i, snap, Paths(config.dest).partial) for i in p.installs]
+    linked = {f.model for f in snap.refused}
     for i in p.held:
-        why = f"{i.reason}; kept back: a version number of this model is spelled two ways"
-        rows.append(_row("hold", i.version.id, why, state="held"))
+        why = (
+            "its model's folder is a symbolic link"
+            if i.version.model in linked
+            else "a version number of this model is spelled two ways"
+        )
+        rows.append(_row("hold", i.version.id, f"{i.reason}; kept back: {why}", state="held"))
     for w in p.waiting:
         kept = " (installed version stays)" if w.installed else ""
         rows.append(_row("wait", w.id, f"{w.reason}{kept}", state=str(w.kind)))
@@ -324,6 +329,10 @@ def plan_rows(
     for r in p.rejections:
         state = "refused" if r.refused else "rejected"
         rows.append(_row("reject", r.id, r.message, state=state))
+    for f in snap.refused:  # what a symbolic link below DEST keeps `once` from doing
+        number = f.version.rpartition("/")[2] if f.version else None
+        row = {"action": "refuse", "version": f.version or f.model, "model": f.model}
+        rows.append(row | {"number": number, "state": "link", "reason": f.message})
     for vid in p.unmanaged:
         rows.append(_row("leave", vid, "unmanaged folder, not in bucket"))
     pruned = {pr.managed.id for pr in p.prunes}
@@ -333,7 +342,7 @@ def plan_rows(
         rows.append(_row("skip", vid, f"outside --keep {config.keep}"))
     lines = [f"guard: {g}" for g in (p.guard if p.prunes else None, p.empty) if g]
     guarded = bool(p.guard and p.prunes) or bool(p.empty)
-    code = EXIT_GUARD if guarded else EXIT_FAILED if p.rejections else EXIT_OK
+    code = EXIT_GUARD if guarded else EXIT_FAILED if p.rejections or snap.refused else EXIT_OK
     return Planned(rows, code, p.guard or p.empty, lines, decision)
 
 
@@ -561,6 +570,8 @@ def _said(e: dict[str, Any]) -> str:
         return f"{word} {v} ({e['reason']})"
     if action == "refuse-prune":
         return f"refused prune {v}"
+    if action == "refuse":
+        return f"refused ({e['reason']})"
     if action.endswith("-file"):
         return f"{action.removesuffix('-file')} {e['file']}"
     return f"{action} {v}"

@@ -301,7 +301,9 @@ def _run(
 
     saver = StateSaver(paths, state, str(config.source))
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
-    ranged.remove_stale(paths.partial, (o for i in plan.installs for o in i.version.objects))
+    # A held install (a clash, a link) keeps its partial downloads for the pass that installs it.
+    kept = (o for i in plan.installs + plan.held for o in i.version.objects)
+    ranged.remove_stale(paths.partial, kept)
     total = sum(i.version.size for i in plan.installs)
     order = [i.version.id for i in plan.installs]
 

@@ -15,7 +15,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from gcs_model_sync.layout import VERSION_RE
+from gcs_model_sync.layout import VERSION_RE, servable
 from gcs_model_sync.report import FailureKind, Report
 
 PREFIX = "gcs_model_sync"
@@ -130,7 +130,11 @@ class Metrics:
         """One scandir per model: cheap, and never walks inside a version."""
         for model in models:
             try:
-                names = [e.name for e in os.scandir(dest / model) if VERSION_RE.fullmatch(e.name)]
+                names = [
+                    e.name
+                    for e in os.scandir(dest / model)
+                    if VERSION_RE.fullmatch(e.name) and servable(e.name)
+                ]
             except OSError:
                 names = []
             label = model or "."

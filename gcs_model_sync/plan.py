@@ -120,7 +120,8 @@ class Waiting:
 @dataclass(frozen=True, slots=True)
 class Plan:
     installs: tuple[Install, ...] = ()
-    # Not installed this pass: their model's version numbers clash (one of its rejections).
+    # Not installed this pass: their model's version numbers clash (one of its rejections),
+    # or they would be written through a symbolic link (safepath.refuse_links).
     held: tuple[Install, ...] = ()
     waiting: tuple[Waiting, ...] = ()
     prunes: tuple[Prune, ...] = ()

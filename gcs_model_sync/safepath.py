@@ -142,4 +142,5 @@ def refuse_links(
         )
         for (rel, model), whats in sorted(refused.items())
     )
-    return replace(plan, installs=tuple(v), prunes=tuple(p), files=tuple(f)), failures
+    held = plan.held + tuple(i for i in plan.installs if i not in v)
+    return replace(plan, installs=tuple(v), held=held, prunes=tuple(p), files=tuple(f)), failures

@@ -75,6 +75,15 @@ def test_the_last_good_listing_is_a_timestamp() -> None:
     assert metrics.last_listing._value.get() == listed
 
 
+def test_the_newest_version_metric_skips_a_folder_numbered_beyond_int64(tmp_path: Path) -> None:
+    """Model servers skip such a folder, so it is no version: never shown as the newest."""
+    (tmp_path / "m" / "5").mkdir(parents=True)
+    (tmp_path / "m" / "99999999999999999999").mkdir()
+    metrics = Metrics()
+    metrics.observe(Report(), tmp_path, {"m"})
+    assert metrics.newest.labels("m")._value.get() == 5
+
+
 def test_metrics_count_a_report(tmp_path: object) -> None:
     from pathlib import Path
 

@@ -180,6 +180,7 @@ def test_network_down_for_a_pass_then_next_pass_resumes(proxied: Sync, proxy: Fa
 
     assert result.returncode == 0, result.stderr
     assert proxied.version("m/1") == files
+    assert proxied.versions("m") == ["1", "2"]
     assert ranged_bytes(proxy.records, proxied.key(f"m/1/{BIG}"), 8 * MiB) <= 8 * MiB - on_disk
 
 
@@ -257,3 +258,31 @@ def test_bwlimit_caps_the_total_rate_over_every_slice(sync: Sync) -> None:
     assert sync.version("m/1") == files
     # 6 MiB at 2 MiB/s over six connections: never under 3 s, whatever the machine.
     assert took >= 2.9
+
+
+def test_a_version_held_back_by_a_clash_keeps_its_partial_download_for_later(
+    proxied: Sync, proxy: FaultProxy
+) -> None:
+    """A version kept back for a pass (its number is spelled two ways on this node) is not
+    dropped from the plan: what it already downloaded stays, and is resumed once it may go on."""
+    files = big_version("h")
+    proxied.bucket.put_folder(proxied.key("m/1"), files)
+    interrupt(proxied, signal.SIGTERM, 3 * MiB)
+    on_disk = recorded_bytes(proxied)
+    proxied.bucket.put_zip(proxied.key("m/2.zip"), sample_files("2"))
+    clash = proxied.dest / "m" / "02"  # hand-made, beside the bucket's 2: m is held back
+    clash.mkdir(parents=True)
+
+    held = proxied.once(*SLICED)
+
+    assert held.returncode == 1, held.stderr
+    assert recorded_bytes(proxied) >= on_disk
+    clash.rmdir()
+    proxy.reset_counts()
+
+    result = proxied.once(*SLICED)
+
+    assert result.returncode == 0, result.stderr
+    assert proxied.version("m/1") == files
+    assert proxied.versions("m") == ["1", "2"]
+    assert ranged_bytes(proxy.records, proxied.key(f"m/1/{BIG}"), 8 * MiB) <= 8 * MiB - on_disk

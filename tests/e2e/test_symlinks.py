@@ -62,6 +62,35 @@ def test_a_symlinked_model_folder_is_never_pruned_through_and_the_rest_of_the_pa
     assert not list((sync.dest / STATE / "trash").iterdir())
 
 
+def test_plan_and_status_say_what_a_symlinked_model_folder_refuses(sync: Sync) -> None:
+    """plan prints what once refuses (and exits 1 as once does); status is not 'in sync'."""
+    import json
+
+    link = sync.dest / "m"
+    outside = elsewhere(sync, "target", {})
+    sync.dest.mkdir()
+    link.symlink_to(outside)
+    sync.bucket.put_zip(sync.key("m/1.zip"), sample_files("a"))
+    sync.bucket.put_zip(sync.key("n/1.zip"), sample_files("n"))
+
+    plan = sync.run("plan", "--output", "json")
+    status = sync.run("status", "--output", "json")
+
+    assert plan.returncode == 1, plan.stderr
+    refusals = [a for a in json.loads(plan.stdout)["actions"] if a["action"] == "refuse"]
+    assert [(a["model"], a["state"]) for a in refusals] == [("m", "link")]
+    assert str(link) in refusals[0]["reason"]
+    assert "install m/1" in refusals[0]["reason"]
+    models = {m["model"]: m for m in json.loads(status.stdout)["models"]}
+    assert status.returncode == 0, status.stderr
+    assert not models["m"]["in_sync"]
+    assert models["m"]["bucket"] == ["1"]
+    assert [e["action"] for e in models["m"]["pending"]] == ["hold", "refuse"]
+    text = sync.run("status")
+    assert "refused" in next(line for line in text.stdout.splitlines() if line.startswith("m "))
+    assert list(outside.iterdir()) == []
+
+
 @pytest.mark.parametrize("model", ["m", "team/ranker"])
 def test_an_install_below_a_symlinked_model_folder_writes_nothing_outside_dest(
     sync: Sync, model: str
