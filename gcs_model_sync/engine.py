@@ -29,7 +29,6 @@ from gcs_model_sync import (
     prune,
     ranged,
     rollout,
-    safepath,
     tfs_config,
 )
 from gcs_model_sync.complete import Rules
@@ -114,7 +113,7 @@ def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) ->
         files=files,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))
-    plan, refused = safepath.refuse_links(plan, paths.dest, local.links)
+    plan, refused = deletions.refuse_links(plan, paths.dest, local.links)
     for f in refused:
         event(logging.ERROR, "link_refused", f.message, model=f.model)
     return Snapshot(objects, local, plan, state, refused)

@@ -26,7 +26,7 @@ from gcs_model_sync.errors import (
     os_error,
 )
 from gcs_model_sync.layout import Form
-from gcs_model_sync.local import Managed, Paths, remove_tree, sync_trees
+from gcs_model_sync.local import PENDING, Managed, Paths, remove_tree, sync_trees
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, RemoteVersion
 from gcs_model_sync.remote import Bucket
@@ -40,7 +40,6 @@ WORKERS_STOP_WITHIN = 2.0  # seconds a pass that ends early waits for its downlo
 # journal and stalls every other thread's metadata writes: 1,000 tiny versions, one each, took
 # seconds). TF Serving polls once a second, so the wait is never seen.
 BATCH_EVERY = 0.1
-PENDING = "pending"  # written before a publish: a crash leaves "reinstall", never an orphan
 
 
 def install_all(

@@ -52,6 +52,9 @@ class ManagedFile:
 
 
 PENDING_FILE = 0  # no object has generation 0
+# A version's fingerprint while it is being published: a crash leaves "reinstall", never an
+# orphan we would take for hand-made.
+PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ class Waiting:
 class Plan:
     installs: tuple[Install, ...] = ()
     # Not installed this pass: their model's version numbers clash (one of its rejections),
-    # or they would be written through a symbolic link (safepath.refuse_links).
+    # or they would be written through a symbolic link (deletions.refuse_links).
     held: tuple[Install, ...] = ()
     waiting: tuple[Waiting, ...] = ()
     prunes: tuple[Prune, ...] = ()

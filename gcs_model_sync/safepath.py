@@ -17,16 +17,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Iterable
-from dataclasses import replace
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gcs_model_sync.errors import SyncError
-
-if TYPE_CHECKING:
-    from gcs_model_sync.plan import Plan
-    from gcs_model_sync.report import Failure
 
 NOT_FOLLOWED = "a symbolic link below --dest; not followed"
 
@@ -94,53 +88,3 @@ def check_own(dest: Path, paths: Iterable[Path]) -> None:
 def linked(dest: Path, rel: str) -> Path | None:
     """The first link along DEST/<rel> (a model path, or a version id), or None."""
     return first_link(dest, dest / rel) if rel else None
-
-
-def refuse_links(
-    plan: Plan, dest: Path, links: Collection[str]
-) -> tuple[Plan, tuple[Failure, ...]]:
-    """Take out of the plan every install, prune and model file change that would go through
-    a link (`links`: the path below DEST of each link where a model folder, a folder above
-    one, or a version folder is). Returns the plan without them, and one failure per link
-    and model that refused something: a failure of that model alone (its other deletions
-    wait, other models go on), named by the link."""
-    from gcs_model_sync.report import Failure, FailureKind
-
-    refused: dict[tuple[str, str], list[str]] = {}
-
-    def through(rel: str, model: str, what: str) -> bool:
-        parts = rel.split("/") if rel else []
-        for n in range(1, len(parts) + 1):
-            if (prefix := "/".join(parts[:n])) in links:
-                refused.setdefault((prefix, model), []).append(what)
-                return True
-        return False
-
-    v = [
-        i
-        for i in plan.installs
-        if not through(i.version.id, i.version.model, f"install {i.version.id}")
-    ]
-    p = [
-        x
-        for x in plan.prunes
-        if not through(x.managed.id, x.managed.model, f"prune {x.managed.id}")
-    ]
-    f = [
-        c
-        for c in plan.files
-        if not through(c.model, c.model, f"{'remove' if c.removes else 'write'} {c.id}")
-    ]
-    if not refused:
-        return plan, ()
-    failures = tuple(
-        Failure(
-            model,
-            rel if rel.count("/") >= (model.count("/") + 1 if model else 0) else None,
-            f"{dest / rel}: {NOT_FOLLOWED}; refusing to {', '.join(whats)}",
-            FailureKind.LINK,
-        )
-        for (rel, model), whats in sorted(refused.items())
-    )
-    held = plan.held + tuple(i for i in plan.installs if i not in v)
-    return replace(plan, installs=tuple(v), held=held, prunes=tuple(p), files=tuple(f)), failures

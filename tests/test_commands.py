@@ -7,9 +7,8 @@ from pathlib import Path
 from gcs_model_sync.commands import Planned, model_status, plan_rows, status_line
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.engine import Snapshot
-from gcs_model_sync.install import PENDING
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
-from gcs_model_sync.local import LastFailure, LocalView, Managed, State
+from gcs_model_sync.local import PENDING, LastFailure, LocalView, Managed, State
 from gcs_model_sync.plan import make_plan
 
 P = "p/"

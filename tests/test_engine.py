@@ -101,7 +101,7 @@ class Durability:
             self.saves += 1
             for target, kind in self.undoable.items():
                 m = state.versions.get(str(target.relative_to(self.dest)))
-                if kind == "published" and m is not None and m.fingerprint != install.PENDING:
+                if kind == "published" and m is not None and m.fingerprint != local.PENDING:
                     self.violations.append(f"save {self.saves} records {target}, not yet durable")
                 if kind == "removed" and m is None:
                     self.violations.append(f"save {self.saves} forgets {target}, still undoable")
