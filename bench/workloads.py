@@ -298,8 +298,9 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
     """
     from gcs_model_sync.complete import Rules
     from gcs_model_sync.layout import RemoteObject, group
-    from gcs_model_sync.local import LocalView, Managed
     from gcs_model_sync.plan import make_plan
+    from gcs_model_sync.scan import LocalView
+    from gcs_model_sync.state import Managed
 
     # The engine's rules: --settle 60 judged against the listing's Date, objects long settled.
     rules = Rules(now=1_800_000_000.0, settle=60.0)

@@ -27,8 +27,8 @@ from gcs_model_sync.errors import (
 )
 from gcs_model_sync.hooks import Hook
 from gcs_model_sync.layout import version_id
-from gcs_model_sync.local import Paths
 from gcs_model_sync.logs import event
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Install, Plan
 from gcs_model_sync.redaction import redact
 from gcs_model_sync.report import install_state, rejected

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from gcs_model_sync import safepath
 
 if TYPE_CHECKING:
-    from gcs_model_sync.local import LocalView
     from gcs_model_sync.plan import FileChange, Plan, Prune
     from gcs_model_sync.report import Failure
+    from gcs_model_sync.scan import LocalView
 
 
 def guard(

@@ -33,22 +33,12 @@ from gcs_model_sync import (
 )
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.config import Config, dest_not_a_folder
+from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
-from gcs_model_sync.local import (
-    LastFailure,
-    LocalView,
-    Managed,
-    Paths,
-    Refusal,
-    State,
-    StateError,
-    clean_scratch,
-    load_state,
-    scan,
-)
 from gcs_model_sync.logs import event
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Install, Plan, make_plan
 from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.report import (
@@ -61,6 +51,8 @@ from gcs_model_sync.report import (
 )
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.scan import LocalView, scan
+from gcs_model_sync.state import LastFailure, Managed, Refusal, State, StateError, load_state
 from gcs_model_sync.verify import Verify
 
 __all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]

@@ -20,7 +20,8 @@ from gcs_model_sync.layout import (
     servable,
     version_id,
 )
-from gcs_model_sync.local import LocalView, Managed
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import Managed
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ def install_state(install: Install, fingerprint: str | None, resume_bytes: int) 
     download cut short left bytes that are kept), `reinstall` (ours, but its folder is gone),
     or `new` (never installed, an install cut short before anything was kept included).
     `fingerprint` is what the state file records for it."""
-    from gcs_model_sync.local import PENDING
+    from gcs_model_sync.state import PENDING
 
     if install.replaces:
         return "replace"

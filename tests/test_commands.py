@@ -8,8 +8,9 @@ from gcs_model_sync.commands import Planned, model_status, plan_rows, status_lin
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.engine import Snapshot
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
-from gcs_model_sync.local import PENDING, LastFailure, LocalView, Managed, State
 from gcs_model_sync.plan import make_plan
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import PENDING, LastFailure, Managed, State
 
 P = "p/"
 

@@ -16,8 +16,8 @@ from gcs_model_sync.complete import (
 )
 from gcs_model_sync.formats import ONNX_READ, Needs
 from gcs_model_sync.layout import Entry, Form, RemoteObject, group
-from gcs_model_sync.local import LocalView
 from gcs_model_sync.plan import make_plan
+from gcs_model_sync.scan import LocalView
 
 T0_S = 1796126400.0  # 2026-12-01T12:00:00Z
 

@@ -10,9 +10,10 @@ import pytest
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.deletions import Decision, decide, free_first, guard, refuse_links
 from gcs_model_sync.layout import Form, RemoteObject, group, model_files
-from gcs_model_sync.local import LocalView, Managed, ManagedFile
 from gcs_model_sync.plan import FileChange, Install, Plan, Prune, RemoteVersion, make_plan
 from gcs_model_sync.report import Failure, FailureKind
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import Managed, ManagedFile
 from tests.test_plan import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL

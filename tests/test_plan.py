@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from gcs_model_sync import deletions
 from gcs_model_sync.complete import Rules
 from gcs_model_sync.layout import Form, RemoteObject, fingerprint, group, model_files
-from gcs_model_sync.local import PENDING, LocalView, Managed, ManagedFile, Refusal
 from gcs_model_sync.plan import ANY_TIME, Plan, make_plan, versions_of
 from gcs_model_sync.report import rejected
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import PENDING, Managed, ManagedFile, Refusal
 
 P = "p/"
 

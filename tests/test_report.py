@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
-from gcs_model_sync.local import PENDING
 from gcs_model_sync.plan import Install, RemoteVersion
 from gcs_model_sync.report import install_state, published_as
+from gcs_model_sync.state import PENDING
 
 
 def version() -> RemoteVersion:
