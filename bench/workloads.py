@@ -296,7 +296,7 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
 
     CPU time (process_time), best of 5, so that other work on a shared machine does not count.
     """
-    from gcs_model_sync.complete import Rules
+    from gcs_model_sync.completeness import Rules
     from gcs_model_sync.layout import RemoteObject, group
     from gcs_model_sync.plan import make_plan
     from gcs_model_sync.scan import LocalView

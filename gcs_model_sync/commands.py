@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gcs_model_sync import __version__, deletions, logs, progress, ranged, verify
-from gcs_model_sync.complete import Wait
+from gcs_model_sync.completeness import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, check_dest, inspect, sync_once
 from gcs_model_sync.errors import (

@@ -31,7 +31,7 @@ from gcs_model_sync import (
     rollout,
     tfs_config,
 )
-from gcs_model_sync.complete import Rules
+from gcs_model_sync.completeness import Rules
 from gcs_model_sync.config import Config, dest_not_a_folder
 from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
@@ -92,7 +92,7 @@ def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) ->
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
-    # A few model files' bytes decide completeness (complete.to_read): read, then planned again.
+    # A few model files' bytes decide completeness (completeness.to_read): read, then planned again.
     make = functools.partial(
         make_plan,
         groups,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from gcs_model_sync import complete, deletions
-from gcs_model_sync.complete import Facts, Rules, Wait
+from gcs_model_sync import completeness, deletions
+from gcs_model_sync.completeness import Facts, Rules, Wait
 from gcs_model_sync.layout import (
     VERSION_MAX,
     Entry,
@@ -200,9 +200,9 @@ def _waits(
         installed = have is not None and v.id in local.on_disk
         if installed and have is not None and have.fingerprint == v.fingerprint:
             continue  # in sync: nothing to wait for
-        if installed and have is not None and (why := complete.shrunk(v.entries, have.objects)):
+        if installed and have is not None and (why := completeness.shrunk(v.entries, have.objects)):
             out[v.id] = Waiting(v, Wait.SHRUNK, why, installed)
-        elif found := complete.waiting(v.entries, rules, facts):
+        elif found := completeness.waiting(v.entries, rules, facts):
             out[v.id] = Waiting(v, found[0], found[1], installed)
     return out
 
@@ -249,7 +249,7 @@ def make_plan(
     """`groups` is layout.group() of the listing, made once and shared with the local scan;
     `source` (gs://bucket/prefix/) only names the prefix in messages; `files` are the model
     files listed (layout.model_files), None without --model-files; `facts` what the model
-    files complete.to_read() names hold (None: judge the listing alone). A version whose
+    files completeness.to_read() names hold (None: judge the listing alone). A version whose
     files are unread waits as UNREAD and ranks as ready: the caller reads and plans again."""
     versions, rejections = versions_of(groups)
     versions, refused = _refused(versions, local)

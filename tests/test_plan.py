@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcs_model_sync import deletions
-from gcs_model_sync.complete import Rules
+from gcs_model_sync.completeness import Rules
 from gcs_model_sync.layout import Form, RemoteObject, fingerprint, group, model_files
 from gcs_model_sync.plan import ANY_TIME, Plan, make_plan, versions_of
 from gcs_model_sync.report import rejected

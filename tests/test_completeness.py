@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gcs_model_sync.complete import (
+from gcs_model_sync.completeness import (
     Rules,
     Wait,
     companion_gap,
