@@ -35,7 +35,7 @@ from gcs_model_sync.completeness import Rules
 from gcs_model_sync.config import Config, dest_not_a_folder
 from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
-from gcs_model_sync.layout import RemoteObject, group
+from gcs_model_sync.layout import RemoteObject, group, split_id
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.logs import event
 from gcs_model_sync.paths import Paths
@@ -340,8 +340,8 @@ def _run(
         _write_tfs_config(config, paths, managed, report)
     if config.server:
         saver.save()  # what the server may now load is recorded as ours first
-        changed = {v.rpartition("/")[0] for v in report.published}
-        changed |= {f.rpartition("/")[0] for f in report.files_written + report.files_removed}
+        changed = {split_id(v)[0] for v in report.published}
+        changed |= {split_id(f)[0] for f in report.files_written + report.files_removed}
         served = rollout.confirm(config, on_disk, changed, report, stop)
     prune.prune(plan, paths, report, managed, saver, served)
     saver.save()

@@ -18,6 +18,7 @@ from gcs_model_sync.layout import (
     fingerprint,
     paused_gc,
     servable,
+    split_id,
     version_id,
 )
 from gcs_model_sync.scan import LocalView
@@ -388,7 +389,7 @@ def _clashes(
             listed[(model, int(version))].append(key)
     on_disk: dict[tuple[str, int], set[str]] = defaultdict(set)
     for vid in local.on_disk:
-        model, _, version = vid.rpartition("/")
+        model, version = split_id(vid)
         on_disk[(model, int(version))].add(version)
     out = []
     for (model, number), local_spellings in sorted(on_disk.items()):
@@ -423,7 +424,7 @@ def _local_spellings(local: LocalView, r: Rejection) -> list[str]:
     return [
         vid
         for vid in local.on_disk
-        if vid.rpartition("/")[0] == r.model and int(vid.rpartition("/")[2]) == number
+        if split_id(vid)[0] == r.model and int(split_id(vid)[1]) == number
     ]
 
 
