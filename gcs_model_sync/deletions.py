@@ -19,7 +19,8 @@ from gcs_model_sync import safepath
 from gcs_model_sync.layout import split_id
 
 if TYPE_CHECKING:
-    from gcs_model_sync.plan import FileChange, Plan, Prune
+    from gcs_model_sync.files_plan import FileChange
+    from gcs_model_sync.plan import Plan, Prune
     from gcs_model_sync.report import Failure
     from gcs_model_sync.scan import LocalView
 

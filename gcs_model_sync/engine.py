@@ -39,7 +39,7 @@ from gcs_model_sync.layout import RemoteObject, group, split_id
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.logs import event
 from gcs_model_sync.paths import Paths
-from gcs_model_sync.plan import Install, Plan, make_plan
+from gcs_model_sync.plan import Install, Plan, PlanOptions, make_plan
 from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.report import (
     Failure,
@@ -97,11 +97,13 @@ def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) ->
         make_plan,
         groups,
         local,
-        keep=config.keep,
-        allow_empty_source=config.allow_empty_source,
-        max_delete=config.max_delete,
-        rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
-        source=str(config.source),
+        PlanOptions(
+            keep=config.keep,
+            allow_empty_source=config.allow_empty_source,
+            max_delete=config.max_delete,
+            rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
+            source=str(config.source),
+        ),
         files=files,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))

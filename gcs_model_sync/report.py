@@ -8,7 +8,8 @@ from enum import StrEnum
 
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, Plan, Rejection
+from gcs_model_sync.plan import Install, Plan
+from gcs_model_sync.versions import Rejection
 
 
 class FailureKind(StrEnum):

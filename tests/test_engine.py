@@ -257,10 +257,11 @@ def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
 ) -> None:
     from gcs_model_sync.layout import RemoteObject, fingerprint, group
     from gcs_model_sync.paths import Paths
-    from gcs_model_sync.plan import Install, RemoteVersion
+    from gcs_model_sync.plan import Install
     from gcs_model_sync.report import FailureKind, Report
     from gcs_model_sync.saver import StateSaver
     from gcs_model_sync.state import LastFailure, State
+    from gcs_model_sync.versions import RemoteVersion
 
     def install_of(key: str, generation: int = 1) -> Install:
         [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()

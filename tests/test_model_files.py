@@ -11,9 +11,9 @@ import pytest
 
 from gcs_model_sync import engine, model_files
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.paths import Paths
-from gcs_model_sync.plan import FileChange
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
