@@ -57,7 +57,7 @@ def sync_trees(roots: list[Path]) -> None:
     """Make staged versions durable before they are renamed into place.
 
     Linux: one syncfs(2) for the file system: one journal commit for all of them, instead of
-    an fsync per file (10,000 small files cost seconds of fsyncs). Elsewhere: fsync every
+    an fsync per file (a version of many small files would wait on each). Elsewhere: fsync every
     file and folder.
     """
     if roots and _syncfs(roots[0]):

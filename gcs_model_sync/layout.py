@@ -17,7 +17,7 @@ _R = TypeVar("_R")
 def paused_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """For the listing's per-object work (grouping, planning): a few objects allocated per
     listed object and no cycles, so the cyclic collector only costs time, and its full scans
-    grow with the heap: on a listing of 100,000 objects they are a third of the work."""
+    grow with the heap: on a listing of 100,000 objects they are nearly a third of the work."""
 
     @functools.wraps(fn)
     def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:

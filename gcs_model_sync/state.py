@@ -158,8 +158,9 @@ class StateError(Exception):
 
 
 def save_state(paths: Paths, state: State, source: str) -> None:
-    """One entry a line: readable, and built by json's C encoder (with `indent` json
-    falls back to pure Python; with asdict() a save of 1,000 versions took 150 ms)."""
+    """One entry a line: readable, and built by json's C encoder (with `indent` json falls
+    back to pure Python, and asdict() deep-copies each entry: the state is saved several
+    times a pass, and may hold thousands of versions)."""
     text = json.dumps({"format": STATE_FORMAT, "source": source})[:-1]
     tables: tuple[tuple[str, Mapping[str, Managed | ManagedFile | Refusal | LastFailure]], ...] = (
         ("versions", state.versions),
