@@ -296,13 +296,14 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
 
     CPU time (process_time), best of 5, so that other work on a shared machine does not count.
     """
-    from gcs_model_sync.complete import Rules
+    from gcs_model_sync.completeness import Rules
     from gcs_model_sync.layout import RemoteObject, group
-    from gcs_model_sync.local import LocalView, Managed
-    from gcs_model_sync.plan import make_plan
+    from gcs_model_sync.plan import PlanOptions, make_plan
+    from gcs_model_sync.scan import LocalView
+    from gcs_model_sync.state import Managed
 
     # The engine's rules: --settle 60 judged against the listing's Date, objects long settled.
-    rules = Rules(now=1_800_000_000.0, settle=60.0)
+    options = PlanOptions(rules=Rules(now=1_800_000_000.0, settle=60.0))
 
     rows = []
     for n in sizes:
@@ -312,7 +313,7 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
                          updated=f"2026-11-30T12:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z")
             for i in range(n)
         ]  # fmt: skip
-        cold = make_plan(group(objects, "models/"), LocalView({}, frozenset()), rules=rules)
+        cold = make_plan(group(objects, "models/"), LocalView({}, frozenset()), options)
         managed = {
             i.version.id: Managed(i.version.model, i.version.version, i.version.fingerprint)
             for i in cold.installs
@@ -322,7 +323,7 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
         for _ in range(5):
             for label, view in (("cold", LocalView({}, frozenset())), ("in sync", in_sync)):
                 started = time.process_time()
-                plan = make_plan(group(objects, "models/"), view, rules=rules)  # as the engine
+                plan = make_plan(group(objects, "models/"), view, options)  # as the engine
                 best[label] = min(best[label], time.process_time() - started)
                 assert label == "cold" or not plan.installs
         rows.append(

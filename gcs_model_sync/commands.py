@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gcs_model_sync import __version__, deletions, logs, progress, ranged, verify
-from gcs_model_sync.complete import Wait
+from gcs_model_sync.completeness import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Report, Snapshot, check_dest, inspect, sync_once
 from gcs_model_sync.errors import (
@@ -26,9 +26,9 @@ from gcs_model_sync.errors import (
     exit_now,
 )
 from gcs_model_sync.hooks import Hook
-from gcs_model_sync.layout import version_id
-from gcs_model_sync.local import Paths
+from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.logs import event
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Install, Plan
 from gcs_model_sync.redaction import redact
 from gcs_model_sync.report import install_state, rejected
@@ -330,7 +330,7 @@ def plan_rows(
         state = "refused" if r.refused else "rejected"
         rows.append(_row("reject", r.id, r.message, state=state))
     for f in snap.refused:  # what a symbolic link below DEST keeps `once` from doing
-        number = f.version.rpartition("/")[2] if f.version else None
+        number = split_id(f.version)[1] if f.version else None
         row = {"action": "refuse", "version": f.version or f.model, "model": f.model}
         rows.append(row | {"number": number, "state": "link", "reason": f.message})
     for vid in p.unmanaged:
@@ -347,7 +347,7 @@ def plan_rows(
 
 
 def _row(action: str, vid: str, reason: str, **fields: Any) -> dict[str, Any]:
-    model, _, number = vid.rpartition("/")
+    model, number = split_id(vid)
     return {"action": action, "version": vid, "model": model, "number": number} | {
         "state": None,
         "reason": reason,
@@ -465,7 +465,7 @@ def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
             rows.append(_file_row("hold-file", f.model, f.name, f"{f.reason}; {why}"))
     for fid in p.files_left:
         reason = "in the bucket, but a file we did not write is there; left alone"
-        model, _, name = fid.rpartition("/")
+        model, name = split_id(fid)
         rows.append(_file_row("leave", model, name, reason))
     return rows
 
@@ -578,7 +578,7 @@ def _said(e: dict[str, Any]) -> str:
 
 
 def _split(vid: str) -> tuple[str, str]:
-    model, _, version = vid.rpartition("/")
+    model, version = split_id(vid)
     assert version_id(model, version) == vid
     return model, version
 

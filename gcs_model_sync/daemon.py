@@ -22,6 +22,7 @@ from gcs_model_sync.config import Config
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, SyncError
 from gcs_model_sync.health import Health
 from gcs_model_sync.hooks import Hook
+from gcs_model_sync.layout import split_id
 from gcs_model_sync.logs import event, log
 from gcs_model_sync.metrics import Metrics
 from gcs_model_sync.report import Report
@@ -170,7 +171,7 @@ class Loop:
     def _after(self, report: Report) -> None:
         if report.plan:
             self.models |= set(report.plan.remote_models)
-        self.models |= {vid.rpartition("/")[0] for vid in report.published + report.pruned}
+        self.models |= {split_id(vid)[0] for vid in report.published + report.pruned}
         self.metrics.observe(report, self.config.dest, self.models)
         if self.hook:
             self.hook.add(

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gcs_model_sync import safepath
+from gcs_model_sync.layout import split_id
 
 if TYPE_CHECKING:
-    from gcs_model_sync.local import LocalView
-    from gcs_model_sync.plan import FileChange, Plan, Prune
+    from gcs_model_sync.files_plan import FileChange
+    from gcs_model_sync.plan import Plan, Prune
     from gcs_model_sync.report import Failure
+    from gcs_model_sync.scan import LocalView
 
 
 def guard(
@@ -97,7 +99,7 @@ def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
     kept = [i.version.id for i in plan.installs] + list(plan.in_sync)
     kept += [w.id for w in plan.waiting if w.installed]
     for vid in kept:
-        model, _, version = vid.rpartition("/")
+        model, version = split_id(vid)
         newest[model] = max(newest.get(model, -1), int(version))
     out = []
     for p in plan.prunes:
@@ -122,7 +124,7 @@ def free_first(
     rejected = {r.model for r in plan.rejections}
     newest: dict[str, int] = {}
     for vid in local.on_disk:
-        model, _, version = vid.rpartition("/")
+        model, version = split_id(vid)
         newest[model] = max(newest.get(model, -1), int(version))
 
     def superseded(p: Prune) -> bool:

@@ -31,25 +31,15 @@ from gcs_model_sync import (
     rollout,
     tfs_config,
 )
-from gcs_model_sync.complete import Rules
+from gcs_model_sync.completeness import Rules
 from gcs_model_sync.config import Config, dest_not_a_folder
+from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
-from gcs_model_sync.layout import RemoteObject, group
+from gcs_model_sync.layout import RemoteObject, group, split_id
 from gcs_model_sync.layout import model_files as listed_files
-from gcs_model_sync.local import (
-    LastFailure,
-    LocalView,
-    Managed,
-    Paths,
-    Refusal,
-    State,
-    StateError,
-    clean_scratch,
-    load_state,
-    scan,
-)
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, Plan, make_plan
+from gcs_model_sync.paths import Paths
+from gcs_model_sync.plan import Install, Plan, PlanOptions, make_plan
 from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.report import (
     Failure,
@@ -61,6 +51,8 @@ from gcs_model_sync.report import (
 )
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.scan import LocalView, scan
+from gcs_model_sync.state import LastFailure, Managed, Refusal, State, StateError, load_state
 from gcs_model_sync.verify import Verify
 
 __all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]
@@ -100,16 +92,18 @@ def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) ->
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
-    # A few model files' bytes decide completeness (complete.to_read): read, then planned again.
+    # A few model files' bytes decide completeness (completeness.to_read): read, then planned again.
     make = functools.partial(
         make_plan,
         groups,
         local,
-        keep=config.keep,
-        allow_empty_source=config.allow_empty_source,
-        max_delete=config.max_delete,
-        rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
-        source=str(config.source),
+        PlanOptions(
+            keep=config.keep,
+            allow_empty_source=config.allow_empty_source,
+            max_delete=config.max_delete,
+            rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
+            source=str(config.source),
+        ),
         files=files,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))
@@ -348,8 +342,8 @@ def _run(
         _write_tfs_config(config, paths, managed, report)
     if config.server:
         saver.save()  # what the server may now load is recorded as ours first
-        changed = {v.rpartition("/")[0] for v in report.published}
-        changed |= {f.rpartition("/")[0] for f in report.files_written + report.files_removed}
+        changed = {split_id(v)[0] for v in report.published}
+        changed |= {split_id(f)[0] for f in report.files_written + report.files_removed}
         served = rollout.confirm(config, on_disk, changed, report, stop)
     prune.prune(plan, paths, report, managed, saver, served)
     saver.save()

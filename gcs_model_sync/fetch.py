@@ -16,12 +16,13 @@ from typing import TypeVar
 
 from gcs_model_sync import extract, progress, ranged, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
+from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.layout import Form, RemoteObject
-from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import event, log
-from gcs_model_sync.plan import RemoteVersion
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
+from gcs_model_sync.versions import RemoteVersion
 
 _T = TypeVar("_T")
 

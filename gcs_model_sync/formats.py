@@ -1,7 +1,7 @@
 """Pure: what a model file's own bytes say must be uploaded beside it.
 
 The listing cannot tell a graph that restores variables from a frozen one, nor which files an
-ONNX model keeps its tensors in, so completeness (complete.py) asks these functions about the
+ONNX model keeps its tensors in, so completeness (completeness.py) asks these functions about the
 first bytes of a few small objects, read by the engine. Each reads only the protobuf fields
 that matter, by field number (the wire format needs no schema):
 

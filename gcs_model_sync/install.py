@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gcs_model_sync import fetch, progress, publish
 from gcs_model_sync.config import Config
+from gcs_model_sync.durability import remove_tree, sync_trees
 from gcs_model_sync.errors import (
     InsufficientSpace,
     Interrupted,
@@ -26,14 +27,16 @@ from gcs_model_sync.errors import (
     os_error,
 )
 from gcs_model_sync.layout import Form
-from gcs_model_sync.local import PENDING, Managed, Paths, remove_tree, sync_trees
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, RemoteVersion
+from gcs_model_sync.paths import Paths
+from gcs_model_sync.plan import Install
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import FailureKind, Report, local_failure
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.state import PENDING, Managed
 from gcs_model_sync.verify import Verify
+from gcs_model_sync.versions import RemoteVersion
 
 WORKERS_STOP_WITHIN = 2.0  # seconds a pass that ends early waits for its downloads to stop
 # Versions staged within this many seconds share one durability barrier (a syncfs commits the

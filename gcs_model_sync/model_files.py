@@ -18,22 +18,16 @@ from pathlib import Path
 
 from gcs_model_sync import extract, fetch, safepath
 from gcs_model_sync.config import Config
+from gcs_model_sync.durability import remove_tree, sync_trees
 from gcs_model_sync.errors import SyncError, os_error
+from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
-from gcs_model_sync.local import (
-    PENDING_FILE,
-    ManagedFile,
-    Paths,
-    State,
-    make_dirs,
-    remove_tree,
-    sync_trees,
-)
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import FileChange
+from gcs_model_sync.paths import Paths, make_dirs
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import FailureKind, Report, local_failure
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.state import PENDING_FILE, ManagedFile, State
 
 
 def apply(

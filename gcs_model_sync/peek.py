@@ -1,6 +1,6 @@
 """Reads the first bytes of the few model files whose content decides completeness.
 
-complete.to_read() names them, formats.py judges their bytes, and the plan is made again with
+completeness.to_read() names them, formats.py judges their bytes, and the plan is made again with
 what they said. Only versions about to be installed are read (an installed, unchanged version
 costs no request), and what an object generation needs is kept for the process's life, so
 `run` reads a waiting graph once, not every pass.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from gcs_model_sync import complete, formats
-from gcs_model_sync.complete import Wait
+from gcs_model_sync import completeness, formats
+from gcs_model_sync.completeness import Wait
 from gcs_model_sync.errors import Interrupted, SyncError
 from gcs_model_sync.formats import Needs
 from gcs_model_sync.layout import Entry, RemoteObject
@@ -38,7 +38,7 @@ def planned(bucket: Bucket, make: Callable[[Facts], Plan]) -> Plan:
         e
         for w in plan.waiting
         if w.kind is Wait.UNREAD
-        for e in complete.unread(w.version.entries, facts)
+        for e in completeness.unread(w.version.entries, facts)
     ]:
         learn(bucket, todo, facts, known)
         plan = make(facts)

@@ -9,13 +9,16 @@ from dataclasses import replace
 
 from gcs_model_sync import deletions, fetch, publish, space
 from gcs_model_sync.config import Config
+from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import os_error
-from gcs_model_sync.local import LocalView, Managed, Paths, clean_scratch
 from gcs_model_sync.logs import event
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Plan, Prune
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import Report, local_failure
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import Managed
 
 
 def make_room(

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from gcs_model_sync import safepath
-from gcs_model_sync.local import make_dirs
+from gcs_model_sync.paths import make_dirs
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux

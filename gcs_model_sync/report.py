@@ -8,7 +8,8 @@ from enum import StrEnum
 
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, Plan, Rejection
+from gcs_model_sync.plan import Install, Plan
+from gcs_model_sync.versions import Rejection
 
 
 class FailureKind(StrEnum):
@@ -101,7 +102,7 @@ def install_state(install: Install, fingerprint: str | None, resume_bytes: int) 
     download cut short left bytes that are kept), `reinstall` (ours, but its folder is gone),
     or `new` (never installed, an install cut short before anything was kept included).
     `fingerprint` is what the state file records for it."""
-    from gcs_model_sync.local import PENDING
+    from gcs_model_sync.state import PENDING
 
     if install.replaces:
         return "replace"

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from gcs_model_sync.config import Config
+from gcs_model_sync.layout import split_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.report import FailureKind, Report
 from gcs_model_sync.retry import StopToken
@@ -46,9 +47,9 @@ def confirm(
     server = ModelServer(config.server, Kind(config.server_kind))
     versions: dict[str, list[int]] = defaultdict(list)
     for vid in on_disk:
-        model, _, version = vid.rpartition("/")
+        model, version = split_id(vid)
         versions[model].append(int(version))
-    published = {vid.rpartition("/")[0] for vid in report.published}
+    published = {split_id(vid)[0] for vid in report.published}
     served: dict[str, int | None] = {}
     # One bound for the whole confirmation: the models load side by side on the server, and
     # ten models it will never serve must not hold a pass for ten timeouts.

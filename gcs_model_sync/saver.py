@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gcs_model_sync.local import Paths, State, save_state, sync_dirs
+from gcs_model_sync.durability import sync_dirs
+from gcs_model_sync.paths import Paths
+from gcs_model_sync.state import State, save_state
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gcs_model_sync import safepath
+from gcs_model_sync.durability import atomic_write
 from gcs_model_sync.errors import SyncError
-from gcs_model_sync.local import atomic_write
 
 __all__ = ["NAME_SEPARATOR", "model_name", "models_for", "render", "write_if_changed"]
 

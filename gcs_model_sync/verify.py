@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gcs_model_sync.errors import ConfigError, SyncError, VerifyRefused
 from gcs_model_sync.hooks import OUTPUT_LINES, run_bounded
+from gcs_model_sync.layout import version_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.redaction import scrub, secrets_in
 from gcs_model_sync.retry import StopToken
@@ -54,6 +55,14 @@ class Verify:
         """Run the check on a staged version; returns "success", or raises VerifyRefused
         (exit code or timeout: the version's fault, remembered) or SyncError (it could not
         start: this node's fault, tried again next pass)."""
+        while not self.turn.acquire(timeout=POLL):
+            stop.check()
+        try:
+            return self._run(model, version, folder, where, stop)
+        finally:
+            self.turn.release()
+
+    def _run(self, model: str, version: str, folder: Path, where: str, stop: StopToken) -> str:
         env = {
             **os.environ,
             **self.base_env,
@@ -61,23 +70,7 @@ class Verify:
             "GCS_MODEL_SYNC_VERSION": version,
             "GCS_MODEL_SYNC_VERSION_DIR": str(folder),
         }
-        while not self.turn.acquire(timeout=POLL):
-            stop.check()
-        try:
-            return self._run(env, model, version, folder, where, stop)
-        finally:
-            self.turn.release()
-
-    def _run(
-        self,
-        env: dict[str, str],
-        model: str,
-        version: str,
-        folder: Path,
-        where: str,
-        stop: StopToken,
-    ) -> str:
-        vid = f"{model}/{version}" if model else version
+        vid = version_id(model, version)
         try:
             done = run_bounded(
                 shlex.split(self.command), env=env, timeout=self.timeout, cwd=folder, stop=stop

@@ -8,8 +8,9 @@ from gcs_model_sync.commands import Planned, model_status, plan_rows, status_lin
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.engine import Snapshot
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
-from gcs_model_sync.local import PENDING, LastFailure, LocalView, Managed, State
-from gcs_model_sync.plan import make_plan
+from gcs_model_sync.plan import PlanOptions, make_plan
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import PENDING, LastFailure, Managed, State
 
 P = "p/"
 
@@ -32,7 +33,7 @@ def snapshot(
 ) -> Snapshot:
     state = State({m.id: m for m in managed}, failed=failed or {})
     local = LocalView(dict(state.versions), frozenset(on_disk))
-    plan = make_plan(group(objects, P), local, **options)  # type: ignore[arg-type]
+    plan = make_plan(group(objects, P), local, PlanOptions(**options))  # type: ignore[arg-type]
     return Snapshot(objects, local, plan, state)
 
 

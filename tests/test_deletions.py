@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from gcs_model_sync.complete import Rules
+from gcs_model_sync.completeness import Rules
 from gcs_model_sync.deletions import Decision, decide, free_first, guard, refuse_links
+from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import Form, RemoteObject, group, model_files
-from gcs_model_sync.local import LocalView, Managed, ManagedFile
-from gcs_model_sync.plan import FileChange, Install, Plan, Prune, RemoteVersion, make_plan
+from gcs_model_sync.plan import Install, Plan, PlanOptions, Prune, make_plan
 from gcs_model_sync.report import Failure, FailureKind
-from tests.test_plan import files_plan, fp, obj, plan_of, prunes, view
+from gcs_model_sync.scan import LocalView
+from gcs_model_sync.state import Managed, ManagedFile
+from gcs_model_sync.versions import RemoteVersion
+from tests.support.plans import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
 
@@ -186,7 +189,7 @@ def test_model_files_wait_while_a_version_of_their_model_is_still_uploading() ->
     plan = make_plan(
         group(objects, "p/"),
         view(),
-        rules=Rules(now, settle=60.0),
+        PlanOptions(rules=Rules(now, settle=60.0)),
         files=model_files(objects, "p/", {"m"}),
     )
     assert [w.id for w in plan.waiting] == ["m/2"]
@@ -194,7 +197,7 @@ def test_model_files_wait_while_a_version_of_their_model_is_still_uploading() ->
     settled = make_plan(
         group(objects, "p/"),
         view(),
-        rules=Rules(now + 60, settle=60.0),
+        PlanOptions(rules=Rules(now + 60, settle=60.0)),
         files=model_files(objects, "p/", {"m"}),
     )
     assert files_of(decide(settled, [])) == {"files": ["m/config.pbtxt"], "held": []}

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, install, local, publish, remote, saver
+from gcs_model_sync import engine, install, publish, remote, saver
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.state import PENDING, State, load_state
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
 
@@ -65,7 +67,7 @@ def test_renames_are_made_durable_once_before_the_final_state_save(
     syncs = [c for c in calls if c[0] == "sync"]
     assert syncs == [("sync", {dest / "m1", dest / "m2", dest / "m3", dest / "deep" / "er"})]
     assert calls[-2:] == [syncs[0], ("save", None)]  # synced, then recorded
-    assert local.load_state(local.Paths(dest)).versions["m1/0001"].fingerprint.startswith("zip:")
+    assert load_state(Paths(dest)).versions["m1/0001"].fingerprint.startswith("zip:")
 
 
 class Durability:
@@ -97,11 +99,11 @@ class Durability:
             real_sync(dirs, d)
             self.undoable = {t: k for t, k in self.undoable.items() if t.parent not in dirs}
 
-        def save(paths: local.Paths, state: local.State, source: str) -> None:
+        def save(paths: Paths, state: State, source: str) -> None:
             self.saves += 1
             for target, kind in self.undoable.items():
                 m = state.versions.get(str(target.relative_to(self.dest)))
-                if kind == "published" and m is not None and m.fingerprint != local.PENDING:
+                if kind == "published" and m is not None and m.fingerprint != PENDING:
                     self.violations.append(f"save {self.saves} records {target}, not yet durable")
                 if kind == "removed" and m is None:
                     self.violations.append(f"save {self.saves} forgets {target}, still undoable")
@@ -149,7 +151,7 @@ def test_the_state_saved_on_interrupt_records_only_durable_renames(
         engine.sync_once(config, stop)
     assert crash.saves == 2  # the pending entries, then the save on the way out
     assert crash.violations == []
-    versions = local.load_state(local.Paths(dest)).versions
+    versions = load_state(Paths(dest)).versions
     assert [v for v, m in versions.items() if m.fingerprint != "pending"]
 
 
@@ -189,10 +191,10 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
             engine.sync_once(config, StopToken())
         workers = [t.name for t in set(threading.enumerate()) - before if t.name[:5] == "stage"]
         assert workers == []
-        assert list(local.Paths(dest).staging.iterdir()) == []
+        assert list(Paths(dest).staging.iterdir()) == []
     finally:
         gate.set()
-    state = local.load_state(local.Paths(dest)).versions
+    state = load_state(Paths(dest)).versions
     assert (dest / "a" / "0001").is_dir()
     assert "a/0001" in state  # published before the failed save: still ours
     assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours
@@ -254,10 +256,12 @@ def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
     tmp_path: Path,
 ) -> None:
     from gcs_model_sync.layout import RemoteObject, fingerprint, group
-    from gcs_model_sync.local import LastFailure, Paths, State
-    from gcs_model_sync.plan import Install, RemoteVersion
+    from gcs_model_sync.paths import Paths
+    from gcs_model_sync.plan import Install
     from gcs_model_sync.report import FailureKind, Report
     from gcs_model_sync.saver import StateSaver
+    from gcs_model_sync.state import LastFailure, State
+    from gcs_model_sync.versions import RemoteVersion
 
     def install_of(key: str, generation: int = 1) -> Install:
         [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gcs_model_sync import zipstream
+from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.extract import (
     Limits,
@@ -29,7 +30,6 @@ from gcs_model_sync.extract import (
     extract_zip,
     member_path,
 )
-from gcs_model_sync.local import remove_tree
 from gcs_model_sync.tarstream import extract as extract_tar
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zips we build

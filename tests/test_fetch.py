@@ -14,10 +14,10 @@ from gcs_model_sync import engine, extract, fetch, ranged, space
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Entry, Form, RemoteObject
-from gcs_model_sync.local import Paths
-from gcs_model_sync.plan import RemoteVersion
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.versions import RemoteVersion
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
 from tests.support.models import make_piped_zip, sample_files

@@ -13,12 +13,18 @@ from gcs_model_sync.layout import (
     RemoteObject,
     fingerprint,
     group,
-    parse_key,
     servable,
+    split_id,
     version_id,
 )
 
 P = "models/prod/"
+
+
+def parse_key(name: str, prefix: str) -> Entry | None:
+    """One object classified alone; None: not part of any version (ignored)."""
+    entries = [e for es in group([RemoteObject(name, 0, 0)], prefix).values() for e in es]
+    return entries[0] if entries else None
 
 
 @pytest.mark.parametrize(
@@ -259,3 +265,10 @@ def test_parse_key_never_raises_and_never_returns_an_unflagged_escape(
             assert prefix + rebuilt + "/" + entry.relpath == prefix + key
         else:
             assert (prefix + key).startswith(prefix + rebuilt + ".")
+
+
+@pytest.mark.parametrize(
+    ("model", "version"), [("m", "0002"), ("", "7"), ("a/b/c", "3"), ("team/ranker", "10")]
+)
+def test_split_id_is_the_inverse_of_version_id(model: str, version: str) -> None:
+    assert split_id(version_id(model, version)) == (model, version)

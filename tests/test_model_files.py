@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gcs_model_sync import engine, local, model_files
+from gcs_model_sync import engine, model_files
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
-from gcs_model_sync.plan import FileChange
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.state import PENDING_FILE, State, load_state
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
 
@@ -44,13 +46,13 @@ def test_ownership_is_on_disk_before_a_file_is_renamed_into_place(
 
     def crash_after_rename(src: str | Path, dst: str | Path) -> None:
         real(src, dst)
-        seen.append(local.load_state(local.Paths(dest)).files["m/config.pbtxt"].generation)
+        seen.append(load_state(Paths(dest)).files["m/config.pbtxt"].generation)
         raise SystemExit("killed")  # nothing after this runs, as after kill -9
 
     monkeypatch.setattr(model_files.os, "replace", crash_after_rename)
     with pytest.raises(SystemExit):
         engine.sync_once(config, StopToken())
-    assert seen == [local.PENDING_FILE]
+    assert seen == [PENDING_FILE]
     monkeypatch.undo()
     config = _config(emulator, bucket, dest, monkeypatch)
     report = engine.sync_once(config, StopToken())
@@ -74,7 +76,7 @@ def test_a_new_file_is_never_renamed_over_one_that_appeared_since_the_scan(
     report = engine.sync_once(config, StopToken())
     assert (dest / "m" / "labels.txt").read_bytes() == b"by hand"
     assert report.files_written == []
-    assert "m/labels.txt" not in local.load_state(local.Paths(dest)).files  # not ours
+    assert "m/labels.txt" not in load_state(Paths(dest)).files  # not ours
 
 
 def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
@@ -82,7 +84,7 @@ def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
 ) -> None:
     """What the plan did not stop (a link made during the pass) is refused where the file is
     renamed or unlinked: one line naming the link, a failure of that file."""
-    paths = local.Paths(tmp_path / "models")
+    paths = Paths(tmp_path / "models")
     paths.ensure()
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -95,7 +97,7 @@ def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
     write = FileChange("m", "config.pbtxt", obj, "changed in the bucket")
     assert model_files._place(write, staged, paths, report) is False
     remove = FileChange("m", "config.pbtxt", None, "removed from the bucket")
-    model_files._remove(remove, paths, report, local.State(), StateSaver(paths, local.State(), "s"))
+    model_files._remove(remove, paths, report, State(), StateSaver(paths, State(), "s"))
     assert (outside / "config.pbtxt").read_bytes() == b"theirs"
     assert [f.message for f in report.failures] == [
         f"{paths.dest / 'm' / 'config.pbtxt'}: cannot write: a symbolic link below --dest; "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
-from gcs_model_sync.local import PENDING
-from gcs_model_sync.plan import Install, RemoteVersion
+from gcs_model_sync.plan import Install
 from gcs_model_sync.report import install_state, published_as
+from gcs_model_sync.state import PENDING
+from gcs_model_sync.versions import RemoteVersion
 
 
 def version() -> RemoteVersion:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gcs_model_sync.complete import (
+from gcs_model_sync.completeness import (
     Rules,
     Wait,
     companion_gap,
@@ -16,8 +16,8 @@ from gcs_model_sync.complete import (
 )
 from gcs_model_sync.formats import ONNX_READ, Needs
 from gcs_model_sync.layout import Entry, Form, RemoteObject, group
-from gcs_model_sync.local import LocalView
-from gcs_model_sync.plan import make_plan
+from gcs_model_sync.plan import PlanOptions, make_plan
+from gcs_model_sync.scan import LocalView
 
 T0_S = 1796126400.0  # 2026-12-01T12:00:00Z
 
@@ -234,7 +234,7 @@ def test_keep_reaches_an_older_version_once_the_newest_is_read_incomplete() -> N
     groups, local = group(objects, "p/"), LocalView({}, frozenset())
 
     def plan(facts: dict[tuple[str, int], Needs]) -> tuple[list[str], list[str]]:
-        p = make_plan(groups, local, keep=1, facts=facts)
+        p = make_plan(groups, local, PlanOptions(keep=1), facts=facts)
         waits = [f"{w.id}:{w.kind}" for w in p.waiting]
         return waits, [i.version.id for i in p.installs]
 
