@@ -14,7 +14,9 @@ import tarfile
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import COPY_CHUNK, Gunzip, Readable, Stream, Writer, member_path
+from gcs_model_sync.extract import Writer, member_path
+from gcs_model_sync.extractor import Source
+from gcs_model_sync.stream import COPY_CHUNK, Gunzip, Readable, Stream
 
 BLOCK = tarfile.BLOCKSIZE
 ZERO_BLOCK = bytes(BLOCK)
@@ -22,6 +24,29 @@ META_LIMIT = 1024 * 1024  # a long name or pax header larger than this is not a 
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _SPECIAL = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)
 _PAX = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
+class TarExtractor:
+    """A tar, or a tar.gz (`gz`), extracted as it arrives: one sequential pass, whatever
+    brings the bytes (a big archive's arrive by parallel ranges ahead of it). A tar states
+    no total size up front (its headers are spread through it)."""
+
+    def __init__(self, gz: bool) -> None:
+        self.gz = gz
+
+    def extract(self, source: Source, writer: Writer) -> Writer:
+        where = writer.limits.where
+        source.stream(lambda content: extract(content, writer, where, gz=self.gz))
+        return writer
+
+    def tail_start(self, size: int) -> int | None:
+        return None
+
+    def stated_size(self, tail: bytes) -> int | None:
+        return None
+
+
+TAR, TGZ = TarExtractor(gz=False), TarExtractor(gz=True)
 
 
 class _Member:

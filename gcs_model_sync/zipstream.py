@@ -16,15 +16,8 @@ import struct
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import (
-    COPY_CHUNK,
-    EXEC_MODE,
-    Readable,
-    Stream,
-    Writer,
-    member_path,
-    set_mode,
-)
+from gcs_model_sync.extract import EXEC_MODE, Writer, member_path, set_mode
+from gcs_model_sync.stream import COPY_CHUNK, Readable, Stream
 
 LOCAL = b"PK\x03\x04"
 CENTRAL = b"PK\x01\x02"

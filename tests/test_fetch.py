@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, extract, fetch, ranged, space
+from gcs_model_sync import engine, extract, fetch, ranged, space, zipformat
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
 from gcs_model_sync.layout import Entry, Form, RemoteObject
@@ -26,13 +26,13 @@ from tests.support.models import make_piped_zip, sample_files
 def _spy_on_zip_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The archive files extract_zip is given (the zips that needed random access)."""
     archives: list[Path] = []
-    real = extract.extract_zip
+    real = zipformat.extract_zip
 
     def spy(archive: Path, writer: extract.Writer, where: str) -> None:
         archives.append(archive)
         real(archive, writer, where)
 
-    monkeypatch.setattr(extract, "extract_zip", spy)
+    monkeypatch.setattr(zipformat, "extract_zip", spy)
     return archives
 
 
