@@ -46,7 +46,10 @@ class Registry:
         self.formats = formats
         self._by_suffix = {s: a for a in formats for s in a.suffixes}
         self._by_form = {a.form: a for a in formats}
-        alternatives = "|".join(map(re.escape, sorted(self._by_suffix, key=len, reverse=True)))
+        suffixes = sum(len(a.suffixes) for a in formats)
+        if len(self._by_suffix) < suffixes or len(self._by_form) < len(formats):
+            raise ValueError("two archive formats claim one suffix or one form")
+        alternatives = "|".join(map(re.escape, sorted(self._by_suffix)))  # fullmatch: any order
         self.name_re = re.compile(rf"([0-9]+)\.({alternatives})")  # an archive's object name
 
     def parse(self, name: str) -> tuple[str, Form] | None:

@@ -1,8 +1,8 @@
-"""What an archive format is to the rest of the tool: one Extractor, given a Source.
+"""What an archive format is to the rest of the tool: one Extractor, given an ArchiveSource.
 
-fetch offers the archive object as a Source (read from its first byte, or a seekable local
-copy) and never asks which format it is; space asks the Extractor what an archive's end says
-it extracts to. archives.py registers one Extractor per format.
+fetch offers the archive object as an ArchiveSource (read from its first byte, or a seekable
+local copy) and never asks which format it is; space asks the Extractor what an archive's end
+says it extracts to. archives.py registers one Extractor per format.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gcs_model_sync.extract import Writer
 from gcs_model_sync.stream import Readable
 
 
-class Source(Protocol):
+class ArchiveSource(Protocol):
     """One archive object, as fetch reads it."""
 
     def stream(self, extract_all: Callable[[Readable], None]) -> None:
@@ -32,7 +32,7 @@ class Source(Protocol):
 class Extractor(Protocol):
     """How one archive format is staged, and what it states about its size."""
 
-    def extract(self, source: Source, writer: Writer) -> Writer:
+    def extract(self, source: ArchiveSource, writer: Writer) -> Writer:
         """Every member into `writer`, or VersionRejected; returns the Writer that holds
         them (a fresh one when the format had to start over)."""
 

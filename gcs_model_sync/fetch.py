@@ -17,7 +17,7 @@ from typing import TypeVar
 from gcs_model_sync import archives, extract, progress, ranged, retry, space
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
-from gcs_model_sync.extractor import Source
+from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import event
@@ -205,7 +205,7 @@ def _sliced(
 @contextlib.contextmanager
 def _source(
     bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config, writer: extract.Writer
-) -> Iterator[Source]:
+) -> Iterator[ArchiveSource]:
     """The archive object for its format's extractor: read by parallel ranges into a partial
     file when big, else streamed (and spooled beside `writer`'s tree if the format needs a
     seekable copy)."""

@@ -15,7 +15,7 @@ import zlib
 
 from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.extract import Writer, member_path
-from gcs_model_sync.extractor import Source
+from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.stream import COPY_CHUNK, Gunzip, Readable, Stream
 
 BLOCK = tarfile.BLOCKSIZE
@@ -34,7 +34,7 @@ class TarExtractor:
     def __init__(self, gz: bool) -> None:
         self.gz = gz
 
-    def extract(self, source: Source, writer: Writer) -> Writer:
+    def extract(self, source: ArchiveSource, writer: Writer) -> Writer:
         where = writer.limits.where
         source.stream(lambda content: extract(content, writer, where, gz=self.gz))
         return writer

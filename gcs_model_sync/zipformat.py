@@ -16,7 +16,7 @@ from pathlib import Path
 from gcs_model_sync import zipstream
 from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.extract import Writer, member_path
-from gcs_model_sync.extractor import Source
+from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.logs import log
 
 TAIL = 256 * 1024  # the end of a zip read to learn its size: EOCD, zip64 records, central dir
@@ -28,7 +28,7 @@ class ZipExtractor:
     """Streams when the local headers allow it; zips that need random access (written to a
     pipe with stored members, bzip2 or lzma) start over from a seekable copy."""
 
-    def extract(self, source: Source, writer: Writer) -> Writer:
+    def extract(self, source: ArchiveSource, writer: Writer) -> Writer:
         where = writer.limits.where
         try:
             source.stream(lambda content: zipstream.extract(content, writer, where))
