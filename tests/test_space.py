@@ -1,15 +1,19 @@
-"""Room on the destination: a shared budget across workers."""
+"""Room on the destination: a shared budget across workers, and what an archive states it
+extracts to, as its format tells."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import pytest
 
-from gcs_model_sync import space
+from gcs_model_sync import archives, space
 from gcs_model_sync.errors import InsufficientSpace
+from gcs_model_sync.layout import Form, RemoteObject
+from gcs_model_sync.remote import Bucket
+from tests.support.models import make_zip
 
 
 class _Usage(NamedTuple):
@@ -82,3 +86,36 @@ def test_a_refusal_says_whether_the_version_would_fit_with_nothing_else_being_st
     with pytest.raises(space.NoRoom) as never:
         budget.reserve(tmp_path, 1500, 0, "gs://b/m/2/", on_disk=lambda: 200)
     assert not never.value.alone
+
+
+class _Tails:
+    """A bucket that serves object ends, and counts what was asked."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.asked = data, list[int]()
+
+    def tail(self, obj: RemoteObject, start: int) -> bytes | None:
+        self.asked.append(start)
+        return self.data[start:]
+
+
+@pytest.mark.parametrize(
+    ("form", "encoding", "told"),
+    [(Form.ZIP, None, True), (Form.ZIP, "gzip", False), (Form.TAR, None, False)],
+)
+def test_an_archive_states_its_size_only_as_its_format_says(
+    form: Form, encoding: str | None, told: bool
+) -> None:
+    """The format decides whether its end is read and what it says (a zip's central
+    directory); an object stored gzip-encoded has no readable end to range into."""
+    files = {f"f{i}": bytes(5000) for i in range(3)}
+    data = make_zip(files)
+    obj = RemoteObject("m/1.zip", 1, len(data), encoding=encoding)
+    bucket = _Tails(data)
+    extractor = archives.REGISTRY.extractor(form)
+    assert extractor is not None
+
+    size = space.stated_size(cast(Bucket, bucket), obj, extractor)
+
+    assert size == (15000 if told else None)
+    assert bucket.asked == ([0] if told else [])
