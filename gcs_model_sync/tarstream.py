@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tarfile
 import zlib
+from typing import NamedTuple
 
 from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.extract import Writer, member_path
@@ -162,19 +163,21 @@ def _members(inp: Stream, writer: Writer, where: str) -> None:
         linkname = fields.get("linkpath", long_link if long_link is not None else info.linkname)
         size = _size(fields, info, where)
         pax, long_name, long_link = {}, None, None
-        _member(inp, writer, where, kind, name, linkname, size, info.mode)
+        _member(inp, writer, where, _Header(kind, name, linkname, size, info.mode))
 
 
-def _member(
-    inp: Stream,
-    writer: Writer,
-    where: str,
-    kind: bytes,
-    name: str,
-    linkname: str,
-    size: int,
-    mode: int,
-) -> None:
+class _Header(NamedTuple):
+    """A member's header, extended headers (GNU long names, pax records) applied."""
+
+    kind: bytes
+    name: str
+    linkname: str
+    size: int
+    mode: int
+
+
+def _member(inp: Stream, writer: Writer, where: str, header: _Header) -> None:
+    kind, name, linkname, size, mode = header
     rel = member_path(name, where)
     if kind in _REGULAR:
         if rel is None:
