@@ -18,7 +18,8 @@ from gcs_model_sync.extractor import Extractor
 
 class Form(StrEnum):
     """How a version is stored: a folder of objects, or one archive of a registered format.
-    The value is what the state file and `plan` show."""
+    The value is part of a version's fingerprint (kept in the state file) and what `plan`
+    shows: a member's value never changes."""
 
     ZIP = "zip"
     TAR = "tar"
@@ -27,6 +28,8 @@ class Form(StrEnum):
 
 
 class Archive(NamedTuple):
+    """One registry line."""
+
     form: Form
     suffixes: tuple[str, ...]  # after the version number and a dot, without the dot
     extractor: Extractor

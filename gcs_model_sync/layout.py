@@ -139,7 +139,7 @@ def _parse(
         problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
         relpath = f"{head.rest}/{last}" if head.rest else last
         return Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem), head.key
-    archive = archives.REGISTRY.parse(last)  # read each call: a test may register a format
+    archive = archives.REGISTRY.parse(last)  # looked up per call: a registry swapped whole
     if archive is None:
         return None
     version, form = archive
