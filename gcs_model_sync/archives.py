@@ -47,18 +47,19 @@ class Registry:
 
     def __init__(self, formats: tuple[Archive, ...]) -> None:
         self.formats = formats
-        self._by_suffix = {s: a for a in formats for s in a.suffixes}
+        self.forms = {s: a.form for a in formats for s in a.suffixes}  # by suffix
         self._by_form = {a.form: a for a in formats}
         suffixes = sum(len(a.suffixes) for a in formats)
-        if len(self._by_suffix) < suffixes or len(self._by_form) < len(formats):
+        if len(self.forms) < suffixes or len(self._by_form) < len(formats):
             raise ValueError("two archive formats claim one suffix or one form")
-        alternatives = "|".join(map(re.escape, sorted(self._by_suffix)))  # fullmatch: any order
-        self.name_re = re.compile(rf"([0-9]+)\.({alternatives})")  # an archive's object name
+        alternatives = "|".join(map(re.escape, sorted(self.forms)))  # fullmatch: any order
+        # An archive's object name: the version, then the suffix (a key of `forms`).
+        self.name_re = re.compile(rf"([0-9]+)\.({alternatives})")
 
     def parse(self, name: str) -> tuple[str, Form] | None:
         """The version and form an archive's name (`0002.zip`) says; None for any other."""
         m = self.name_re.fullmatch(name)
-        return None if m is None else (m.group(1), self._by_suffix[m.group(2)].form)
+        return None if m is None else (m.group(1), self.forms[m.group(2)])
 
     def extractor(self, form: Form) -> Extractor | None:
         """The form's Extractor; None for the folder form (its objects are its files)."""

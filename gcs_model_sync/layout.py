@@ -139,10 +139,11 @@ def _parse(
         problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
         relpath = f"{head.rest}/{last}" if head.rest else last
         return Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem), head.key
-    archive = archives.REGISTRY.parse(last)  # looked up per call: a registry swapped whole
-    if archive is None:
+    registry = archives.REGISTRY  # looked up per call: a registry swapped whole is read
+    m = registry.name_re.fullmatch(last)  # (Registry.parse, inlined: the loop is hot)
+    if m is None:
         return None
-    version, form = archive
+    version, form = m.group(1), registry.forms[m.group(2)]
     problem = _unsafe((*head.parts, version), top_level=True)
     return Entry(obj, folder, version, form, "", problem), (folder, version, form)
 
