@@ -1,5 +1,5 @@
 """Pure: is a folder-form version's upload complete, judged from the listing (and from the
-first bytes of a few model files, read by the engine: see formats.py)?
+first bytes of a few model files, read by the engine: see companions.py)?
 
 A folder version arrives object by object (`gsutil -m cp -r`, a training job's own writer),
 so a listing can catch it half uploaded. TF Serving loads the first thing it sees under a
@@ -15,14 +15,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from gcs_model_sync import formats
-from gcs_model_sync.formats import Needs
+from gcs_model_sync import companions
+from gcs_model_sync.companions import Needs
 from gcs_model_sync.layout import Entry
 
 SHARD_RE = re.compile(r"variables/variables\.data-([0-9]+)-of-([0-9]+)")
-SAVED_MODEL_FILES = formats.SAVED_MODEL_FILES
+SAVED_MODEL_FILES = companions.SAVED_MODEL_FILES
 # Facts: what the bytes of a few listed objects say they need, by (name, generation); the
-# engine reads them (formats.read_size says which and how much) for versions about to be
+# engine reads them (companions.read_size says which and how much) for versions about to be
 # installed. An object it could not read maps to Needs(): judged by the listing alone.
 Facts = Mapping[tuple[str, int], Needs]
 
@@ -146,7 +146,7 @@ def to_read(entries: Sequence[Entry]) -> list[Entry]:
                 continue  # the listing rules judge it
         elif base.endswith(".xml") and f"{e.relpath[: -len('.xml')]}.bin" in names:
             continue  # an IR with its weights, or an XML that needs nothing
-        if formats.read_size(e.relpath, e.obj.size) is not None:
+        if companions.read_size(e.relpath, e.obj.size) is not None:
             out.append(e)
     return out
 

@@ -1,108 +1,23 @@
-"""Safe, streaming extraction of one version archive into a staging folder.
+"""The safe Writer every archive format extracts through, into a staging folder.
 
 Every member is checked before a byte is written: no absolute paths, no `..`, no links
 that leave the version folder, no devices or fifos, no duplicate files, and a cap on the
 total extracted size (zip bombs). Any problem raises VersionRejected naming the object.
+How each format walks its members is its own module's (zipformat, zipstream, tarstream).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
-import lzma
 import os
 import posixpath
-import stat
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
-from gcs_model_sync.layout import VERSION_RE
-
-COPY_CHUNK = 1024 * 1024
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class Chunks(Protocol):
-    """What Writer.file copies from: bytes, or views of a buffer that are never copied."""
-
-    def read(self, size: int = -1, /) -> bytes | memoryview: ...
-
-
-class Stream:
-    """An archive as it downloads: member bytes as views of the chunks the source produced
-    (they reach write() uncopied, so the GIL is free for the other staging threads), headers
-    as exact reads, and push-back of bytes read past the end of a member."""
-
-    def __init__(self, src: Readable, truncated: str) -> None:
-        self.src = src
-        self.truncated = truncated  # the error for an archive that stops too early
-        self.chunk = memoryview(b"")
-        self.pos = 0
-        self.offset = 0  # archive bytes consumed, for messages
-
-    def more(self) -> bool:
-        """Is there anything left? Loads the next chunk once the current one is used up."""
-        if self.pos < len(self.chunk):
-            return True
-        data = self.src.read(COPY_CHUNK)
-        self.chunk, self.pos = memoryview(data), 0
-        return bool(data)
-
-    def read(self, n: int) -> memoryview:
-        """Up to n bytes; empty at the end of the stream."""
-        if not self.more():
-            return self.chunk
-        end = min(self.pos + n, len(self.chunk))
-        view = self.chunk[self.pos : end]
-        self.offset += end - self.pos
-        self.pos = end
-        return view
-
-    def view(self, n: int) -> memoryview:
-        """Between 1 and n bytes: the stream may not end here."""
-        view = self.read(n)
-        if not view:
-            raise VersionRejected(f"{self.truncated} (the stream ends at byte {self.offset})")
-        return view
-
-    def exact(self, n: int) -> bytes:
-        parts, left = [], n
-        while left:
-            view = self.view(left)
-            parts.append(view)
-            left -= len(view)
-        return b"".join(parts)
-
-    def skip(self, n: int) -> None:
-        while n:
-            n -= len(self.view(n))
-
-    def peek(self, n: int) -> bytes:
-        """Up to n bytes ahead, left unread; fewer only where the stream ends."""
-        while len(self.chunk) - self.pos < n:
-            data = self.src.read(COPY_CHUNK)
-            if not data:
-                break
-            self.chunk, self.pos = memoryview(self.chunk[self.pos :].tobytes() + data), 0
-        return self.chunk[self.pos : self.pos + n].tobytes()
-
-    def unread(self, data: bytes) -> None:
-        if data:
-            self.chunk, self.pos = memoryview(data + self.chunk[self.pos :]), 0
-            self.offset -= len(data)
-
-    def drain(self) -> None:
-        """Read to the very end (a tar.gz's gzip trailer is checked there)."""
-        while self.src.read(COPY_CHUNK):
-            pass
+from gcs_model_sync.stream import COPY_CHUNK, Chunks
 
 
 class Limits:
@@ -204,6 +119,13 @@ class Writer:
         root.mkdir(parents=True, exist_ok=True)
         set_mode(root, DIR_MODE)  # it may become the version folder itself
 
+    def fresh(self) -> Writer:
+        """An empty tree again, counting from zero on the same Limits (a reservation reads
+        them): for a format that starts its extraction over another way."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.limits.written = 0
+        return Writer(self.root, self.limits)
+
     def _parent(self, rel: str) -> Path:
         parent = posixpath.dirname(rel)
         if parent and parent not in self.dirs:
@@ -212,7 +134,7 @@ class Writer:
 
     def _refused(self, rel: str, exc: OSError) -> VersionRejected:
         """The file system will not take this member: a name clash, too long, and so on."""
-        _raise_space(exc, self.limits.where)
+        raise_space(exc, self.limits.where)
         if exc.errno not in _MEMBER_ERRNOS:
             raise exc  # a problem of this disk, not of the archive
         if isinstance(exc, FileExistsError):
@@ -257,7 +179,7 @@ class Writer:
                         start_writeback(fd, flushed, written - flushed)
                         flushed = written
         except OSError as exc:
-            _raise_space(exc, self.limits.where)
+            raise_space(exc, self.limits.where)
             raise
 
     def adopt(self, rel: str, src: Path) -> None:
@@ -342,126 +264,10 @@ def _check_links(top: Path, where: str) -> None:
                 _check_link(top, rel, os.readlink(path), where)
 
 
-def _raise_space(exc: OSError, where: str) -> None:
-    import errno
-
+def raise_space(exc: OSError, where: str) -> None:
+    """A full disk or quota is no fault of the archive: InsufficientSpace, not rejection."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise InsufficientSpace(f"{where}: no space left on the destination filesystem") from exc
-
-
-class _Decoded:
-    """A zip member's bytes. Failing to locate or decompress them means a corrupt archive:
-    a bad header offset makes zipfile seek before the start (EINVAL), and bzip2 and lzma
-    raise their own errors rather than BadZipFile."""
-
-    _ERRORS = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
-
-    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> None:
-        self.where = where
-        with self._corrupt():
-            self.src = zf.open(info)
-
-    @contextlib.contextmanager
-    def _corrupt(self) -> Iterator[None]:
-        try:
-            yield
-        except self._ERRORS as exc:
-            raise VersionRejected(
-                f"{self.where}: corrupt or unsupported zip archive ({exc})"
-            ) from exc
-
-    def read(self, size: int = -1, /) -> bytes:
-        with self._corrupt():
-            return self.src.read(size)
-
-    def __enter__(self) -> _Decoded:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.src.close()
-
-
-def extract_zip(archive: Path, writer: Writer, where: str) -> None:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            declared = sum(i.file_size for i in infos)
-            if declared > writer.limits.max_bytes:
-                raise VersionRejected(
-                    f"{where}: declares {declared} bytes, more than --max-version-size "
-                    f"{writer.limits.max_bytes}"
-                )
-            for info in infos:
-                rel = member_path(info.filename, where)
-                if rel is None:
-                    continue
-                kind = stat.S_IFMT(info.external_attr >> 16)
-                if info.flag_bits & 0x1:
-                    raise VersionRejected(f"{where}: member {rel!r} is encrypted")
-                if info.is_dir():
-                    writer.mkdir(rel)
-                elif kind == stat.S_IFLNK:
-                    with _Decoded(zf, info, where) as src:
-                        target = src.read()
-                    writer.symlink(rel, target.decode("utf-8", "replace"))
-                elif kind not in (0, stat.S_IFREG):
-                    raise VersionRejected(f"{where}: member {rel!r} is not a regular file")
-                else:
-                    with _Decoded(zf, info, where) as src:
-                        writer.file(rel, src, (info.external_attr >> 16) & 0o777)
-            writer.check_links()
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
-        raise VersionRejected(f"{where}: corrupt or unsupported zip archive ({exc})") from exc
-
-
-_GZIP = 16 + zlib.MAX_WBITS  # zlib parses the gzip header and checks its CRC-32 and length
-
-
-class Gunzip:
-    """A gzip stream inflated in 1 MiB steps; zlib checks each member's trailer.
-
-    gzip.GzipFile reads through an 8 KiB buffer and computes the CRC in a Python loop: on a
-    1 GiB model that is most of the extraction's CPU. Concatenated members and zero padding
-    are accepted, as gzip(1) does; anything else after the last member is an error.
-    """
-
-    def __init__(self, src: Readable) -> None:
-        self._src = src
-        self._d = zlib.decompressobj(_GZIP)
-        self._input = b""  # compressed bytes read ahead of the current decompressor
-        self._done = False
-
-    def read(self, size: int = -1, /) -> bytes:
-        want = COPY_CHUNK if size < 0 else size
-        while not self._done:
-            d = self._d
-            if d.eof:  # checked first: CPython may leave the leftover in unconsumed_tail too
-                self._next_member(d.unused_data + self._input)
-                continue
-            if d.unconsumed_tail:
-                out = d.decompress(d.unconsumed_tail, want)
-            else:
-                data, self._input = self._input or self._src.read(COPY_CHUNK), b""
-                if not data:
-                    raise EOFError("compressed stream ended before its end-of-stream marker")
-                out = d.decompress(data, want)
-            if out:
-                return out
-        return b""
-
-    def _next_member(self, rest: bytes) -> None:
-        while len(rest := rest.lstrip(b"\0")) < 2:
-            more = self._src.read(COPY_CHUNK)
-            if not more:
-                if rest:
-                    raise zlib.error("trailing garbage after the gzip stream")
-                self._done = True
-                return
-            rest += more
-        if not rest.startswith(b"\x1f\x8b"):
-            raise zlib.error("trailing garbage after the gzip stream")
-        self._d = zlib.decompressobj(_GZIP)
-        self._input = rest
 
 
 def content_root(staged: Path, where: str, version: str | None) -> Path:
@@ -490,4 +296,5 @@ def content_root(staged: Path, where: str, version: str | None) -> Path:
 
 def _names_version(name: str, version: str) -> bool:
     """`0002` or `2` for version `0002`: the spelling, or the same number."""
-    return name == version or (VERSION_RE.fullmatch(name) is not None and int(name) == int(version))
+    digits = name.isascii() and name.isdigit()  # layout's VERSION_RE, [0-9]+
+    return name == version or (digits and int(name) == int(version))

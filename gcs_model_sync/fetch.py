@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import extract, progress, ranged, retry, space, tarstream, zipstream
+from gcs_model_sync import archives, extract, progress, ranged, retry, space
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
+from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.layout import Form, RemoteObject
-from gcs_model_sync.logs import event, log
+from gcs_model_sync.logs import event
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
+from gcs_model_sync.stream import Readable
 from gcs_model_sync.versions import RemoteVersion
 
 _T = TypeVar("_T")
@@ -54,7 +56,7 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
     name = where(bucket, version)
     with reserve(bucket, version, paths, config, name) as held:
         return until_intact(
-            lambda: _stage_once(bucket, version, paths, config, name, held),
+            lambda: _stage_once(bucket, version, paths, config, held),
             f"staging {name}",
             bucket,
             config,
@@ -112,7 +114,7 @@ def reserve(
     bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
 ) -> space.Reservation:
     """Claim the version's expected size (extracted where its archive states it, else stored:
-    every form extracts while it downloads; rare zips spool, see _zip) from the budget that
+    every form extracts while it downloads; rare zips spool, see _Streamed) from the budget that
     workers share, or raise InsufficientSpace before a byte is read. Held until its staging
     is complete (its bytes are on disk then, and publishing is a rename) or removed.
 
@@ -149,13 +151,9 @@ def reserve(
 
 
 def _stage_once(
-    bucket: Bucket,
-    version: RemoteVersion,
-    paths: Paths,
-    config: Config,
-    name: str,
-    held: space.Reservation,
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, held: space.Reservation
 ) -> Staged:
+    name = where(bucket, version)
     # A short, readable, unique name: the version id may be as long as a path allows.
     label = version.id.replace("/", "_")[-40:]
     workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
@@ -164,12 +162,12 @@ def _stage_once(
     limits = writer.limits  # bytes written count against the reservation, not twice
     held.written = lambda: limits.written
     try:
-        if version.form is Form.ZIP:
-            writer = _zip(bucket, version, paths, config, workdir, writer, name)
-        elif version.form in (Form.TAR, Form.TGZ):
-            writer = _tar(bucket, version, paths, config, writer, name)
-        else:
+        extractor = archives.REGISTRY.extractor(version.form)
+        if extractor is None:
             writer = _folder(bucket, version, paths, config, writer)
+        else:
+            with _source(bucket, version.objects[0], paths, config, writer) as source:
+                writer = extractor.extract(source, writer)
         # A folder form's objects are the version's files as uploaded: never stripped.
         strip = None if version.form is Form.FOLDER else version.version
         content = extract.content_root(tree, name, strip)  # made durable by the engine
@@ -205,62 +203,71 @@ def _sliced(
         download.discard()
 
 
-def _zip(
-    bucket: Bucket,
-    version: RemoteVersion,
-    paths: Paths,
-    config: Config,
-    workdir: Path,
-    writer: extract.Writer,
-    name: str,
-) -> extract.Writer:
-    """Extract while downloading; spool to a file only for zips that need random access."""
-    obj = version.objects[0]
+@contextlib.contextmanager
+def _source(
+    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config, writer: extract.Writer
+) -> Iterator[ArchiveSource]:
+    """The archive object for its format's extractor: read by parallel ranges into a partial
+    file when big, else streamed (and spooled beside `writer`'s tree if the format needs a
+    seekable copy)."""
     if ranged.wanted(obj, config, archive=True):
         with _sliced(bucket, obj, paths, config) as download:
-            try:
-                _checked(download, lambda: zipstream.extract(download, writer, name))
-                return writer
-            except zipstream.Unstreamable as exc:
-                log.debug("%s: %s; extracting from the downloaded file", name, exc)
-            writer = _restart(writer)
-            extract.extract_zip(download.wait(), writer, name)
-            return writer
-    try:
-        with bucket.open(version.objects[0]) as reader:
+            yield _Sliced(download)
+        return
+    yield _Streamed(bucket, obj, writer.root.parent / "archive", writer.limits)
+
+
+class _Sliced:
+    """A big archive: its bytes as the parallel ranges land, and the finished file."""
+
+    def __init__(self, download: ranged.Download) -> None:
+        self.download = download
+
+    def stream(self, extract_all: Callable[[Readable], None]) -> None:
+        _checked(self.download, lambda: extract_all(self.download))
+
+    @contextlib.contextmanager
+    def local(self) -> Iterator[Path]:
+        yield self.download.wait()  # removed with the partial download (see _sliced)
+
+
+class _Streamed:
+    """An archive read in one request (decoded when stored gzip-encoded), spooled to `spool`
+    only when a seekable copy is asked for."""
+
+    def __init__(
+        self, bucket: Bucket, obj: RemoteObject, spool: Path, limits: extract.Limits
+    ) -> None:
+        self.bucket, self.obj, self.spool, self.limits = bucket, obj, spool, limits
+
+    def stream(self, extract_all: Callable[[Readable], None]) -> None:
+        with self.bucket.open(self.obj) as reader:
+            content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
+            _checked(content, lambda: extract_all(content))
+
+    @contextlib.contextmanager
+    def local(self) -> Iterator[Path]:
+        limits, name = self.limits, self.limits.where
+        with self.bucket.open(self.obj) as reader, open(self.spool, "wb") as out:
             content = reader.content()
-            _checked(content, lambda: zipstream.extract(content, writer, name))
-        return writer
-    except zipstream.Unstreamable as exc:
-        log.debug("%s: %s; extracting from a local copy", name, exc)
-    writer = _restart(writer)
-    limits = writer.limits
-    archive = workdir / "archive.zip"
-    with bucket.open(version.objects[0]) as reader, open(archive, "wb") as out:
-        content = reader.content()
-        spooled = 0
+            spooled = 0
+            try:
+                while chunk := content.read(CHUNK):
+                    out.write(chunk)
+                    spooled += len(chunk)
+                    if content is not reader and spooled > limits.max_bytes:  # a gzip bomb
+                        raise VersionRejected(
+                            f"{name}: decodes to more than --max-version-size "
+                            f"{limits.max_bytes} bytes"
+                        )
+            except OSError as exc:
+                extract.raise_space(exc, name)
+                raise
+            content.verify()
         try:
-            while chunk := content.read(CHUNK):
-                out.write(chunk)
-                spooled += len(chunk)
-                if content is not reader and spooled > limits.max_bytes:  # a gzip bomb
-                    raise VersionRejected(
-                        f"{name}: decodes to more than --max-version-size {limits.max_bytes} bytes"
-                    )
-        except OSError as exc:
-            extract._raise_space(exc, name)
-            raise
-        content.verify()
-    extract.extract_zip(archive, writer, name)
-    archive.unlink()  # the archive never outlives its extraction
-    return writer
-
-
-def _restart(writer: extract.Writer) -> extract.Writer:
-    """An empty tree again, counting from zero on the same counter (the reservation reads it)."""
-    remove_tree(writer.root)
-    writer.limits.written = 0
-    return extract.Writer(writer.root, writer.limits)
+            yield self.spool
+        finally:
+            self.spool.unlink(missing_ok=True)  # the archive never outlives its extraction
 
 
 def _checked(
@@ -279,27 +286,6 @@ def _checked(
         reader.verify()
         raise
     content.verify()
-
-
-def _tar(
-    bucket: Bucket,
-    version: RemoteVersion,
-    paths: Paths,
-    config: Config,
-    writer: extract.Writer,
-    name: str,
-) -> extract.Writer:
-    """One sequential inflater; a big archive's bytes arrive by parallel ranges ahead of it."""
-    gz = version.form is Form.TGZ
-    obj = version.objects[0]
-    if ranged.wanted(obj, config, archive=True):
-        with _sliced(bucket, obj, paths, config) as download:
-            _checked(download, lambda: tarstream.extract(download, writer, name, gz=gz))
-        return writer
-    with bucket.open(obj) as reader:
-        content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
-        _checked(content, lambda: tarstream.extract(content, writer, name, gz=gz))
-    return writer
 
 
 def _folder(

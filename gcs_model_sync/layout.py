@@ -7,8 +7,10 @@ import gc
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 from typing import NamedTuple, ParamSpec, TypeVar
+
+from gcs_model_sync import archives
+from gcs_model_sync.archives import Form as Form  # the version's form, named here with its key
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -36,19 +38,8 @@ VERSION_RE = re.compile(r"[0-9]+")
 # TF Serving reads a version folder's name as an int64 and skips one beyond it: such a name
 # is no version (never served, so never ranked, installed or pruned).
 VERSION_MAX = 2**63 - 1
-ARCHIVE_RE = re.compile(r"([0-9]+)\.(zip|tar\.gz|tgz|tar)")
 STATE_DIR = ".gcs-model-sync"  # reserved at the top of DEST
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
-
-
-class Form(StrEnum):
-    ZIP = "zip"
-    TAR = "tar"
-    TGZ = "tar.gz"
-    FOLDER = "folder"
-
-
-_ARCHIVE_FORMS = {"zip": Form.ZIP, "tar": Form.TAR, "tar.gz": Form.TGZ, "tgz": Form.TGZ}
 
 
 class RemoteObject(NamedTuple):
@@ -149,10 +140,11 @@ def _parse(
         problem = head.problem or (_unsafe((last,), top_level=False) if _odd(last) else None)
         relpath = f"{head.rest}/{last}" if head.rest else last
         return Entry(obj, head.key[0], head.version, Form.FOLDER, relpath, problem), head.key
-    m = ARCHIVE_RE.fullmatch(last)
+    registry = archives.REGISTRY  # looked up per call: a registry swapped whole is read
+    m = registry.name_re.fullmatch(last)  # (Registry.parse, inlined: the loop is hot)
     if m is None:
         return None
-    version, form = m.group(1), _ARCHIVE_FORMS[m.group(2)]
+    version, form = m.group(1), registry.forms[m.group(2)]
     problem = _unsafe((*head.parts, version), top_level=True)
     return Entry(obj, folder, version, form, "", problem), (folder, version, form)
 
@@ -230,7 +222,7 @@ def model_files(
         folder, sep, name = rel.rpartition("/")
         if not sep or folder not in wanted or not name:
             continue
-        if VERSION_RE.fullmatch(name) or ARCHIVE_RE.fullmatch(name):
+        if VERSION_RE.fullmatch(name) or archives.REGISTRY.name_re.fullmatch(name):
             continue
         if _unsafe((name,), top_level=False):
             continue

@@ -1,6 +1,6 @@
 """Reads the first bytes of the few model files whose content decides completeness.
 
-completeness.to_read() names them, formats.py judges their bytes, and the plan is made again with
+completeness.to_read() names them, companions.py judges their bytes, and the plan is made again with
 what they said. Only versions about to be installed are read (an installed, unchanged version
 costs no request), and what an object generation needs is kept for the process's life, so
 `run` reads a waiting graph once, not every pass.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from gcs_model_sync import completeness, formats
+from gcs_model_sync import companions, completeness
+from gcs_model_sync.companions import Needs
 from gcs_model_sync.completeness import Wait
 from gcs_model_sync.errors import Interrupted, SyncError
-from gcs_model_sync.formats import Needs
 from gcs_model_sync.layout import Entry, RemoteObject
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Plan
@@ -50,7 +50,7 @@ def learn(bucket: Bucket, entries: Iterable[Entry], facts: Facts, known: Facts) 
     that cannot be read is judged by the listing alone: its download then fails and says so."""
     for e in entries:
         key = (e.obj.name, e.obj.generation)
-        limit = formats.read_size(e.relpath, e.obj.size)
+        limit = companions.read_size(e.relpath, e.obj.size)
         if limit is None:
             facts[key] = Needs()
             continue
@@ -68,7 +68,7 @@ def learn(bucket: Bucket, entries: Iterable[Entry], facts: Facts, known: Facts) 
             )
             facts[key] = Needs()
             continue
-        facts[key] = known[key] = formats.needs(e.relpath, head)
+        facts[key] = known[key] = companions.needs(e.relpath, head)
 
 
 def _head(bucket: Bucket, obj: RemoteObject, limit: int) -> bytes:

@@ -291,7 +291,7 @@ class Download:
                 try:
                     os.pwrite(self._fd, data, s.start + s.got)
                 except OSError as exc:
-                    extract._raise_space(exc, self._where)
+                    extract.raise_space(exc, self._where)
                     raise
                 s.progress = (s.got + len(data), checksum.extend(s.crc, data))
                 # Wake the consumer only when it may go on: it waits for the first

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 # per process, and not part of every pass's time in the `run` loop's metrics and logs.
 import google.cloud.storage  # noqa: F401
 
-from gcs_model_sync import checksum, endpoint, extract, retry
+from gcs_model_sync import checksum, endpoint, retry, stream
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import (
     AccessDenied,
@@ -463,7 +463,7 @@ class ObjectReader:
 class GzipDecoded:
     """An object stored with `Content-Encoding: gzip`, decoded as its stored bytes stream by.
 
-    extract.Gunzip returns at most `size` decoded bytes per read, so a gzip bomb costs no
+    stream.Gunzip returns at most `size` decoded bytes per read, so a gzip bomb costs no
     memory (and what is written counts against --max-version-size), and b"" only at the true
     end, after the stored bytes were read to their end and checked. A body that does not
     decode is first checked as stored: damage in transit is a ChecksumMismatch (retried),
@@ -472,7 +472,7 @@ class GzipDecoded:
 
     def __init__(self, reader: ObjectReader) -> None:
         self.reader = reader
-        self._gunzip = extract.Gunzip(reader)
+        self._gunzip = stream.Gunzip(reader)
 
     def read(self, size: int = -1, /) -> bytes:
         try:

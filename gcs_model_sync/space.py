@@ -4,8 +4,9 @@ Workers staging versions at once share one budget per file system: each reserves
 its version is expected to take, less what its partial downloads hold already, before it
 writes any, and gives back the rest once its staging is complete or removed, so two workers
 never both pass a check for space that only fits one. What a version is expected to take is
-its stored size, or, for a zip whose end was read (only when a full disk may call for
-deleting first, see prune.make_room), the extracted size its central directory states.
+its stored size, or, for an archive whose end was read (only when a full disk may call for
+deleting first, see prune.make_room), the extracted size that end states (a zip's central
+directory: its format says, see archives.py).
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ import concurrent.futures as cf
 import dataclasses
 import os
 import shutil
-import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from gcs_model_sync import archives
 from gcs_model_sync.errors import InsufficientSpace
-from gcs_model_sync.layout import Form, RemoteObject
+from gcs_model_sync.extractor import Extractor
+from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.plan import Install
 from gcs_model_sync.remote import Bucket
-
-TAIL = 256 * 1024  # the end of a zip read to learn its size: EOCD, zip64 records, central dir
-_EOCD, _ZIP64_LOCATOR, _ZIP64_EOCD, _CENTRAL = (
-    b"PK\x05\x06",
-    b"PK\x06\x07",
-    b"PK\x06\x06",
-    b"PK\x01\x02",
-)
 
 
 class NoRoom(InsufficientSpace):
@@ -144,17 +138,23 @@ def tree_bytes(root: Path) -> int:
 def with_stated_sizes(
     bucket: Bucket, installs: tuple[Install, ...], workers: int
 ) -> tuple[Install, ...]:
-    """The installs, each zip with the extracted size its central directory states: one
-    ranged read of up to 256 KiB per zip (folders and tars are unchanged: a folder's stored
-    size is exact; a tar.gz states no total)."""
-    zips = [i for i in installs if i.version.form is Form.ZIP and i.version.stated_size is None]
-    if not zips:
+    """The installs, each archive whose format states its extracted size (a zip, in its
+    central directory) with that size: one ranged read of its end (up to 256 KiB for a zip).
+    Folders and tars are unchanged: a folder's stored size is exact; a tar states no total."""
+    told = [
+        (i, x)
+        for i in installs
+        if i.version.stated_size is None
+        and (x := archives.REGISTRY.extractor(i.version.form)) is not None
+        and x.tail_start(i.version.objects[0].size) is not None
+    ]
+    if not told:
         return installs
-    with cf.ThreadPoolExecutor(min(workers, len(zips)), thread_name_prefix="size") as pool:
+    with cf.ThreadPoolExecutor(min(workers, len(told)), thread_name_prefix="size") as pool:
         sizes = dict(
             zip(
-                (i.version.id for i in zips),
-                pool.map(lambda i: zip_size(bucket, i.version.objects[0]), zips),
+                (i.version.id for i, _ in told),
+                pool.map(lambda ix: stated_size(bucket, ix[0].version.objects[0], ix[1]), told),
                 strict=True,
             )
         )
@@ -166,65 +166,12 @@ def with_stated_sizes(
     )
 
 
-def zip_size(bucket: Bucket, obj: RemoteObject) -> int | None:
-    """What the zip extracts to, from its end; None when that cannot be told (a gzip-encoded
-    object, a proxy that ignores Range, a central directory longer than the tail, an error:
+def stated_size(bucket: Bucket, obj: RemoteObject, extractor: Extractor) -> int | None:
+    """What the archive extracts to, from its end; None when that cannot be told (a
+    gzip-encoded object, a proxy that ignores Range, an end that does not tell, an error:
     the stored size is used then, and the staging itself still stops on a full disk)."""
-    if (obj.encoding or "").strip().lower() not in ("", "identity") or obj.size < 22:
+    start = extractor.tail_start(obj.size)
+    if (obj.encoding or "").strip().lower() not in ("", "identity") or start is None:
         return None
-    tail = bucket.tail(obj, max(0, obj.size - TAIL))
-    return None if tail is None else stated_size(tail)
-
-
-def stated_size(tail: bytes) -> int | None:
-    """The total uncompressed size the central directory at the end of `tail` (the last
-    bytes of a zip) states, or None when `tail` does not hold all of it."""
-    at = len(tail)
-    while (at := tail.rfind(_EOCD, 0, at)) >= 0:
-        if at + 22 <= len(tail):
-            comment = struct.unpack_from("<H", tail, at + 20)[0]
-            if at + 22 + comment == len(tail):
-                return _central_total(tail, at)
-    return None
-
-
-def _central_total(tail: bytes, eocd: int) -> int | None:
-    count, cd_size = struct.unpack_from("<HI", tail, eocd + 10)
-    end = eocd
-    locator = eocd - 20
-    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
-        record = locator - 56
-        if record < 0 or tail[record : record + 4] != _ZIP64_EOCD:  # extensible data
-            record = tail.rfind(_ZIP64_EOCD, 0, locator)
-            if record < 0:
-                return None
-        count, cd_size = struct.unpack_from("<QQ", tail, record + 32)
-        end = record
-    elif count == 0xFFFF or cd_size == 0xFFFFFFFF:
-        return None  # zip64 values without their record
-    pos = end - cd_size
-    if pos < 0:
-        return None
-    total = 0
-    for _ in range(count):
-        if pos + 46 > end or tail[pos : pos + 4] != _CENTRAL:
-            return None
-        usize, nlen, xlen, clen = struct.unpack_from("<IHHH", tail, pos + 24)
-        if usize == 0xFFFFFFFF:
-            found = _zip64_usize(tail[pos + 46 + nlen : pos + 46 + nlen + xlen])
-            if found is None:
-                return None
-            usize = found
-        total += usize
-        pos += 46 + nlen + xlen + clen
-    return total if pos == end else None
-
-
-def _zip64_usize(extra: bytes) -> int | None:
-    i = 0
-    while i + 4 <= len(extra):
-        tag, size = struct.unpack_from("<HH", extra, i)
-        if tag == 1 and size >= 8:
-            return int(struct.unpack_from("<Q", extra, i + 4)[0])
-        i += 4 + size
-    return None
+    tail = bucket.tail(obj, start)
+    return None if tail is None else extractor.stated_size(tail)

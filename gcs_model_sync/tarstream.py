@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import tarfile
 import zlib
+from typing import NamedTuple
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import COPY_CHUNK, Gunzip, Readable, Stream, Writer, member_path
+from gcs_model_sync.extract import Writer, member_path
+from gcs_model_sync.extractor import ArchiveSource
+from gcs_model_sync.stream import COPY_CHUNK, Gunzip, Readable, Stream
 
 BLOCK = tarfile.BLOCKSIZE
 ZERO_BLOCK = bytes(BLOCK)
@@ -22,6 +25,29 @@ META_LIMIT = 1024 * 1024  # a long name or pax header larger than this is not a 
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _SPECIAL = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)
 _PAX = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
+class TarExtractor:
+    """A tar, or a tar.gz (`gz`), extracted as it arrives: one sequential pass, whatever
+    brings the bytes (a big archive's arrive by parallel ranges ahead of it). A tar states
+    no total size up front (its headers are spread through it)."""
+
+    def __init__(self, gz: bool) -> None:
+        self.gz = gz
+
+    def extract(self, source: ArchiveSource, writer: Writer) -> Writer:
+        where = writer.limits.where
+        source.stream(lambda content: extract(content, writer, where, gz=self.gz))
+        return writer
+
+    def tail_start(self, size: int) -> int | None:
+        return None
+
+    def stated_size(self, tail: bytes) -> int | None:
+        return None
+
+
+TAR, TGZ = TarExtractor(gz=False), TarExtractor(gz=True)
 
 
 class _Member:
@@ -137,19 +163,21 @@ def _members(inp: Stream, writer: Writer, where: str) -> None:
         linkname = fields.get("linkpath", long_link if long_link is not None else info.linkname)
         size = _size(fields, info, where)
         pax, long_name, long_link = {}, None, None
-        _member(inp, writer, where, kind, name, linkname, size, info.mode)
+        _member(inp, writer, where, _Header(kind, name, linkname, size, info.mode))
 
 
-def _member(
-    inp: Stream,
-    writer: Writer,
-    where: str,
-    kind: bytes,
-    name: str,
-    linkname: str,
-    size: int,
-    mode: int,
-) -> None:
+class _Header(NamedTuple):
+    """A member's header, extended headers (GNU long names, pax records) applied."""
+
+    kind: bytes
+    name: str
+    linkname: str
+    size: int
+    mode: int
+
+
+def _member(inp: Stream, writer: Writer, where: str, header: _Header) -> None:
+    kind, name, linkname, size, mode = header
     rel = member_path(name, where)
     if kind in _REGULAR:
         if rel is None:

@@ -16,15 +16,8 @@ import struct
 import zlib
 
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import (
-    COPY_CHUNK,
-    EXEC_MODE,
-    Readable,
-    Stream,
-    Writer,
-    member_path,
-    set_mode,
-)
+from gcs_model_sync.extract import EXEC_MODE, Writer, member_path, set_mode
+from gcs_model_sync.stream import COPY_CHUNK, Readable, Stream
 
 LOCAL = b"PK\x03\x04"
 CENTRAL = b"PK\x01\x02"
@@ -40,13 +33,11 @@ class Unstreamable(Exception):
 
 
 class _Member:
-    """A Readable over one member's uncompressed bytes; checks CRC-32 and size at the end."""
+    """A Readable over one member's uncompressed bytes, counting them and their CRC-32 for
+    the checks at its end."""
 
-    def __init__(
-        self, inp: Stream, method: int, csize: int | None, crc: int, usize: int, where: str
-    ) -> None:
+    def __init__(self, inp: Stream, method: int, csize: int | None, where: str) -> None:
         self.inp, self.method, self.left, self.where = inp, method, csize, where
-        self.crc, self.usize = crc, usize
         self.d = zlib.decompressobj(-15) if method == DEFLATED else None
         self.got_crc, self.got = 0, 0
         self.consumed = 0  # compressed bytes, checked against a data descriptor
@@ -135,7 +126,7 @@ def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, _Sums
     if zip64:
         usize, csize = _zip64_sizes(extra, usize, csize, where)
     rel = member_path(name, where)
-    member = _Member(inp, method, None if descriptor else csize, crc, usize, where)
+    member = _Member(inp, method, None if descriptor else csize, where)
     if rel is None or name.endswith("/"):
         if rel is not None:
             writer.mkdir(rel)
@@ -150,10 +141,10 @@ def _local_member(inp: Stream, writer: Writer, where: str, seen: dict[str, _Sums
                 f"{where}: member {name!r}: its data descriptor does not match its "
                 f"{member.consumed} compressed and {member.got} uncompressed bytes"
             )
-        member.crc, member.usize = described, member.got
-    if member.got_crc != member.crc or member.got != member.usize:
+        crc, usize = described, member.got
+    if member.got_crc != crc or member.got != usize:
         raise VersionRejected(f"{where}: member {name!r} fails its CRC-32 or size check")
-    seen[name] = (member.crc, member.consumed, member.got)
+    seen[name] = (crc, member.consumed, member.got)
 
 
 def _zip64_sizes(extra: bytes, usize: int, csize: int, where: str) -> tuple[int, int]:

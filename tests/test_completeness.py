@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gcs_model_sync.companions import ONNX_READ, Needs
 from gcs_model_sync.completeness import (
     Rules,
     Wait,
@@ -14,7 +15,6 @@ from gcs_model_sync.completeness import (
     unread,
     waiting,
 )
-from gcs_model_sync.formats import ONNX_READ, Needs
 from gcs_model_sync.layout import Entry, Form, RemoteObject, group
 from gcs_model_sync.plan import PlanOptions, make_plan
 from gcs_model_sync.scan import LocalView

@@ -23,14 +23,9 @@ from hypothesis import strategies as st
 from gcs_model_sync import zipstream
 from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import (
-    Limits,
-    Writer,
-    content_root,
-    extract_zip,
-    member_path,
-)
+from gcs_model_sync.extract import Limits, Writer, content_root, member_path
 from gcs_model_sync.tarstream import extract as extract_tar
+from gcs_model_sync.zipformat import extract_zip
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zips we build
 
@@ -868,46 +863,6 @@ def test_fuzz_member_names(kind: str, members: list[M]) -> None:
         assume(False)
         raise
     outcome(kind, data)
-
-
-# --- Gunzip: the streaming gzip reader behind tar.gz -------------------------------------------
-
-
-def _gunzip_all(blob: bytes, step: int) -> bytes:
-    from gcs_model_sync.extract import Gunzip
-
-    reader, out = Gunzip(io.BytesIO(blob)), b""
-    while chunk := reader.read(step):
-        out += chunk
-    return out
-
-
-@pytest.mark.parametrize("step", [3, 4096, 1 << 20])
-def test_gunzip_reads_concatenated_members_and_zero_padding(step: int) -> None:
-    import gzip
-
-    payload = noise(300_000, 9)
-    blob = gzip.compress(payload, 1) + gzip.compress(b"tail") + bytes(10)
-    assert _gunzip_all(blob, step) == payload + b"tail"
-
-
-@pytest.mark.parametrize(
-    ("damage", "error"),
-    [
-        (lambda b: b[:-4], EOFError),  # the trailer cut short
-        (lambda b: b + b"junk", Exception),  # garbage after the last member
-        (lambda b: b[:-6] + bytes([b[-6] ^ 1]) + b[-5:], Exception),  # CRC-32 no longer matches
-    ],
-    ids=["truncated", "trailing-garbage", "bad-crc"],
-)
-def test_gunzip_rejects_damaged_streams(damage: object, error: type[Exception]) -> None:
-    import gzip
-    import zlib
-
-    blob = damage(gzip.compress(noise(50_000, 4), 1))  # type: ignore[operator]
-    with pytest.raises((EOFError, zlib.error)) as info:
-        _gunzip_all(blob, 1 << 20)
-    assert isinstance(info.value, error)
 
 
 @pytest.mark.parametrize("kind", ["tar", "zip"])

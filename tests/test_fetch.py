@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from gcs_model_sync import engine, extract, fetch, ranged, space
+from gcs_model_sync import archives, engine, extract, fetch, ranged, space, zipformat
+from gcs_model_sync.archives import Archive, Registry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.layout import Entry, Form, RemoteObject
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.remote import Bucket
@@ -25,15 +28,15 @@ from tests.support.models import make_piped_zip, sample_files
 
 def _spy_on_zip_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The archive files extract_zip is given (the zips that needed random access)."""
-    archives: list[Path] = []
-    real = extract.extract_zip
+    spooled: list[Path] = []
+    real = zipformat.extract_zip
 
     def spy(archive: Path, writer: extract.Writer, where: str) -> None:
-        archives.append(archive)
+        spooled.append(archive)
         real(archive, writer, where)
 
-    monkeypatch.setattr(extract, "extract_zip", spy)
-    return archives
+    monkeypatch.setattr(zipformat, "extract_zip", spy)
+    return spooled
 
 
 def _tree(staged: fetch.Staged) -> dict[str, bytes]:
@@ -127,12 +130,12 @@ def test_a_sliced_zip_that_needs_random_access_is_extracted_from_its_download(
     files = sample_files("sliced", size=3_000_000)
     stored = make_piped_zip(files, "0003")  # stored members with descriptors: Unstreamable
     bucket.put("models/m/0003.zip", stored)
-    archives = _spy_on_zip_files(monkeypatch)
+    spooled = _spy_on_zip_files(monkeypatch)
     staged, remote = _stage_only(
         emulator, bucket, dest, monkeypatch, slice_size=1024 * 1024, slice_threshold=0
     )
 
-    assert [a.parent for a in archives] == [Paths(dest).partial]
+    assert [a.parent for a in spooled] == [Paths(dest).partial]
     assert remote.counters.bytes_read == len(stored)
     assert remote.counters.object_reads == len(stored) // (1024 * 1024) + 1
     assert list(Paths(dest).partial.iterdir()) == []
@@ -173,3 +176,44 @@ def test_a_partial_crowded_out_only_by_versions_being_staged_is_kept(
     assert ranged.held(paths.partial, [big]) == 0
     free[0] = 10 * mib
     fetch.reserve(bucket, version, paths, config, name).release()
+
+
+class _Toy(StrEnum):
+    TOY = "toy"
+
+
+class _ToyExtractor:
+    """A toy archive format: the object's bytes are one file, `payload`."""
+
+    def extract(self, source: ArchiveSource, writer: extract.Writer) -> extract.Writer:
+        source.stream(lambda content: writer.file("payload", content))
+        return writer
+
+    def tail_start(self, size: int) -> int | None:
+        return None
+
+    def stated_size(self, tail: bytes) -> int | None:
+        return None
+
+
+@pytest.mark.parametrize("sliced", [False, True])
+def test_a_format_registered_only_in_the_registry_is_listed_and_staged(
+    emulator: Emulator,
+    bucket: SeededBucket,
+    dest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sliced: bool,
+) -> None:
+    """One registry line is all a new format needs beside its extractor: layout recognises
+    its suffix and fetch hands its bytes (streamed or by parallel ranges) to its extractor."""
+    toy = Archive(cast(Form, _Toy.TOY), ("toy",), _ToyExtractor())
+    monkeypatch.setattr(archives, "REGISTRY", Registry((*archives.FORMATS, toy)))
+    payload = b"toy bytes " * 300_000
+    bucket.put("models/m/0004.toy", payload)
+    slicing: dict[str, Any] = {"slice_size": 1024 * 1024, "slice_threshold": 0} if sliced else {}
+
+    staged, remote = _stage_only(emulator, bucket, dest, monkeypatch, **slicing)
+
+    assert staged.version.form == "toy"
+    assert _tree(staged) == {"payload": payload}
+    assert remote.counters.bytes_read == len(payload)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from gcs_model_sync import peek
+from gcs_model_sync.companions import Needs
 from gcs_model_sync.errors import SyncError
-from gcs_model_sync.formats import Needs
 from gcs_model_sync.layout import Entry, Form, RemoteObject, group
 from gcs_model_sync.plan import Plan, PlanOptions, make_plan
 from gcs_model_sync.scan import LocalView

@@ -1,18 +1,19 @@
-"""Room on the destination: a shared budget across workers, and what a zip says it holds."""
+"""Room on the destination: a shared budget across workers, and what an archive states it
+extracts to, as its format tells."""
 
 from __future__ import annotations
 
-import io
 import shutil
-import zipfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, cast
 
 import pytest
 
-from gcs_model_sync import space
+from gcs_model_sync import archives, space
 from gcs_model_sync.errors import InsufficientSpace
-from tests.support.models import make_piped_zip, make_zip, sample_files
+from gcs_model_sync.layout import Form, RemoteObject
+from gcs_model_sync.remote import Bucket
+from tests.support.models import make_zip
 
 
 class _Usage(NamedTuple):
@@ -87,35 +88,34 @@ def test_a_refusal_says_whether_the_version_would_fit_with_nothing_else_being_st
     assert not never.value.alone
 
 
-def _zip64(files: dict[str, bytes]) -> bytes:
-    """Zip64 records throughout, as a zip of a model over 4 GiB or 65,535 files has them."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            with zf.open(name, "w", force_zip64=True) as f:
-                f.write(data)
-    return buf.getvalue()
+class _Tails:
+    """A bucket that serves object ends, and counts what was asked."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.asked = data, list[int]()
+
+    def tail(self, obj: RemoteObject, start: int) -> bytes | None:
+        self.asked.append(start)
+        return self.data[start:]
 
 
-@pytest.mark.parametrize("build", [make_zip, make_piped_zip, _zip64])
-def test_a_zip_states_its_extracted_size_at_its_end(
-    build: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("form", "encoding", "told"),
+    [(Form.ZIP, None, True), (Form.ZIP, "gzip", False), (Form.TAR, None, False)],
+)
+def test_an_archive_states_its_size_only_as_its_format_says(
+    form: Form, encoding: str | None, told: bool
 ) -> None:
-    if build is _zip64:  # zip64 sizes in the central directory, and a zip64 end record
-        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1000)
-        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
-    files = sample_files("x", size=100_000)
-    data = build(files)
-    if build is _zip64:
-        assert b"PK\x06\x06" in data[-200:]
-    assert space.stated_size(data) == sum(len(b) for b in files.values())
-    assert space.stated_size(data[-1000:]) == sum(len(b) for b in files.values())
-
-
-def test_a_tail_without_the_whole_central_directory_states_nothing() -> None:
-    files = {f"f{i:05d}": b"x" for i in range(2000)}
+    """The format decides whether its end is read and what it says (a zip's central
+    directory); an object stored gzip-encoded has no readable end to range into."""
+    files = {f"f{i}": bytes(5000) for i in range(3)}
     data = make_zip(files)
-    assert space.stated_size(data) == 2000
-    assert space.stated_size(data[-1000:]) is None
-    assert space.stated_size(b"not a zip") is None
-    assert space.stated_size(b"") is None
+    obj = RemoteObject("m/1.zip", 1, len(data), encoding=encoding)
+    bucket = _Tails(data)
+    extractor = archives.REGISTRY.extractor(form)
+    assert extractor is not None
+
+    size = space.stated_size(cast(Bucket, bucket), obj, extractor)
+
+    assert size == (15000 if told else None)
+    assert bucket.asked == ([0] if told else [])

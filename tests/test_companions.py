@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gcs_model_sync.formats import (
+from gcs_model_sync.companions import (
     GRAPH_READ,
     ONNX_READ,
     XML_READ,
