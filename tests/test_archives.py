@@ -7,7 +7,8 @@ import pytest
 
 from gcs_model_sync import tarstream, zipformat
 from gcs_model_sync.archives import FORMATS, REGISTRY, Archive, Form, Registry
-from gcs_model_sync.layout import RemoteObject, model_files, parse_key
+from gcs_model_sync.layout import RemoteObject, model_files
+from tests.support.plans import parse_key
 
 P = "models/"
 SUFFIXES = [(a.form, s) for a in FORMATS for s in a.suffixes]

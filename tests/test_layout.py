@@ -17,14 +17,9 @@ from gcs_model_sync.layout import (
     split_id,
     version_id,
 )
+from tests.support.plans import parse_key
 
 P = "models/prod/"
-
-
-def parse_key(name: str, prefix: str) -> Entry | None:
-    """One object classified alone; None: not part of any version (ignored)."""
-    entries = [e for es in group([RemoteObject(name, 0, 0)], prefix).values() for e in es]
-    return entries[0] if entries else None
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def test_a_graph_is_read_once_per_generation_and_the_plan_made_again(
     monkeypatch.setattr(
         peek, "_head", lambda _bucket, obj, _limit: reads.append(obj.name) or b"frozen"
     )
-    monkeypatch.setattr(peek.formats, "needs", lambda _relpath, _head: Needs())
+    monkeypatch.setattr(peek.companions, "needs", lambda _relpath, _head: Needs())
     groups, local = group([graph(1)], "p/"), LocalView({}, frozenset())
     plans: list[Plan] = []
 

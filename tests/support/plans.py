@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gcs_model_sync.layout import RemoteObject, fingerprint, group, model_files
+from gcs_model_sync.layout import Entry, RemoteObject, fingerprint, group, model_files
 from gcs_model_sync.plan import Plan, PlanOptions, make_plan
 from gcs_model_sync.scan import LocalView
 from gcs_model_sync.state import Managed, ManagedFile
 
 P = "p/"
+
+
+def parse_key(name: str, prefix: str) -> Entry | None:
+    """One object classified alone; None: not part of any version (ignored)."""
+    entries = [e for es in group([RemoteObject(name, 0, 0)], prefix).values() for e in es]
+    return entries[0] if entries else None
 
 
 def obj(key: str, generation: int = 1, size: int = 10) -> RemoteObject:
