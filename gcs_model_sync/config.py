@@ -10,18 +10,11 @@ from typing import Literal
 
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
+from gcs_model_sync.options import default
+from gcs_model_sync.server import Kind
 from gcs_model_sync.units import format_duration, format_size
 
 LogFormat = Literal["text", "json"]
-ENV_PREFIX = "GCS_MODEL_SYNC_"
-
-
-# Versions in flight wait on the network far more than on the CPU (extraction streams), so
-# their number is not tied to cores: on a link where each connection is capped (GCS's way),
-# 20 x 50 MiB zips took 5.2 s with 8 and 4.0-4.4 s with 12-16 on 2 cores. Each in flight holds
-# one of the --connections; big objects take more from the same budget.
-DEFAULT_WORKERS = 16
-DEFAULT_CONNECTIONS = 16
 
 # Upper bounds that keep a value inside what timers, sockets and thread pools take (a wait of
 # 1e300 s overflows a C timeout; 10**8 workers is a pool that never finishes starting) and
@@ -29,11 +22,6 @@ DEFAULT_CONNECTIONS = 16
 DURATION_MAX = 7 * 86400.0
 SIZE_MAX = 1024**5
 PARALLEL_MAX = 1024
-
-
-# The model servers --server can ask (gcs_model_sync.server.Kind; named here so that a
-# usage error needs no import of the client).
-SERVER_KINDS = ("tfserving", "kserve-v2", "triton-explicit")
 
 NAMING_RULES = "https://cloud.google.com/storage/docs/buckets#naming"
 _BUCKET_CHARS = re.compile(r"[a-z0-9._-]+")
@@ -125,49 +113,50 @@ def _size_problem(option: str, value: int | None, low: int) -> str | None:
 class Config:
     source: Source
     dest: Path
-    keep: int = 0
-    allow_empty_source: bool = False
-    max_delete: int | None = None
-    anonymous: bool = False
-    project: str | None = None
-    endpoint: str | None = None  # JSON API root instead of storage.googleapis.com
-    endpoint_credentials: bool = False  # Google credentials to a non-Google --endpoint too
-    billing_project: str | None = None  # requester pays: sent as userProject
-    settle: float = 60.0  # seconds a folder-form version's newest object must have aged
-    ready_marker: str | None = None  # folder-form versions wait for V/<this>
-    log_format: LogFormat = "text"
+    # Each default is the option's (options.py): one place, whether the CLI or code builds it.
+    keep: int = default("keep")
+    allow_empty_source: bool = default("allow_empty_source")
+    max_delete: int | None = default("max_delete")
+    anonymous: bool = default("anonymous")
+    project: str | None = default("project")
+    endpoint: str | None = default("endpoint")  # JSON API root instead of storage.googleapis.com
+    endpoint_credentials: bool = default("endpoint_credentials")  # to a non-Google --endpoint
+    billing_project: str | None = default("billing_project")  # requester pays: userProject
+    settle: float = default("settle")  # seconds a folder-form version's newest object must age
+    ready_marker: str | None = default("ready_marker")  # folder-form versions wait for V/<this>
+    log_format: LogFormat = default("log_format")  # noqa: RUF009 - an immutable value
     output: LogFormat = "text"  # `plan` and `status`: what they print on stdout
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
-    workers: int = DEFAULT_WORKERS
+    workers: int = default("workers")
     # Big objects: read as parallel ranges of `slice_size`, within one connection budget.
-    connections: int = DEFAULT_CONNECTIONS
-    slice_size: int = 16 * 1024**2
-    slice_threshold: int = 32 * 1024**2
-    bwlimit: int | None = None  # bytes per second over every read of the process
-    lock_timeout: float = 10.0
-    retry_attempts: int = 6
-    retry_deadline: float = 120.0
-    request_timeout: float = 60.0
-    list_page_size: int = 1000  # the API maximum: fewest list requests
-    max_version_size: int = 64 * 1024**3
-    min_free_space: int = 0
+    connections: int = default("connections")
+    slice_size: int = default("slice_size")
+    slice_threshold: int = default("slice_threshold")
+    bwlimit: int | None = default("bwlimit")  # bytes per second over every read of the process
+    lock_timeout: float = default("lock_timeout")
+    retry_attempts: int = default("retry_attempts")
+    retry_deadline: float = default("retry_deadline")
+    request_timeout: float = default("request_timeout")
+    list_page_size: int = default("list_page_size")  # the API maximum: fewest list requests
+    max_version_size: int = default("max_version_size")
+    min_free_space: int = default("min_free_space")
     # sidecar (`run`) and hooks
-    interval: float = 60.0
-    jitter: float = 0.0
-    max_failures: int = 0
-    http_port: int | None = None
-    http_host: str = "0.0.0.0"  # noqa: S104 - Kubernetes probes reach the pod IP
-    stuck_after: float = 3600.0
-    on_change: str | None = None
-    hook_timeout: float = 60.0
-    tfs_config: Path | None = None
+    interval: float = default("interval")
+    jitter: float = default("jitter")
+    max_failures: int = default("max_failures")
+    http_port: int | None = default("http_port")
+    http_host: str = default("http_host")
+    stuck_after: float = default("stuck_after")
+    on_change: str | None = default("on_change")
+    hook_timeout: float = default("hook_timeout")
+    tfs_config: Path | None = default("tfs_config")  # noqa: RUF009 - None
     # Beyond the bare <model>/<version> layout: files beside the versions, a check before
     # publishing, and the model server's word before a superseded version is deleted.
-    model_files: bool = False
-    verify: str | None = None
-    server: str | None = None  # the model server's HTTP root
-    server_kind: str = "tfserving"
-    server_timeout: float = 120.0  # seconds to wait for the server to serve a new version
+    model_files: bool = default("model_files")
+    verify: str | None = default("verify")
+    server: str | None = default("server")  # the model server's HTTP root
+    server_kind: str = default("server_kind")
+    server_timeout: float = default("server_timeout")  # for the server to serve a new version
 
     def __post_init__(self) -> None:
         if self.ready_marker is not None:
@@ -211,8 +200,8 @@ class Config:
             (self.retry_attempts >= 1, "--retry-attempts must be >= 1"),
             (1 <= self.list_page_size <= 1000, "--list-page-size must be within 1..1000"),
             (
-                self.server_kind in SERVER_KINDS,
-                f"--server-kind must be one of {', '.join(SERVER_KINDS)}, got {self.server_kind!r}",
+                self.server_kind in set(Kind),
+                f"--server-kind must be one of {', '.join(Kind)}, got {self.server_kind!r}",
             ),
             (endpoint_problem is None, endpoint_problem or ""),
             (

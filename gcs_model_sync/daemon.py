@@ -1,10 +1,11 @@
-"""The sidecar loop: a pass every --interval seconds, driven by `schedule`.
+"""The sidecar loop: a pass every --interval seconds, run by a `schedule` Scheduler.
 
 One thread runs passes, so they never overlap; an exception in a pass is logged and counted
 and the next pass runs as usual; the wait between passes ends at once on SIGTERM/SIGINT.
-Intervals are measured between pass starts, plus an optional random jitter, on the monotonic
-clock: `schedule` holds the job, but its own timing reads the wall clock, which NTP or an
-admin can step (back an hour: the next pass an hour late, while /healthz stays green).
+The pass is a `schedule` job (Every) whose due time is kept on the monotonic clock: intervals
+are measured between pass starts, plus an optional random jitter. schedule's own timing reads
+the wall clock, which NTP or an admin can step (back an hour: the next pass an hour late,
+while /healthz stays green), and counts from a pass's end.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import random
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import schedule
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, SyncError
 from gcs_model_sync.health import Health
-from gcs_model_sync.hooks import Hook
+from gcs_model_sync.hooks import hook_for
 from gcs_model_sync.layout import split_id
 from gcs_model_sync.logs import event, log
 from gcs_model_sync.metrics import Metrics
@@ -36,54 +38,77 @@ def _one_line(exc: BaseException) -> str:
     return lines[0][:300] if lines else "(no message)"
 
 
-class Loop:
+class Every(schedule.Job):
+    """A job due every `interval` seconds from the start of its last run, plus up to `jitter`
+    of the interval at random; the first run is due at once. Due times are on `clock`
+    (monotonic); `next_run` tells schedule's registry the same instant in wall time."""
+
     def __init__(
         self,
-        config: Config,
-        stop: StopToken,
-        run_pass: PassFn,
-        health: Health,
-        metrics: Metrics,
-        hook: Hook | None = None,
+        interval: float,
+        jitter: float,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(1)
+        self.unit = "seconds"
+        self.period, self.jitter = interval, jitter
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.due = clock()
+        self.started: float | None = None  # on clock: the start of the run in progress
+
+    @property
+    def should_run(self) -> bool:
+        return self.clock() >= self.due
+
+    def run(self) -> Any:
+        self.started = self.clock()
+        return super().run()  # type: ignore[no-untyped-call]  # the job, then _schedule_next_run
+
+    def _schedule_next_run(self) -> None:
+        if self.started is not None:
+            self.due = self.next_start(self.started)
+        self.next_run = dt.datetime.now() + dt.timedelta(seconds=self.left())
+
+    def next_start(self, started: float) -> float:
+        """The next run's start on the clock, from this one's start on the clock."""
+        wait = self.period * (1 + self.jitter * self.rng.random())
+        return max(started + wait, self.clock())
+
+    def left(self) -> float:
+        """Seconds until the job is due (0: due now)."""
+        return max(self.due - self.clock(), 0.0)
+
+
+class Loop:
+    def __init__(
+        self, config: Config, stop: StopToken, run_pass: PassFn, health: Health, metrics: Metrics
     ) -> None:
         self.config = config
         self.stop = stop
         self.run_pass = run_pass
         self.health = health
         self.metrics = metrics
-        self.hook = hook
-        self.rng = rng or random.Random()
-        self.clock = clock  # times every wait; never the wall clock
+        self.hook = hook_for(config)
         self.consecutive_failures = 0
         self.passes = 0
         self.models: set[str] = set()
         self.on_disk: frozenset[str] = frozenset()  # version ids, as of the last pass
-        self._started: float | None = None  # on self.clock
         self._give_up = False
 
     def run(self) -> int:
         """Loop until a signal (exit 0) or --max-failures consecutive failures (exit 1)."""
         scheduler = schedule.Scheduler()
-        # schedule counts from a pass's end in whole seconds, on the wall clock: the loop
-        # keeps the next start as a monotonic deadline, waits for it, then hands schedule a
-        # job that is due. job.next_run only tells the registry (wall time) when that is.
-        job = scheduler.every(max(1, int(self.config.interval))).seconds.do(self.one_pass)
-        due = self.clock()  # the first pass starts at once
+        job = Every(self.config.interval, self.config.jitter)
+        job.scheduler = scheduler
+        job.do(self.one_pass)
         try:
             while not self.stop.is_set():
-                left = due - self.clock()
-                job.next_run = dt.datetime.now() + dt.timedelta(seconds=max(left, 0.0))
-                if left > 0:
-                    self.stop.wait(left)
-                    continue
-                scheduler.run_pending()  # due now (a step back just now: the next turn runs it)
+                scheduler.run_pending()
                 if self._give_up:
                     return EXIT_FAILED
-                if self._started is not None:
-                    due = self._next_start(self._started)
-                    self._started = None
+                self.stop.wait(job.left())
         except Interrupted:
             pass
         finally:
@@ -91,13 +116,7 @@ class Loop:
         event(logging.INFO, "stopped", f"stopping after {self.passes} passes")
         return EXIT_OK
 
-    def _next_start(self, started: float) -> float:
-        """The next pass's start on self.clock, from this one's start on self.clock."""
-        wait = self.config.interval * (1 + self.config.jitter * self.rng.random())
-        return max(started + wait, self.clock())
-
     def one_pass(self) -> None:
-        self._started = self.clock()
         self.health.pass_begins()
         ok = False
         report: Report | None = None

@@ -13,14 +13,31 @@ EXIT_USAGE = 2
 EXIT_GUARD = 3
 
 
+def exit_code(
+    error: BaseException | None = None, *, guarded: bool = False, failed: bool = False
+) -> int:
+    """The one place outcomes become exit codes: an error that ended the command (a shutdown
+    signal 128+N, a usage or configuration error 2, anything else 1), or else how it ended
+    (a safety guard refused deletions 3, something failed 1, 0)."""
+    if isinstance(error, Interrupted):
+        return 128 + error.signum
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if error is not None or (failed and not guarded):
+        return EXIT_FAILED
+    return EXIT_GUARD if guarded else EXIT_OK
+
+
 class SyncError(Exception):
     """Anything we expect and can explain in one line; never shown with a traceback."""
 
-    exit_code = EXIT_FAILED
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self)
 
 
 class ConfigError(SyncError):
-    exit_code = EXIT_USAGE
+    """A usage or configuration error: the command cannot start as asked."""
 
 
 class LockBusy(SyncError):
@@ -33,7 +50,6 @@ class Interrupted(SyncError):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
-        self.exit_code = 128 + signum
 
 
 class RemoteError(SyncError):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gcs_model_sync.config import Config
 from gcs_model_sync.logs import event
 from gcs_model_sync.redaction import redact, scrub, secrets_in
 
@@ -204,3 +205,11 @@ class Hook:
             )
         self.published, self.pruned, self.files = [], [], []
         return "success"
+
+
+def hook_for(config: Config) -> Hook | None:
+    """--on-change as a Hook (None without one); the command sees DEST and SOURCE."""
+    if not config.on_change:
+        return None
+    env = {"GCS_MODEL_SYNC_DEST": str(config.dest), "GCS_MODEL_SYNC_SOURCE": str(config.source)}
+    return Hook(config.on_change, config.hook_timeout, env)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
+from gcs_model_sync.errors import exit_code
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan
 from gcs_model_sync.versions import Rejection
@@ -76,9 +76,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        if self.guard:
-            return EXIT_GUARD
-        return EXIT_FAILED if self.failures else EXIT_OK
+        return exit_code(guarded=bool(self.guard), failed=bool(self.failures))
 
     @property
     def outcome(self) -> str:

@@ -46,7 +46,7 @@ from gcs_model_sync.redaction import shown_url
 if TYPE_CHECKING:
     from gcs_model_sync.retry import StopToken
 
-__all__ = ["Kind", "ModelServer", "ServerError", "server_name"]
+__all__ = ["Kind", "ModelServer", "ServerError", "kinds_help", "server_name"]
 
 MAX_BODY = 1 << 20  # a status document is small; more is not the protocol
 NOT_ASKABLE = frozenset({401, 403, 407})  # refused the question: not an answer about the model
@@ -56,6 +56,20 @@ class Kind(StrEnum):
     TFSERVING = "tfserving"
     KSERVE = "kserve-v2"
     TRITON = "triton-explicit"
+
+
+# What each kind asks, as `--server-kind` says it in `--help`: a new kind is a row here.
+ABOUT = {
+    Kind.TFSERVING: "REST /v1/models",
+    Kind.KSERVE: "Triton, OpenVINO, KServe runtimes",
+    Kind.TRITON: "also asks Triton to load each changed model",
+}
+
+
+def kinds_help() -> str:
+    """`--server-kind`'s help: every kind, and what it asks."""
+    said = [f"{kind} ({ABOUT[kind]})" for kind in Kind]
+    return f"{', '.join(said[:-1])}, or {said[-1]}."
 
 
 class ServerError(SyncError):

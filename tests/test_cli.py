@@ -12,8 +12,9 @@ import pytest
 import typer.main
 
 from gcs_model_sync import __version__, cli, commands
-from gcs_model_sync.config import ENV_PREFIX, Config, Source
+from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import ConfigError, Interrupted, LockBusy, SyncError
+from gcs_model_sync.options import ENV_PREFIX
 
 COMMANDS = ["once", "plan", "status", "run"]
 

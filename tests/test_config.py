@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync.config import (
-    DEFAULT_WORKERS,
-    DURATION_MAX,
-    PARALLEL_MAX,
-    SIZE_MAX,
-    Config,
-    Source,
-)
+from gcs_model_sync.config import DURATION_MAX, PARALLEL_MAX, SIZE_MAX, Config, Source
 from gcs_model_sync.errors import EXIT_USAGE, ConfigError
+from gcs_model_sync.options import DEFAULT_WORKERS
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gcs_model_sync.config import Config, Source
-from gcs_model_sync.daemon import Loop
+from gcs_model_sync.daemon import Every, Loop
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, LockBusy
 from gcs_model_sync.health import Health
 from gcs_model_sync.metrics import Metrics
@@ -184,20 +184,11 @@ def test_readiness_needs_a_listing_and_ends_when_the_versions_are_gone(tmp_path:
     assert metrics.versions_on_disk._value.get() == 0
 
 
-def test_jitter_spreads_the_wait(tmp_path: Path) -> None:
+def test_jitter_spreads_the_wait() -> None:
     import random
 
-    stop = StopToken()
-    lp = Loop(
-        config(tmp_path, interval=10, jitter=0.5),
-        stop,
-        Passes([], stop),
-        Health(60),
-        Metrics(),
-        rng=random.Random(3),
-        clock=lambda: 1000.0,
-    )
-    waits = {lp._next_start(1000.0) - 1000.0 for _ in range(20)}
+    job = Every(10, 0.5, rng=random.Random(3), clock=lambda: 1000.0)
+    waits = {job.next_start(1000.0) - 1000.0 for _ in range(20)}
     assert all(10 <= w <= 15 for w in waits)
     assert len(waits) > 10
 
@@ -333,7 +324,7 @@ def test_a_wall_clock_step_never_moves_the_next_pass(
 
 
 def test_noop_passes_in_run_are_debug_with_a_periodic_info_summary() -> None:
-    from gcs_model_sync.commands import NoopSummary, log_summary
+    from gcs_model_sync.passlog import NoopSummary, log_summary
 
     now = [0.0]
     noops = NoopSummary(every=600, clock=lambda: now[0])
