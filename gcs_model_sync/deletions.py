@@ -1,7 +1,7 @@
 """Pure: every decision about what may be deleted, in one place.
 
 make_plan() lists the candidates (versions gone from the bucket or outside --keep) and asks
-guard() whether the pass may delete at all; free_first() picks the ones a full disk may
+guard.guard() whether the pass may delete at all; free_first() picks the ones a full disk may
 delete before the installs; decide() takes the pass's failures and says what is deleted at
 its end. `plan` prints decide() on the failures known before any install (the rejections),
 which is what `once` deletes when every install then succeeds. refuse_links() takes out of
@@ -16,25 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gcs_model_sync import safepath
+from gcs_model_sync.failures import Failure, FailureKind
 
 if TYPE_CHECKING:
     from gcs_model_sync.local import LocalView
     from gcs_model_sync.plan import FileChange, Plan, Prune
-    from gcs_model_sync.report import Failure
-
-
-def guard(
-    candidates: int, listed_versions: int, managed: int, allow_empty: bool, max_delete: int | None
-) -> str | None:
-    """Why no deletion may happen this pass at all, or None."""
-    if candidates and not listed_versions and not allow_empty:
-        return (
-            f"the bucket listing holds no versions while {managed} managed "
-            "version(s) exist locally; refusing to delete (pass --allow-empty-source to allow)"
-        )
-    if max_delete is not None and candidates > max_delete:
-        return f"{candidates} deletions planned, more than --max-delete {max_delete}"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +53,6 @@ def decide(
     newer one supersedes is deleted only once the server serves a newer one: the folder it
     still reads stays. The newest version (a rollback, a model removed) has nothing newer to
     wait for."""
-    from gcs_model_sync.report import FailureKind
-
     if not plan.prunes and not plan.files:
         return Decision()
     failures = list(failures)
@@ -142,8 +126,6 @@ def refuse_links(
     one, or a version folder is). Returns the plan without them, and one failure per link
     and model that refused something: a failure of that model alone (its other deletions
     wait, other models go on), named by the link."""
-    from gcs_model_sync.report import Failure, FailureKind
-
     refused: dict[tuple[str, str], list[str]] = {}
 
     def through(rel: str, model: str, what: str) -> bool:

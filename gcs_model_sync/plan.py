@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from gcs_model_sync import complete, deletions
+from gcs_model_sync import complete
 from gcs_model_sync.complete import Facts, Rules, Wait
+from gcs_model_sync.guard import guard as deletion_guard
 from gcs_model_sync.layout import (
     VERSION_MAX,
     Entry,
@@ -338,7 +339,7 @@ def make_plan(
     )
     changes, files_in_sync, files_left, files_forget = _files(files, local, frozenset(numbers))
     removals = sum(1 for f in changes if f.removes)
-    guard = deletions.guard(
+    guard = deletion_guard(
         len(prunes) + removals, len(remote_ids), len(local.managed), allow_empty_source, max_delete
     )
     # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.

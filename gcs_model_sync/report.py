@@ -4,41 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
+from gcs_model_sync.failures import Failure, FailureKind
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan, Rejection
 
-
-class FailureKind(StrEnum):
-    """Why something failed; deletions.decide() reads only this."""
-
-    LISTING = "listing"  # the bucket could not be listed: nothing is known
-    REMOTE = "remote"  # a version could not be read (denied, gone, retries exhausted)
-    CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
-    LOCAL = "local"  # the destination refused (read-only, a sync failed, a state save)
-    SPACE = "space"  # a version does not fit on the destination's disk
-    ROLLOUT = "rollout"  # the model server did not confirm a new version (--server)
-    LINK = "link"  # a model's or version's folder below DEST is a symbolic link: not followed
-    INTERNAL = "internal"  # a bug
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    model: str | None
-    version: str | None  # version id
-    message: str
-    kind: FailureKind = FailureKind.REMOTE
-
-    @property
-    def subject(self) -> str:
-        """What failed, as the pass summary names it: a version, a model, or the listing."""
-        if self.version:
-            return self.version
-        if self.model is not None:
-            return self.model or "."
-        return str(self.kind)
+__all__ = [
+    "Failure",
+    "FailureKind",
+    "Report",
+    "install_state",
+    "local_failure",
+    "published_as",
+    "rejected",
+]
 
 
 def rejected(r: Rejection) -> Failure:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gcs_model_sync.complete import Rules
-from gcs_model_sync.deletions import Decision, decide, free_first, guard, refuse_links
+from gcs_model_sync.deletions import Decision, decide, free_first, refuse_links
+from gcs_model_sync.guard import guard
 from gcs_model_sync.layout import Form, RemoteObject, group, model_files
 from gcs_model_sync.local import LocalView, Managed, ManagedFile
 from gcs_model_sync.plan import FileChange, Install, Plan, Prune, RemoteVersion, make_plan
