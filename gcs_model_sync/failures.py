@@ -28,7 +28,8 @@ class Step(StrEnum):
     while listing (nothing is known), fetching, writing a local file, or asking the server."""
 
     LIST = "list"
-    FETCH = "fetch"
+    FETCH = "fetch"  # a version
+    FILE = "file"  # a model file: any error of the bucket's or its content's blocks every deletion
     WRITE = "write"
     SERVER = "server"
 
@@ -43,6 +44,8 @@ def classify(exc: BaseException, step: Step = Step.FETCH) -> FailureKind:
         return FailureKind.LISTING
     if step is Step.SERVER:
         return FailureKind.ROLLOUT
+    if step is Step.FILE:
+        return FailureKind.REMOTE
     if isinstance(exc, VersionRejected):
         return FailureKind.CONTENT
     if isinstance(exc, InsufficientSpace):
