@@ -353,8 +353,7 @@ def _log_held_files(decision: deletions.Decision) -> None:
         event(
             logging.WARNING,
             "file_held",
-            f"not changing {f.id} yet: a version of its model failed, is refused or is still "
-            "uploading, or no deletion may happen this pass",
+            f"not changing {f.id} yet: {decision.why[f]}",
             model=f.model,
             file=f.name,
         )

@@ -88,22 +88,15 @@ def prune(run: Pass, plan: Plan, served: Mapping[str, int | None] | None = None)
         event(
             logging.WARNING,
             "prune_skipped",
-            f"not deleting {len(decision.skipped)} version(s): there were listing, download "
-            "or disk errors",
+            f"not deleting {len(decision.skipped)} version(s): {deletions.SKIPPED}",
         )
     for p in decision.held:
-        event(
-            logging.WARNING,
-            "prune_held",
-            f"not deleting {p.managed.id}: another version of this model failed this pass",
-        )
+        event(logging.WARNING, "prune_held", f"not deleting {p.managed.id}: {decision.why[p]}")
     for p in decision.gated:
-        now = (served or {}).get(p.managed.model)
         event(
             logging.INFO,
             "prune_waits",
-            f"not deleting {p.managed.id} yet: the server serves "
-            f"{'no version' if now is None else f'version {now}'} of its model, none newer",
+            f"not deleting {p.managed.id} yet: {decision.why[p]}",
             model=p.managed.model,
             version=p.managed.version,
         )

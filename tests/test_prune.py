@@ -3,13 +3,14 @@ each version it keeps. In-process on a temporary DEST, no bucket."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from gcs_model_sync import prune, publish
+from gcs_model_sync import deletions, prune, publish
 from gcs_model_sync.config import Config, Source
-from gcs_model_sync.failures import FailureKind
+from gcs_model_sync.failures import Failure, FailureKind
 from gcs_model_sync.local import Managed, Paths, State
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import Plan, Prune
@@ -70,3 +71,23 @@ def test_a_guard_deletes_nothing_and_says_why(tmp_path: Path) -> None:
     prune.prune(run, Plan(prunes=(prune_of(run, "m/1"),), guard=guard))
     assert (run.paths.dest / "m" / "1").is_dir()
     assert run.report.guard == guard
+
+
+def test_each_kept_version_is_said_in_the_words_plan_uses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log's reason and `plan`'s row come from the same decision."""
+    run = a_pass(tmp_path, "a/1", "b/1", "b/2")
+    run.report.failures.append(Failure("a", "a/3", "not a zip file", FailureKind.CONTENT))
+    held, gated = prune_of(run, "a/1"), prune_of(run, "b/1")
+    plan = Plan(prunes=(held, gated), in_sync=("b/2",))
+    with caplog.at_level(logging.INFO, "gcs_model_sync"):
+        prune.prune(run, plan, {"b": 1})
+    decision = deletions.decide(plan, run.report.failures, {"b": 1})
+    assert decision.why == {
+        held: deletions.HELD,
+        gated: "the server serves version 1, none newer",
+    }
+    assert f"not deleting a/1: {deletions.HELD}" in caplog.text
+    assert "not deleting b/1 yet: the server serves version 1, none newer" in caplog.text
+    assert run.report.pruned == []
