@@ -11,44 +11,19 @@ one Pass (pass_.py).
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
 import logging
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from gcs_model_sync import (
-    deletions,
-    install,
-    lock,
-    model_files,
-    peek,
-    prune,
-    ranged,
-    rollout,
-    tfs_config,
-)
-from gcs_model_sync.complete import Rules
-from gcs_model_sync.config import Config, dest_not_a_folder
-from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
+from gcs_model_sync import deletions, install, lock, model_files, prune, ranged, rollout, tfs_config
+from gcs_model_sync.config import Config
+from gcs_model_sync.dest import check_dest, dest_error
+from gcs_model_sync.errors import Interrupted, SyncError
 from gcs_model_sync.failures import Step, classify
-from gcs_model_sync.layout import RemoteObject, group
-from gcs_model_sync.layout import model_files as listed_files
-from gcs_model_sync.local import (
-    LocalView,
-    Managed,
-    Paths,
-    State,
-    StateError,
-    clean_scratch,
-    load_state,
-    scan,
-)
+from gcs_model_sync.local import Managed, Paths, clean_scratch
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass, Watch
-from gcs_model_sync.plan import Plan, make_plan
+from gcs_model_sync.plan import Plan
 from gcs_model_sync.remote import Bucket, Listing
 from gcs_model_sync.report import (
     Failure,
@@ -59,71 +34,20 @@ from gcs_model_sync.report import (
     rejected,
 )
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.snapshot import Snapshot, inspect, snapshot
 from gcs_model_sync.verify import Verify
 
-__all__ = ["Failure", "FailureKind", "Report", "Snapshot", "Watch", "inspect", "sync_once"]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a read-only command needs: the listing, the local view, and the plan."""
-
-    objects: list[RemoteObject]
-    local: LocalView
-    plan: Plan
-    state: State  # the state file as read; a pass changes it as it goes
-    refused: tuple[Failure, ...] = ()  # what a symbolic link below DEST kept out of the plan
-
-
-def inspect(config: Config, stop: StopToken) -> Snapshot:
-    """List and plan without writing anything (for `plan` and `status`)."""
-    bucket = Bucket(config, stop)
-    return _snapshot(config, Paths(config.dest), bucket.list_objects(), bucket)
-
-
-def _snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> Snapshot:
-    objects = listing.objects
-    try:
-        state = load_state(paths)
-    except StateError as exc:
-        event(logging.WARNING, "state_unreadable", f"{exc}; treating every folder as unmanaged")
-        state = State()
-    # A refusal stands for the command that made it: a fixed --verify checks again.
-    state.refused = {k: r for k, r in state.refused.items() if r.command == config.verify}
-    groups = group(objects, config.source.prefix)  # once: the scan and the plan share it
-    models = {model for model, _version, _form in groups}
-    local = scan(paths, models, state)
-    files = listed_files(objects, config.source.prefix, models) if config.model_files else None
-    # A few model files' bytes decide completeness (complete.to_read): read, then planned again.
-    make = functools.partial(
-        make_plan,
-        groups,
-        local,
-        keep=config.keep,
-        allow_empty_source=config.allow_empty_source,
-        max_delete=config.max_delete,
-        rules=Rules(_bucket_now(listing, config), config.settle, config.ready_marker),
-        source=str(config.source),
-        files=files,
-    )
-    plan = peek.planned(bucket, lambda facts: make(facts=facts))
-    plan, refused = deletions.refuse_links(plan, paths.dest, local.links)
-    for f in refused:
-        event(logging.ERROR, "link_refused", f.message, model=f.model)
-    return Snapshot(objects, local, plan, state, refused)
-
-
-def _bucket_now(listing: Listing, config: Config) -> float | None:
-    """The bucket's clock for --settle. Every GCS response carries `Date`; a proxy that strips
-    it leaves us the node's clock, said once a pass, since a skewed node then misjudges."""
-    if listing.server_time is not None or not config.settle:
-        return listing.server_time
-    event(
-        logging.WARNING,
-        "no_server_time",
-        "the listing response had no Date header; --settle is judged on this node's clock",
-    )
-    return time.time()
+__all__ = [
+    "Failure",
+    "FailureKind",
+    "Report",
+    "Snapshot",
+    "Watch",
+    "check_dest",
+    "dest_error",
+    "inspect",
+    "sync_once",
+]
 
 
 def sync_once(config: Config, stop: StopToken, watch: Watch | None = None) -> Report:
@@ -153,7 +77,7 @@ def _pass(run: Pass) -> None:
         listing = _list(run.bucket, run.report)
         if listing is None:
             return
-        snap = _snapshot(config, paths, listing, run.bucket)
+        snap = snapshot(config, paths, listing, run.bucket)
         if snap.plan.empty:
             _nothing_to_serve(config, snap, run.report)
             return
@@ -170,7 +94,7 @@ def _pass(run: Pass) -> None:
             listing = _list(run.bucket, run.report)
             if listing is None:
                 return
-        _run(run, snap or _snapshot(config, paths, listing, run.bucket))
+        _run(run, snap or snapshot(config, paths, listing, run.bucket))
 
 
 def _list(bucket: Bucket, report: Report) -> Listing | None:
@@ -214,35 +138,6 @@ def _clean_scratch(paths: Paths) -> None:
             f"emptied the trash: {retired} tree(s) retired by the last pass",
             trash=retired,
         )
-
-
-def check_dest(dest: Path) -> None:
-    """A --dest that `once` or `run` cannot write is a usage error before any pass (a
-    read-only mount, no permission), said as the other --dest problems are."""
-    for place in (dest, *dest.parents):
-        if place.is_dir():
-            break
-    else:
-        return
-    if not os.access(place, os.W_OK | os.X_OK):
-        raise ConfigError(f"--dest {dest}: not writable ({_unwritable(place)})")
-
-
-def _unwritable(place: Path) -> str:
-    try:
-        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    return os.strerror(errno.EROFS if read_only else errno.EACCES)
-
-
-def dest_error(dest: Path, exc: OSError) -> SyncError:
-    """What the file system said when we created our folders or the lock under --dest."""
-    if exc.errno in (errno.ENOTDIR, errno.EEXIST) and (problem := dest_not_a_folder(dest)):
-        return ConfigError(problem)
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return ConfigError(f"--dest {dest}: not writable ({exc.strerror})")
-    return SyncError(f"--dest {dest}: cannot write there ({os_error(exc)})")
 
 
 def _run(run: Pass, snap: Snapshot) -> None:

@@ -7,9 +7,7 @@ when staged versions are synced, and when their renames are made durable.
 from __future__ import annotations
 
 import errno
-import logging
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -196,55 +194,3 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     assert (dest / "a" / "0001").is_dir()
     assert "a/0001" in state  # published before the failed save: still ours
     assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours
-
-
-def test_settling_falls_back_to_the_node_clock_only_without_a_date_header(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Every GCS response carries `Date`; should a proxy strip it, --settle is judged on this
-    node's clock rather than never, and the log says so."""
-    from gcs_model_sync.logs import log
-
-    log.addHandler(caplog.handler)  # logs.setup() may have stopped propagation in this process
-    caplog.set_level(logging.INFO, logger=log.name)
-    try:
-        _check_bucket_now(tmp_path, caplog)
-    finally:
-        log.removeHandler(caplog.handler)
-
-
-def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from gcs_model_sync.remote import Listing
-
-    config = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=60)
-    assert engine._bucket_now(Listing([], 1_800_000_000.0), config) == 1_800_000_000.0
-    assert not [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
-
-    before = time.time()
-    assert before <= (engine._bucket_now(Listing([], None), config) or 0) <= time.time()
-    assert [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
-    off = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=0)
-    assert engine._bucket_now(Listing([], None), off) is None  # nothing to judge
-
-
-def test_what_the_file_system_refuses_under_dest_is_said_as_the_other_dest_problems(
-    tmp_path: Path,
-) -> None:
-    import errno
-
-    from gcs_model_sync.engine import dest_error
-    from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE
-
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    below = dest_error(afile / "m", FileExistsError(errno.EEXIST, "File exists", str(afile)))
-    read_only = dest_error(tmp_path, OSError(errno.EROFS, "Read-only file system", "x"))
-    full = dest_error(tmp_path, OSError(errno.ENOSPC, "No space left on device", "x"))
-
-    assert str(below) == f"--dest {afile / 'm'}: not a directory ({afile} is a file)"
-    assert str(read_only) == f"--dest {tmp_path}: not writable (Read-only file system)"
-    assert (below.exit_code, read_only.exit_code, full.exit_code) == (
-        EXIT_USAGE,
-        EXIT_USAGE,
-        EXIT_FAILED,
-    )
