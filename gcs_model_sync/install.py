@@ -165,7 +165,7 @@ def _collected(
         report.fail(classify(exc), v.model, v.id, str(exc))
         event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
     except OSError as exc:
-        local_failure(report, v.model, v.id, f"{v.id}: staging failed: {os_error(exc)}")
+        local_failure(report, exc, v.model, v.id, f"{v.id}: staging failed")
     except Exception as exc:  # a bug must not stop the other versions
         report.fail(classify(exc), v.model, v.id, f"{v.id}: internal error: {exc!r}")
         logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
@@ -184,7 +184,7 @@ def _durable(
     except OSError as exc:
         for install, staged in batch:
             v = install.version
-            local_failure(report, v.model, v.id, f"{v.id}: cannot sync to disk: {os_error(exc)}")
+            local_failure(report, exc, v.model, v.id, f"{v.id}: cannot sync to disk")
             remove_tree(staged.workdir)
         return []
     return batch
@@ -203,7 +203,7 @@ def _publish_one(
         run.stop.check()
         publish.publish(staged.content, target, run.paths.trash)
     except OSError as exc:
-        local_failure(run.report, v.model, v.id, f"{target}: cannot publish: {os_error(exc)}")
+        local_failure(run.report, exc, v.model, v.id, f"{target}: cannot publish")
         return
     finally:
         discard(staged.workdir)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gcs_model_sync import extract, fetch, safepath
 from gcs_model_sync.config import Config
-from gcs_model_sync.errors import SyncError, os_error
+from gcs_model_sync.errors import SyncError
 from gcs_model_sync.failures import Step, classify
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.local import Paths, make_dirs, remove_tree, sync_trees
@@ -49,9 +49,7 @@ def _write_all(run: Pass, writes: list[FileChange]) -> None:
             sync_trees([workdir])
         except OSError as exc:
             for c in staged:
-                local_failure(
-                    report, c.model, c.id, f"{c.id}: cannot sync to disk: {os_error(exc)}"
-                )
+                local_failure(report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
             staged = {}
         for c, (path, nbytes) in staged.items():
             if _place(c, path, paths, report):
@@ -90,7 +88,7 @@ def _stage_all(
                 report.fail(classify(exc, Step.FILE), c.model, c.id, str(exc))
                 event(logging.ERROR, "file_failed", str(exc), model=c.model, file=c.name)
             except OSError as exc:
-                local_failure(report, c.model, c.id, f"{c.id}: staging failed: {os_error(exc)}")
+                local_failure(report, exc, c.model, c.id, f"{c.id}: staging failed")
     bucket.stop.check()
     return staged
 
@@ -128,7 +126,7 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
         )
         return False
     except OSError as exc:
-        local_failure(report, c.model, c.id, f"{target}: cannot write: {os_error(exc)}")
+        local_failure(report, exc, c.model, c.id, f"{target}: cannot write")
         return False
     return True
 
@@ -140,7 +138,7 @@ def _remove(run: Pass, c: FileChange) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
     except OSError as exc:
-        local_failure(run.report, c.model, c.id, f"{target}: cannot remove: {os_error(exc)}")
+        local_failure(run.report, exc, c.model, c.id, f"{target}: cannot remove")
         return
     run.ledger.file_removed(c)
     event(

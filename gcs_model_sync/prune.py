@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from gcs_model_sync import deletions, fetch, publish, rollout, space
-from gcs_model_sync.errors import os_error
 from gcs_model_sync.local import LocalView, clean_scratch
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
@@ -112,7 +111,7 @@ def _retire(run: Pass, p: Prune, note: str = "") -> bool:
     try:
         publish.retire(target, run.paths.trash)
     except OSError as exc:
-        local_failure(run.report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+        local_failure(run.report, exc, m.model, m.id, f"{m.id}: cannot prune")
         return False
     run.ledger.retired(m, target.parent)
     event(

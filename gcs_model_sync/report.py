@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK
-from gcs_model_sync.failures import Failure, FailureKind
+from gcs_model_sync.errors import EXIT_FAILED, EXIT_GUARD, EXIT_OK, os_error
+from gcs_model_sync.failures import Failure, FailureKind, classify
+from gcs_model_sync.local import PENDING
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan, Rejection
 
@@ -69,9 +70,11 @@ class Report:
         self.failures.append(Failure(model, vid, message, kind))
 
 
-def local_failure(report: Report, model: str, vid: str, message: str) -> None:
-    """The destination refused something (a full disk, a read-only file system)."""
-    report.fail(FailureKind.LOCAL, model, vid, message)
+def local_failure(report: Report, exc: OSError, model: str, vid: str, what: str) -> None:
+    """The destination refused something (a full disk, a read-only file system): `what`
+    failed, said with the file system's words."""
+    message = f"{what}: {os_error(exc)}"
+    report.fail(classify(exc), model, vid, message)
     event(logging.ERROR, "local_failure", message)
 
 
@@ -81,8 +84,6 @@ def install_state(install: Install, fingerprint: str | None, resume_bytes: int) 
     download cut short left bytes that are kept), `reinstall` (ours, but its folder is gone),
     or `new` (never installed, an install cut short before anything was kept included).
     `fingerprint` is what the state file records for it."""
-    from gcs_model_sync.local import PENDING
-
     if install.replaces:
         return "replace"
     if resume_bytes:
