@@ -266,4 +266,4 @@ def _write_tfs_config(run: Pass) -> None:
     except (SyncError, OSError, ValueError) as exc:
         message = f"--tfs-config {config.tfs_config}: {exc}"
         run.report.fail(classify(exc, Step.WRITE), None, None, message)
-        event(logging.ERROR, "tfs_config_failed", f"--tfs-config {config.tfs_config}: {exc}")
+        event(logging.ERROR, "tfs_config_failed", message)
