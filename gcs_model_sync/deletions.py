@@ -1,48 +1,48 @@
 """Pure: every decision about what may be deleted, in one place.
 
 make_plan() lists the candidates (versions gone from the bucket or outside --keep) and asks
-guard() whether the pass may delete at all; free_first() picks the ones a full disk may
-delete before the installs; decide() takes the pass's failures and says what is deleted at
-its end. `plan` prints decide() on the failures known before any install (the rejections),
-which is what `once` deletes when every install then succeeds. refuse_links() takes out of
+guard.guard() whether the pass may delete at all; free_first() picks the ones a full disk may
+delete before the installs; decide() takes the failures known so far and says what is deleted
+and why the rest stays. A pass asks it where it acts, with what is known there: after the
+installs for the model files (their failures decide), at the end for the prunes (the files'
+failures and the server's answer decide too); `plan` asks it with the failures known before
+any install (the rejections), which is what `once` deletes when every install then succeeds.
+The log lines and `plan`'s rows both print its reasons (Decision.why). refuse_links() takes out of
 the plan what would be written or deleted through a symbolic link below DEST.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gcs_model_sync import safepath
+from gcs_model_sync.failures import Failure, FailureKind
 from gcs_model_sync.layout import split_id
 
 if TYPE_CHECKING:
     from gcs_model_sync.files_plan import FileChange
     from gcs_model_sync.plan import Plan, Prune
-    from gcs_model_sync.report import Failure
     from gcs_model_sync.scan import LocalView
 
 
-def guard(
-    candidates: int, listed_versions: int, managed: int, allow_empty: bool, max_delete: int | None
-) -> str | None:
-    """Why no deletion may happen this pass at all, or None."""
-    if candidates and not listed_versions and not allow_empty:
-        return (
-            f"the bucket listing holds no versions while {managed} managed "
-            "version(s) exist locally; refusing to delete (pass --allow-empty-source to allow)"
-        )
-    if max_delete is not None and candidates > max_delete:
-        return f"{candidates} deletions planned, more than --max-delete {max_delete}"
-    return None
+# Why something stays, in the words both the pass's log and `plan`'s rows use.
+HELD = "another version of this model failed or was rejected"
+SKIPPED = "there were listing, download or disk errors"
+FILE_BUSY = "a version of its model failed, is refused or is still uploading"
+FILE_NO_DELETION = "no deletion may happen this pass"
+
+
+def _waits_for(now: int | None) -> str:
+    return f"the server serves {'no version' if now is None else f'version {now}'}, none newer"
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the end of a pass deletes (and which model files it changes), and why the rest
-    stays."""
+    stays: `why` has the reason of each held or gated prune and each held file."""
 
     prune: tuple[Prune, ...] = ()
     held: tuple[Prune, ...] = ()  # kept: another version of their model failed this pass
@@ -54,6 +54,7 @@ class Decision:
     # not now: a version of their model failed or is still uploading (a new config.pbtxt must
     # never name a version that is not there), or, removals, no deletion may happen
     files_held: tuple[FileChange, ...] = ()
+    why: Mapping[Prune | FileChange, str] = field(default_factory=dict, compare=False)
 
 
 def decide(
@@ -69,8 +70,6 @@ def decide(
     newer one supersedes is deleted only once the server serves a newer one: the folder it
     still reads stays. The newest version (a rollback, a model removed) has nothing newer to
     wait for."""
-    from gcs_model_sync.report import FailureKind
-
     if not plan.prunes and not plan.files:
         return Decision()
     failures = list(failures)
@@ -83,14 +82,22 @@ def decide(
     # the disk says nothing about other models; and deleting elsewhere is what gives a full
     # disk room back.
     own = (FailureKind.CONTENT, FailureKind.ROLLOUT, FailureKind.LINK, FailureKind.SPACE)
-    if any(f.kind not in own for f in failures):
-        return Decision(skipped=plan.prunes, files=writes, files_held=files_held + removals)
-    if plan.guard:
-        return Decision(refused=plan.guard, files=writes, files_held=files_held + removals)
+    why: dict[Prune | FileChange, str] = dict.fromkeys(files_held, FILE_BUSY)
+    blocked = any(f.kind not in own for f in failures)
+    if blocked or plan.guard:
+        why |= dict.fromkeys(removals, FILE_NO_DELETION)
+        held_files = files_held + removals
+        if blocked:
+            why |= dict.fromkeys(plan.prunes, SKIPPED)
+            return Decision(skipped=plan.prunes, files=writes, files_held=held_files, why=why)
+        return Decision(refused=plan.guard, files=writes, files_held=held_files, why=why)
     held = tuple(p for p in plan.prunes if p.managed.model in failed_models)
     gated = _gated(plan, served) if served is not None else ()
+    why |= dict.fromkeys(held, HELD)
+    why |= {p: _waits_for((served or {}).get(p.managed.model)) for p in gated}
     prune = tuple(p for p in plan.prunes if p not in held and p not in gated)
-    return Decision(prune, held, gated=gated, files=writes + removals, files_held=files_held)
+    files = writes + removals
+    return Decision(prune, held, gated=gated, files=files, files_held=files_held, why=why)
 
 
 def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
@@ -144,8 +151,6 @@ def refuse_links(
     one, or a version folder is). Returns the plan without them, and one failure per link
     and model that refused something: a failure of that model alone (its other deletions
     wait, other models go on), named by the link."""
-    from gcs_model_sync.report import Failure, FailureKind
-
     refused: dict[tuple[str, str], list[str]] = {}
 
     def through(rel: str, model: str, what: str) -> bool:

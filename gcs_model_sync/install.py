@@ -16,25 +16,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gcs_model_sync import fetch, progress, publish
-from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree, sync_trees
-from gcs_model_sync.errors import (
-    InsufficientSpace,
-    Interrupted,
-    SyncError,
-    VerifyRefused,
-    VersionRejected,
-    os_error,
-)
-from gcs_model_sync.layout import Form
+from gcs_model_sync.errors import Interrupted, SyncError, VerifyRefused, os_error
+from gcs_model_sync.failures import classify
 from gcs_model_sync.logs import event
-from gcs_model_sync.paths import Paths
+from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import Install
-from gcs_model_sync.remote import Bucket
-from gcs_model_sync.report import FailureKind, Report, local_failure
+from gcs_model_sync.report import Report, local_failure
 from gcs_model_sync.retry import StopToken
-from gcs_model_sync.saver import StateSaver
-from gcs_model_sync.state import PENDING, Managed
 from gcs_model_sync.verify import Verify
 from gcs_model_sync.versions import RemoteVersion
 
@@ -46,14 +35,8 @@ BATCH_EVERY = 0.1
 
 
 def install_all(
-    config: Config,
-    stop: StopToken,
-    paths: Paths,
-    bucket: Bucket,
+    run: Pass,
     installs: tuple[Install, ...],
-    report: Report,
-    managed: dict[str, Managed],
-    saver: StateSaver,
     check: Verify | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> None:
@@ -61,12 +44,8 @@ def install_all(
     published; `labels` say how the `published` line names each (new, resumed, replaced)."""
     if not installs:
         return
-    previous = {i.version.id: managed.get(i.version.id) for i in installs}
-    for i in installs:
-        v = i.version
-        managed[v.id] = Managed(v.model, v.version, PENDING)
-    saver.dirty = True
-    saver.save()
+    config, stop, bucket, report, ledger = run.config, run.stop, run.bucket, run.report, run.ledger
+    previous = ledger.pending(i.version for i in installs)
     # The workers mind a stop of their own, set when the pass ends early for any reason (a
     # full disk at a state save, a bug): none of them may go on downloading into staging the
     # next pass cleans. The bucket is this pass's alone; a straggler keeps seeing this token.
@@ -86,7 +65,7 @@ def install_all(
     barrier = time.monotonic()
     try:
         for i in installs:
-            fut = pool.submit(_stage, bucket, i.version, paths, config, check, report)
+            fut = pool.submit(_stage, run, i.version, check)
             futures[fut] = i
             fut.add_done_callback(completed.put)
         left = len(futures)
@@ -102,9 +81,7 @@ def install_all(
             if ready and (not left or time.monotonic() - barrier >= BATCH_EVERY):
                 for install, staged in _durable(ready, report):
                     label = (labels or {}).get(install.version.id, install.reason)
-                    _publish_one(
-                        install, staged, paths, report, managed, saver, stop, discard, label
-                    )
+                    _publish_one(run, install, staged, discard, label)
                 ready, barrier = [], time.monotonic()
     except BaseException as exc:  # a signal, or anything unexpected (a full disk, a bug)
         halt.set()
@@ -115,27 +92,21 @@ def install_all(
         for fut in futures:  # staged but not published (removing a published one's is a no-op)
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 remove_tree(fut.result().workdir)
-        _restore(previous, managed, report)
+        ledger.restore(previous)
         try:
-            saver.save()
+            ledger.save()
         except OSError as again:  # the pending entries on disk mean "reinstall": safe
             if not isinstance(exc, OSError):  # else it is the failure reported below, again
                 event(logging.ERROR, "state_not_saved", f"cannot save state: {os_error(again)}")
         raise
-    _restore(previous, managed, report)
+    ledger.restore(previous)
     pool.shutdown(wait=True)
 
 
-def _stage(
-    bucket: Bucket,
-    v: RemoteVersion,
-    paths: Paths,
-    config: Config,
-    check: Verify | None,
-    report: Report,
-) -> fetch.Staged:
+def _stage(run: Pass, v: RemoteVersion, check: Verify | None) -> fetch.Staged:
     """Stage a version, then --verify it; a refused one is removed and remembered."""
-    staged = fetch.stage(bucket, v, paths, config)
+    bucket, report = run.bucket, run.report
+    staged = fetch.stage(bucket, v, run.paths, run.config)
     if check is None:
         return staged
     try:
@@ -182,20 +153,6 @@ def _take(
     return done
 
 
-def _restore(
-    previous: dict[str, Managed | None], managed: dict[str, Managed], report: Report
-) -> None:
-    """Versions not published this pass get their old ownership back."""
-    done = set(report.published)
-    for vid, before in previous.items():
-        if vid in done:
-            continue
-        if before is None:
-            managed.pop(vid, None)
-        else:
-            managed[vid] = before
-
-
 def _collected(
     install: Install, fut: cf.Future[fetch.Staged], report: Report
 ) -> fetch.Staged | None:
@@ -206,17 +163,12 @@ def _collected(
     except Interrupted:
         raise
     except SyncError as exc:
-        kind = FailureKind.REMOTE
-        if isinstance(exc, VersionRejected):
-            kind = FailureKind.CONTENT
-        elif isinstance(exc, InsufficientSpace):
-            kind = FailureKind.SPACE
-        report.fail(kind, v.model, v.id, str(exc))
+        report.fail(classify(exc), v.model, v.id, str(exc))
         event(logging.ERROR, "version_failed", str(exc), model=v.model, version=v.version)
     except OSError as exc:
-        local_failure(report, v.model, v.id, f"{v.id}: staging failed: {os_error(exc)}")
+        local_failure(report, exc, v.model, v.id, f"{v.id}: staging failed")
     except Exception as exc:  # a bug must not stop the other versions
-        report.fail(FailureKind.INTERNAL, v.model, v.id, f"{v.id}: internal error: {exc!r}")
+        report.fail(classify(exc), v.model, v.id, f"{v.id}: internal error: {exc!r}")
         logging.getLogger("gcs_model_sync").exception("internal error staging %s", v.id)
     return None
 
@@ -233,37 +185,30 @@ def _durable(
     except OSError as exc:
         for install, staged in batch:
             v = install.version
-            local_failure(report, v.model, v.id, f"{v.id}: cannot sync to disk: {os_error(exc)}")
+            local_failure(report, exc, v.model, v.id, f"{v.id}: cannot sync to disk")
             remove_tree(staged.workdir)
         return []
     return batch
 
 
 def _publish_one(
+    run: Pass,
     install: Install,
     staged: fetch.Staged,
-    paths: Paths,
-    report: Report,
-    managed: dict[str, Managed],
-    saver: StateSaver,
-    stop: StopToken,
     discard: Callable[[Path], object],
     label: str,
 ) -> None:
     v = install.version
-    target = paths.version_dir(v.model, v.version)
+    target = run.paths.version_dir(v.model, v.version)
     try:
-        stop.check()
-        publish.publish(staged.content, target, paths.trash)
+        run.stop.check()
+        publish.publish(staged.content, target, run.paths.trash)
     except OSError as exc:
-        local_failure(report, v.model, v.id, f"{target}: cannot publish: {os_error(exc)}")
+        local_failure(run.report, exc, v.model, v.id, f"{target}: cannot publish")
         return
     finally:
         discard(staged.workdir)
-    objects = {e.relpath: e.obj.generation for e in v.entries} if v.form is Form.FOLDER else None
-    managed[v.id] = Managed(v.model, v.version, v.fingerprint, staged.nbytes, time.time(), objects)
-    report.published.append(v.id)  # before the save: one that fails must not disown it
-    saver.changed(renamed_in=target.parent)
+    run.ledger.published(v, staged.nbytes, target.parent)
     event(
         logging.INFO,
         "published",

@@ -19,66 +19,42 @@ from pathlib import Path
 from gcs_model_sync import extract, fetch, safepath
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree, sync_trees
-from gcs_model_sync.errors import SyncError, os_error
+from gcs_model_sync.errors import SyncError
+from gcs_model_sync.failures import Step, classify
 from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.logs import event
+from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.paths import Paths, make_dirs
 from gcs_model_sync.remote import Bucket
-from gcs_model_sync.report import FailureKind, Report, local_failure
-from gcs_model_sync.saver import StateSaver
-from gcs_model_sync.state import PENDING_FILE, ManagedFile, State
+from gcs_model_sync.report import Report, local_failure
 
 
-def apply(
-    changes: tuple[FileChange, ...],
-    config: Config,
-    paths: Paths,
-    bucket: Bucket,
-    report: Report,
-    state: State,
-    saver: StateSaver,
-) -> None:
+def apply(run: Pass, changes: tuple[FileChange, ...]) -> None:
     writes = [c for c in changes if not c.removes]
     if writes:
-        _write_all(writes, config, paths, bucket, report, state, saver)
+        _write_all(run, writes)
     for c in changes:
         if c.removes:
-            _remove(c, paths, report, state, saver)
+            _remove(run, c)
 
 
-def _write_all(
-    writes: list[FileChange],
-    config: Config,
-    paths: Paths,
-    bucket: Bucket,
-    report: Report,
-    state: State,
-    saver: StateSaver,
-) -> None:
-    previous = {c.id: state.files.get(c.id) for c in writes}
-    for c in writes:
-        state.files[c.id] = ManagedFile(c.model, c.name, PENDING_FILE)
-    saver.dirty = True
-    saver.save()
+def _write_all(run: Pass, writes: list[FileChange]) -> None:
+    paths, report, ledger = run.paths, run.report, run.ledger
+    previous = ledger.files_pending(writes)
     workdir = paths.staging / f"model-files.{uuid.uuid4().hex[:12]}"
     workdir.mkdir()
     try:
-        staged = _stage_all(writes, config, paths, bucket, workdir, report)
+        staged = _stage_all(run, writes, workdir)
         try:
             sync_trees([workdir])
         except OSError as exc:
             for c in staged:
-                local_failure(
-                    report, c.model, c.id, f"{c.id}: cannot sync to disk: {os_error(exc)}"
-                )
+                local_failure(report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
             staged = {}
         for c, (path, nbytes) in staged.items():
-            assert c.obj is not None
             if _place(c, path, paths, report):
-                state.files[c.id] = ManagedFile(c.model, c.name, c.obj.generation, nbytes)
-                report.files_written.append(c.id)
-                saver.changed(renamed_in=paths.dest / c.model)
+                ledger.file_written(c, nbytes)
                 event(
                     logging.INFO,
                     "file_written",
@@ -88,32 +64,21 @@ def _write_all(
                     reason=c.reason,
                 )
     finally:
-        for fid, before in previous.items():  # not written: its old ownership back
-            if fid in report.files_written:
-                continue
-            if before is None:
-                state.files.pop(fid, None)
-            else:
-                state.files[fid] = before
-            saver.dirty = True  # the pending entry on disk must not outlive the pass
+        ledger.files_restore(previous)
         remove_tree(workdir)
         with contextlib.suppress(OSError):  # also on the way out of a stopped pass
-            saver.save()
+            ledger.save()
 
 
 def _stage_all(
-    writes: list[FileChange],
-    config: Config,
-    paths: Paths,
-    bucket: Bucket,
-    workdir: Path,
-    report: Report,
+    run: Pass, writes: list[FileChange], workdir: Path
 ) -> dict[FileChange, tuple[Path, int]]:
     """Every file downloaded and checked into `workdir`, on the pass's workers."""
+    bucket, report = run.bucket, run.report
     staged: dict[FileChange, tuple[Path, int]] = {}
-    with cf.ThreadPoolExecutor(min(config.workers, len(writes)), "file") as pool:
+    with cf.ThreadPoolExecutor(min(run.config.workers, len(writes)), "file") as pool:
         futures = {
-            pool.submit(_stage, bucket, c, workdir / str(n), config): c
+            pool.submit(_stage, bucket, c, workdir / str(n), run.config): c
             for n, c in enumerate(writes)
         }
         for fut in cf.as_completed(futures):
@@ -121,10 +86,10 @@ def _stage_all(
             try:
                 staged[c] = fut.result()
             except SyncError as exc:
-                report.fail(FailureKind.REMOTE, c.model, c.id, str(exc))
+                report.fail(classify(exc, Step.FILE), c.model, c.id, str(exc))
                 event(logging.ERROR, "file_failed", str(exc), model=c.model, file=c.name)
             except OSError as exc:
-                local_failure(report, c.model, c.id, f"{c.id}: staging failed: {os_error(exc)}")
+                local_failure(report, exc, c.model, c.id, f"{c.id}: staging failed")
     bucket.stop.check()
     return staged
 
@@ -162,23 +127,21 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
         )
         return False
     except OSError as exc:
-        local_failure(report, c.model, c.id, f"{target}: cannot write: {os_error(exc)}")
+        local_failure(report, exc, c.model, c.id, f"{target}: cannot write")
         return False
     return True
 
 
-def _remove(c: FileChange, paths: Paths, report: Report, state: State, saver: StateSaver) -> None:
-    target = paths.dest / c.model / c.name
+def _remove(run: Pass, c: FileChange) -> None:
+    target = run.paths.dest / c.model / c.name
     try:
-        safepath.check_parent(paths.dest, target)  # unlink() removes a link, not its target
+        safepath.check_parent(run.paths.dest, target)  # unlink() removes a link, not its target
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
     except OSError as exc:
-        local_failure(report, c.model, c.id, f"{target}: cannot remove: {os_error(exc)}")
+        local_failure(run.report, exc, c.model, c.id, f"{target}: cannot remove")
         return
-    state.files.pop(c.id, None)
-    report.files_removed.append(c.id)
-    saver.changed(renamed_in=target.parent)
+    run.ledger.file_removed(c)
     event(
         logging.INFO,
         "file_removed",

@@ -2,7 +2,7 @@
 
 make_plan is the sequence; versions.py says which versions the listing holds (and rejects),
 completeness.py whether a folder upload is done, files_plan.py what --model-files changes,
-deletions.py whether the deletions may happen.
+guard.py whether the deletions may happen.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from gcs_model_sync import completeness, deletions
+from gcs_model_sync import completeness
 from gcs_model_sync.completeness import Facts, Rules, Wait
 from gcs_model_sync.files_plan import FileChange, plan_files
+from gcs_model_sync.guard import guard as deletion_guard
 from gcs_model_sync.layout import Form, Groups, ModelFile, paused_gc, servable, version_id
 from gcs_model_sync.scan import LocalView
 from gcs_model_sync.state import Managed
@@ -178,7 +179,7 @@ def make_plan(
     )
     changes, files_in_sync, files_left, files_forget = plan_files(files, local, frozenset(numbers))
     removals = sum(1 for f in changes if f.removes)
-    guard = deletions.guard(
+    guard = deletion_guard(
         len(prunes) + removals,
         len(remote_ids),
         len(local.managed),

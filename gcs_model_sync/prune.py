@@ -7,30 +7,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gcs_model_sync import deletions, fetch, publish, space
-from gcs_model_sync.config import Config
+from gcs_model_sync import deletions, fetch, publish, rollout, space
 from gcs_model_sync.durability import clean_scratch
-from gcs_model_sync.errors import os_error
 from gcs_model_sync.logs import event
-from gcs_model_sync.paths import Paths
+from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import Plan, Prune
-from gcs_model_sync.remote import Bucket
-from gcs_model_sync.report import Report, local_failure
-from gcs_model_sync.saver import StateSaver
+from gcs_model_sync.report import local_failure
 from gcs_model_sync.scan import LocalView
-from gcs_model_sync.state import Managed
 
 
-def make_room(
-    config: Config,
-    paths: Paths,
-    bucket: Bucket,
-    plan: Plan,
-    local: LocalView,
-    report: Report,
-    managed: dict[str, Managed],
-    saver: StateSaver,
-) -> Plan:
+def make_room(run: Pass, plan: Plan, local: LocalView) -> Plan:
     """rclone's delete-before, for a full disk only: when the installs do not fit, empty the
     trash and free versions this plan removes anyway (deletions.free_first: never a model's newest,
     never past a guard, with --server only older than what it serves), oldest first, until they
@@ -45,6 +31,7 @@ def make_room(
     candidates = deletions.free_first(plan, local) if plan.installs else ()
     if not candidates:
         return plan
+    config, paths, bucket = run.config, run.paths, run.bucket
     plan = replace(plan, installs=space.with_stated_sizes(bucket, plan.installs, config.workers))
     need = sum(fetch.lacking(i.version, paths, config) for i in plan.installs)
     need += config.min_free_space
@@ -52,8 +39,6 @@ def make_room(
     if free >= need:
         return plan
     if config.server:  # only versions the model server has moved on from
-        from gcs_model_sync import rollout
-
         candidates = deletions.free_first(
             plan, local, rollout.ask(config, local.on_disk, bucket.stop)
         )
@@ -84,75 +69,52 @@ def make_room(
     for p in sorted(candidates, key=lambda p: (int(p.managed.version), p.managed.model)):
         if space.free_bytes(paths.staging) >= need:
             break
-        if not _retire(p, paths, report, managed, saver, "; freed before installing"):
+        if not _retire(run, p, "; freed before installing"):
             break
         clean_scratch(paths)  # no grace period in the trash: the space is needed now
         freed.append(p)
     return replace(plan, prunes=tuple(p for p in plan.prunes if p not in freed))
 
 
-def prune(
-    plan: Plan,
-    paths: Paths,
-    report: Report,
-    managed: dict[str, Managed],
-    saver: StateSaver,
-    served: Mapping[str, int | None] | None = None,
-) -> None:
+def prune(run: Pass, plan: Plan, served: Mapping[str, int | None] | None = None) -> None:
     """Delete what deletions.decide() allows, now that every install was tried (and, with
     --server, `served` says what the model server serves)."""
-    decision = deletions.decide(plan, report.failures, served)
+    decision = deletions.decide(plan, run.report.failures, served)
     if decision.refused:
-        report.guard = decision.refused
+        run.report.guard = decision.refused
         event(logging.ERROR, "guard_refused", f"{decision.refused}; nothing deleted")
         return
     if decision.skipped:
         event(
             logging.WARNING,
             "prune_skipped",
-            f"not deleting {len(decision.skipped)} version(s): there were listing, download "
-            "or disk errors",
+            f"not deleting {len(decision.skipped)} version(s): {deletions.SKIPPED}",
         )
     for p in decision.held:
-        event(
-            logging.WARNING,
-            "prune_held",
-            f"not deleting {p.managed.id}: another version of this model failed this pass",
-        )
+        event(logging.WARNING, "prune_held", f"not deleting {p.managed.id}: {decision.why[p]}")
     for p in decision.gated:
-        now = (served or {}).get(p.managed.model)
         event(
             logging.INFO,
             "prune_waits",
-            f"not deleting {p.managed.id} yet: the server serves "
-            f"{'no version' if now is None else f'version {now}'} of its model, none newer",
+            f"not deleting {p.managed.id} yet: {decision.why[p]}",
             model=p.managed.model,
             version=p.managed.version,
         )
     for p in decision.prune:
-        _retire(p, paths, report, managed, saver)
+        _retire(run, p)
 
 
-def _retire(
-    p: Prune,
-    paths: Paths,
-    report: Report,
-    managed: dict[str, Managed],
-    saver: StateSaver,
-    note: str = "",
-) -> bool:
-    """One version renamed into the trash, disowned and reported; False if the disk refused.
-    Reported before the saver may save: a save that fails then still counts it as pruned."""
+def _retire(run: Pass, p: Prune, note: str = "") -> bool:
+    """One version renamed into the trash, disowned and reported; False if the disk
+    refused."""
     m = p.managed
-    target = paths.version_dir(m.model, m.version)
+    target = run.paths.version_dir(m.model, m.version)
     try:
-        publish.retire(target, paths.trash)
+        publish.retire(target, run.paths.trash)
     except OSError as exc:
-        local_failure(report, m.model, m.id, f"{m.id}: cannot prune: {os_error(exc)}")
+        local_failure(run.report, exc, m.model, m.id, f"{m.id}: cannot prune")
         return False
-    managed.pop(m.id, None)
-    report.pruned.append(m.id)
-    saver.changed(renamed_in=target.parent)
+    run.ledger.retired(m, target.parent)
     event(
         logging.INFO,
         "pruned",

@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from gcs_model_sync.errors import exit_code
+from gcs_model_sync.errors import exit_code, os_error
+from gcs_model_sync.failures import Failure, FailureKind, classify
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan
+from gcs_model_sync.state import PENDING
 from gcs_model_sync.versions import Rejection
 
-
-class FailureKind(StrEnum):
-    """Why something failed; deletions.decide() reads only this."""
-
-    LISTING = "listing"  # the bucket could not be listed: nothing is known
-    REMOTE = "remote"  # a version could not be read (denied, gone, retries exhausted)
-    CONTENT = "content"  # a version's bytes are unusable (corrupt, hostile, ambiguous)
-    LOCAL = "local"  # the destination refused (read-only, a sync failed, a state save)
-    SPACE = "space"  # a version does not fit on the destination's disk
-    ROLLOUT = "rollout"  # the model server did not confirm a new version (--server)
-    LINK = "link"  # a model's or version's folder below DEST is a symbolic link: not followed
-    INTERNAL = "internal"  # a bug
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    model: str | None
-    version: str | None  # version id
-    message: str
-    kind: FailureKind = FailureKind.REMOTE
-
-    @property
-    def subject(self) -> str:
-        """What failed, as the pass summary names it: a version, a model, or the listing."""
-        if self.version:
-            return self.version
-        if self.model is not None:
-            return self.model or "."
-        return str(self.kind)
+__all__ = [
+    "Failure",
+    "FailureKind",
+    "Report",
+    "install_state",
+    "local_failure",
+    "published_as",
+    "rejected",
+]
 
 
 def rejected(r: Rejection) -> Failure:
@@ -88,9 +69,11 @@ class Report:
         self.failures.append(Failure(model, vid, message, kind))
 
 
-def local_failure(report: Report, model: str, vid: str, message: str) -> None:
-    """The destination refused something (a full disk, a read-only file system)."""
-    report.fail(FailureKind.LOCAL, model, vid, message)
+def local_failure(report: Report, exc: OSError, model: str, vid: str, what: str) -> None:
+    """The destination refused something (a full disk, a read-only file system): `what`
+    failed, said with the file system's words."""
+    message = f"{what}: {os_error(exc)}"
+    report.fail(classify(exc), model, vid, message)
     event(logging.ERROR, "local_failure", message)
 
 
@@ -100,8 +83,6 @@ def install_state(install: Install, fingerprint: str | None, resume_bytes: int) 
     download cut short left bytes that are kept), `reinstall` (ours, but its folder is gone),
     or `new` (never installed, an install cut short before anything was kept included).
     `fingerprint` is what the state file records for it."""
-    from gcs_model_sync.state import PENDING
-
     if install.replaces:
         return "replace"
     if resume_bytes:

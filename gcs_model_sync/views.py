@@ -57,12 +57,8 @@ def plan_rows(
         action, reason = "prune", pr.reason
         if decision.refused:
             action = "refuse-prune"
-        elif pr in decision.held:
-            action, reason = "hold", f"{pr.reason}; kept: another version of this model is rejected"
-        elif pr in decision.gated:
-            now = (served or {}).get(pr.managed.model)
-            what = "no version" if now is None else f"version {now}"
-            action, reason = "hold", f"{pr.reason}; kept: the server serves {what}, none newer"
+        elif pr in decision.held or pr in decision.gated:
+            action, reason = "hold", f"{pr.reason}; kept: {decision.why[pr]}"
         rows.append(_row(action, pr.managed.id, reason, disk_bytes=pr.managed.bytes or None))
     rows += _file_rows(p, decision)
     for r in p.rejections:
@@ -141,10 +137,8 @@ def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
             action = "remove-file" if f.removes else "write-file"
             rows.append(_file_row(action, f.model, f.name, f.reason))
         else:
-            why = "a version of its model is not in place"
-            if f.removes:
-                why += ", or no deletion may happen"
-            rows.append(_file_row("hold-file", f.model, f.name, f"{f.reason}; {why}"))
+            reason = f"{f.reason}; {decision.why[f]}"
+            rows.append(_file_row("hold-file", f.model, f.name, reason))
     for fid in p.files_left:
         reason = "in the bucket, but a file we did not write is there; left alone"
         model, name = split_id(fid)

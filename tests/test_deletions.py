@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gcs_model_sync import deletions
 from gcs_model_sync.completeness import Rules
-from gcs_model_sync.deletions import Decision, decide, free_first, guard, refuse_links
+from gcs_model_sync.deletions import Decision, decide, free_first, refuse_links
 from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import Form, RemoteObject, group, model_files
 from gcs_model_sync.plan import Install, Plan, PlanOptions, Prune, make_plan
@@ -16,7 +17,7 @@ from gcs_model_sync.report import Failure, FailureKind
 from gcs_model_sync.scan import LocalView
 from gcs_model_sync.state import Managed, ManagedFile
 from gcs_model_sync.versions import RemoteVersion
-from tests.support.plans import files_plan, fp, obj, plan_of, prunes, view
+from tests.test_plan import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
 
@@ -76,27 +77,35 @@ def test_a_guard_refuses_every_deletion_unless_a_read_failed_first() -> None:
     assert ids(decide(plan, [failed(REMOTE)]))["skipped"] == ["m/1", "m/2"]
 
 
+def test_each_version_kept_has_its_reason_once_for_the_log_and_for_plan() -> None:
+    plan, _local = keep_one_plan()
+    held = decide(plan, [failed(CONTENT)])
+    assert {p.managed.id: why for p, why in held.why.items()} == {"m/1": deletions.HELD}
+    skipped = decide(plan, [failed(REMOTE, "n")])
+    assert set(skipped.why.values()) == {deletions.SKIPPED}
+    gated = decide(gated_plan(), [], {"m": 2})
+    assert {p.managed.id: why for p, why in gated.why.items()} == {
+        "m/2": "the server serves version 2, none newer"
+    }
+    assert decide(gated_plan(), [], {"m": None}).why[gated.gated[0]] == (
+        "the server serves no version, none newer"
+    )
+
+
+def test_a_held_model_file_says_whether_its_model_or_the_pass_holds_it() -> None:
+    decision = decide(two_models_with_files(), [failed(CONTENT, "n"), failed(LOCAL, None)])
+    assert {f.id: why for f, why in decision.why.items()} == {
+        "n/config.pbtxt": deletions.FILE_BUSY,
+        "n/old.txt": deletions.FILE_BUSY,
+    }
+    removal_blocked = decide(two_models_with_files(), [failed(LOCAL, None)])
+    files = {f.id: why for f, why in removal_blocked.why.items() if isinstance(f, FileChange)}
+    assert files == {"n/old.txt": deletions.FILE_NO_DELETION}
+
+
 def test_nothing_to_delete_decides_nothing() -> None:
     plan = plan_of([obj("m/1.zip")], view())
     assert decide(plan, [failed(REMOTE)]) == Decision()
-
-
-@pytest.mark.parametrize(
-    ("candidates", "listed", "allow_empty", "max_delete", "expected"),
-    [
-        (0, 0, False, None, None),
-        (2, 0, False, None, "the bucket listing holds no versions while 5 managed version(s) "
-         "exist locally; refusing to delete (pass --allow-empty-source to allow)"),
-        (2, 0, True, None, None),
-        (2, 3, False, 2, None),
-        (3, 3, False, 2, "3 deletions planned, more than --max-delete 2"),
-        (3, 0, True, 2, "3 deletions planned, more than --max-delete 2"),
-    ],
-)  # fmt: skip
-def test_guard(
-    candidates: int, listed: int, allow_empty: bool, max_delete: int | None, expected: str | None
-) -> None:
-    assert guard(candidates, listed, 5, allow_empty, max_delete) == expected
 
 
 def test_free_first_spares_the_newest_installed_version_and_obeys_the_guards() -> None:

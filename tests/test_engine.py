@@ -7,16 +7,14 @@ when staged versions are synced, and when their renames are made durable.
 from __future__ import annotations
 
 import errno
-import logging
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, install, publish, remote, saver
+from gcs_model_sync import engine, install, ledger, publish, remote
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
 from gcs_model_sync.paths import Paths
@@ -58,10 +56,10 @@ def test_renames_are_made_durable_once_before_the_final_state_save(
         bucket.put_zip(f"models/m{i}/0001.zip", FILES)
     bucket.put_zip("models/deep/er/0001.zip", FILES)
     calls: list[tuple[str, object]] = []
-    real_save = saver.save_state
-    monkeypatch.setattr(saver, "sync_dirs", lambda dirs, d: calls.append(("sync", set(dirs))))
+    real_save = ledger.save_state
+    monkeypatch.setattr(ledger, "sync_dirs", lambda dirs, d: calls.append(("sync", set(dirs))))
     monkeypatch.setattr(
-        saver, "save_state", lambda *a: (calls.append(("save", None)), real_save(*a))[1]
+        ledger, "save_state", lambda *a: (calls.append(("save", None)), real_save(*a))[1]
     )
     engine.sync_once(_config(emulator, bucket, dest, monkeypatch), StopToken())
     syncs = [c for c in calls if c[0] == "sync"]
@@ -84,7 +82,7 @@ class Durability:
         self.saves = 0
         self.violations: list[str] = []
         real_publish, real_retire = publish.publish, publish.retire
-        real_sync, real_save = saver.sync_dirs, saver.save_state
+        real_sync, real_save = ledger.sync_dirs, ledger.save_state
 
         def publish_(content: Path, target: Path, trash: Path) -> None:
             real_publish(content, target, trash)
@@ -111,8 +109,8 @@ class Durability:
 
         monkeypatch.setattr(publish, "publish", publish_)
         monkeypatch.setattr(publish, "retire", retire)
-        monkeypatch.setattr(saver, "sync_dirs", sync)
-        monkeypatch.setattr(saver, "save_state", save)
+        monkeypatch.setattr(ledger, "sync_dirs", sync)
+        monkeypatch.setattr(ledger, "save_state", save)
 
 
 def test_no_state_save_records_a_rename_a_crash_could_undo(
@@ -122,7 +120,7 @@ def test_no_state_save_records_a_rename_a_crash_could_undo(
     for i in range(1, 5):
         bucket.put_zip(f"models/m{i % 2}/{i:04d}.zip", FILES)
     config = _config(emulator, bucket, dest, monkeypatch)
-    monkeypatch.setattr(saver, "STATE_SAVE_EVERY", 0.0)  # every publish or prune saves
+    monkeypatch.setattr(ledger, "STATE_SAVE_EVERY", 0.0)  # every publish or prune saves
     crash = Durability(dest, monkeypatch)
     assert len(engine.sync_once(config, StopToken()).published) == 4
     bucket.delete("models/m0/0002.zip")
@@ -163,7 +161,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     for i in range(1, 7):
         bucket.put_zip(f"models/b/{i:04d}.zip", FILES)
     config = _config(emulator, bucket, dest, monkeypatch)
-    monkeypatch.setattr(saver, "STATE_SAVE_EVERY", 0.0)
+    monkeypatch.setattr(ledger, "STATE_SAVE_EVERY", 0.0)
     gate = threading.Event()  # model b's downloads are slow: they wait here, minding the stop
     real_read = remote.ObjectReader.read
 
@@ -174,7 +172,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
         return real_read(reader, size)
 
     saves = 0
-    real_save = saver.save_state
+    real_save = ledger.save_state
 
     def save(*args: Any) -> None:
         nonlocal saves
@@ -184,7 +182,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
         real_save(*args)
 
     monkeypatch.setattr(remote.ObjectReader, "read", read)
-    monkeypatch.setattr(saver, "save_state", save)
+    monkeypatch.setattr(ledger, "save_state", save)
     before = set(threading.enumerate())
     try:
         with pytest.raises(OSError, match="No space"):
@@ -198,88 +196,3 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     assert (dest / "a" / "0001").is_dir()
     assert "a/0001" in state  # published before the failed save: still ours
     assert not any(vid.startswith("b/") for vid in state)  # never installed: not ours
-
-
-def test_settling_falls_back_to_the_node_clock_only_without_a_date_header(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Every GCS response carries `Date`; should a proxy strip it, --settle is judged on this
-    node's clock rather than never, and the log says so."""
-    from gcs_model_sync.logs import log
-
-    log.addHandler(caplog.handler)  # logs.setup() may have stopped propagation in this process
-    caplog.set_level(logging.INFO, logger=log.name)
-    try:
-        _check_bucket_now(tmp_path, caplog)
-    finally:
-        log.removeHandler(caplog.handler)
-
-
-def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from gcs_model_sync.remote import Listing
-
-    config = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=60)
-    assert engine._bucket_now(Listing([], 1_800_000_000.0), config) == 1_800_000_000.0
-    assert not [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
-
-    before = time.time()
-    assert before <= (engine._bucket_now(Listing([], None), config) or 0) <= time.time()
-    assert [r for r in caplog.records if getattr(r, "event", "") == "no_server_time"]
-    off = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=0)
-    assert engine._bucket_now(Listing([], None), off) is None  # nothing to judge
-
-
-def test_what_the_file_system_refuses_under_dest_is_said_as_the_other_dest_problems(
-    tmp_path: Path,
-) -> None:
-    import errno
-
-    from gcs_model_sync.engine import dest_error
-    from gcs_model_sync.errors import EXIT_FAILED, EXIT_USAGE
-
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    below = dest_error(afile / "m", FileExistsError(errno.EEXIST, "File exists", str(afile)))
-    read_only = dest_error(tmp_path, OSError(errno.EROFS, "Read-only file system", "x"))
-    full = dest_error(tmp_path, OSError(errno.ENOSPC, "No space left on device", "x"))
-
-    assert str(below) == f"--dest {afile / 'm'}: not a directory ({afile} is a file)"
-    assert str(read_only) == f"--dest {tmp_path}: not writable (Read-only file system)"
-    assert (below.exit_code, read_only.exit_code, full.exit_code) == (
-        EXIT_USAGE,
-        EXIT_USAGE,
-        EXIT_FAILED,
-    )
-
-
-def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
-    tmp_path: Path,
-) -> None:
-    from gcs_model_sync.layout import RemoteObject, fingerprint, group
-    from gcs_model_sync.paths import Paths
-    from gcs_model_sync.plan import Install
-    from gcs_model_sync.report import FailureKind, Report
-    from gcs_model_sync.saver import StateSaver
-    from gcs_model_sync.state import LastFailure, State
-    from gcs_model_sync.versions import RemoteVersion
-
-    def install_of(key: str, generation: int = 1) -> Install:
-        [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()
-        return Install(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)), "new")
-
-    bad, fine, gone = install_of("m/8.zip"), install_of("m/9.zip"), install_of("m/7.zip")
-    state = State(failed={"m/7": LastFailure(gone.version.fingerprint, "old")})
-    keeper = StateSaver(Paths(tmp_path), state, "gs://b/")
-    report = Report(published=["m/9"])
-    report.fail(FailureKind.CONTENT, "m", "m/8", "gs://b/m/8.zip: not a zip file")
-    report.fail(FailureKind.LOCAL, "m", "m/9", "a failure of a version published after all")
-
-    engine._remember_failures((bad, fine), report, state, keeper)
-
-    assert state.failed == {
-        "m/8": LastFailure(bad.version.fingerprint, "gs://b/m/8.zip: not a zip file")
-    }
-    assert keeper.dirty
-    changed = install_of("m/8.zip", generation=2)
-    engine._remember_failures((changed,), Report(), state, keeper)
-    assert state.failed == {}  # a new upload: whatever failed before says nothing of it

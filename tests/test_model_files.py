@@ -13,10 +13,10 @@ from gcs_model_sync import engine, model_files
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
+from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
-from gcs_model_sync.saver import StateSaver
 from gcs_model_sync.state import PENDING_FILE, State, load_state
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
@@ -97,7 +97,10 @@ def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
     write = FileChange("m", "config.pbtxt", obj, "changed in the bucket")
     assert model_files._place(write, staged, paths, report) is False
     remove = FileChange("m", "config.pbtxt", None, "removed from the bucket")
-    model_files._remove(remove, paths, report, State(), StateSaver(paths, State(), "s"))
+    config = Config(source=Source.parse("gs://bucket/models"), dest=paths.dest)
+    run = Pass(config, StopToken(), paths, None, report)  # type: ignore[arg-type]  # no reads
+    run.keep(State())
+    model_files._remove(run, remove)
     assert (outside / "config.pbtxt").read_bytes() == b"theirs"
     assert [f.message for f in report.failures] == [
         f"{paths.dest / 'm' / 'config.pbtxt'}: cannot write: a symbolic link below --dest; "
