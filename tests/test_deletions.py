@@ -17,7 +17,7 @@ from gcs_model_sync.report import Failure, FailureKind
 from gcs_model_sync.scan import LocalView
 from gcs_model_sync.state import Managed, ManagedFile
 from gcs_model_sync.versions import RemoteVersion
-from tests.test_plan import files_plan, fp, obj, plan_of, prunes, view
+from tests.support.plans import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
 
