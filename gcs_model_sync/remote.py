@@ -256,7 +256,7 @@ class Bucket:
                 f"{where}: permission storage.objects.get denied ({_who(self._session)})"
                 f"{self._unsent}"
             )
-        if status == 429 or status >= 500:
+        if retry.transient_status(status):
             raise TransientError(f"{where}: HTTP {status}: {detail}")
         raise RemoteError(f"{where}: HTTP {status}: {detail}{_hint(detail)}")
 
@@ -370,9 +370,6 @@ class ObjectReader:
         return data
 
     def _read_some(self, want: int) -> bytes:
-        import requests
-        import urllib3
-
         try:
             if self._resp is None:
                 self._open()
@@ -380,7 +377,11 @@ class ObjectReader:
             data: bytes = self._resp.raw.read(
                 min(want, self.end - self.offset), decode_content=False
             )
-        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as e:
+        except SyncError:
+            raise  # already explained (the request's status, its credentials)
+        except Exception as e:
+            if not retry.is_transient(e, streaming=True):
+                raise
             self._drop()
             raise TransientError(f"{self.where}: {_plain(e)}") from e
         if not isinstance(data, bytes) or not data:  # the body ended early: resume from here
@@ -620,11 +621,13 @@ def _raise_explained(exc: Exception, what: str, base: str) -> NoReturn:
 
 def _transport_error(exc: Exception, what: str, base: str) -> Exception:
     """Errors from below google-cloud-storage, as one line: TLS, credential and protocol
-    failures are final, connection trouble is retried. Anything else is left as it is."""
+    failures are final, what retry.is_transient accepts is retried. Anything else (and what
+    is already one line) is left as it is."""
     import requests
-    import urllib3
     from google.auth import exceptions as auth_exc
 
+    if isinstance(exc, SyncError):
+        return exc
     if isinstance(exc, requests.exceptions.SSLError):
         return RemoteError(
             f"{what}: TLS failed for {base}: {_ssl_reason(exc)} (a private CA: set "
@@ -632,21 +635,14 @@ def _transport_error(exc: Exception, what: str, base: str) -> Exception:
         )
     if isinstance(exc, auth_exc.RefreshError):
         return AccessDenied(f"{what}: could not get an access token: {_short(exc)}")
-    if isinstance(exc, auth_exc.TransportError):
-        return TransientError(f"{what}: token request failed: {_short(exc)}")
+    if retry.is_transient(exc):
+        if isinstance(exc, auth_exc.TransportError):
+            return TransientError(f"{what}: token request failed: {_short(exc)}")
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return TransientError(f"{what}: the answer from {base} broke off: {_plain(exc)}")
+        return TransientError(f"{what}: cannot reach {base}: {_ssl_reason(exc)}")
     if isinstance(exc, auth_exc.GoogleAuthError):  # unusable credentials: a retry cannot help
         return AccessDenied(f"{what}: the credentials cannot be used: {_short(exc)}")
-    if isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.Timeout
-        | ConnectionError
-        | TimeoutError
-        | urllib3.exceptions.HTTPError,
-    ):
-        return TransientError(f"{what}: cannot reach {base}: {_ssl_reason(exc)}")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return TransientError(f"{what}: the answer from {base} broke off: {_plain(exc)}")
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return RemoteError(
             f"{what}: {base} did not answer as the Cloud Storage JSON API does (check --endpoint)"

@@ -44,25 +44,45 @@ class StopToken:
         self.check()
 
 
-def is_transient(exc: BaseException) -> bool:
+def transient_status(status: int) -> bool:
+    """An HTTP status worth another try: 429 (slow down) and every 5xx."""
+    return status == 429 or status >= 500
+
+
+def is_transient(exc: BaseException, *, streaming: bool = False) -> bool:
+    """Worth another try: a TransientError, a 429/5xx from the storage library, or trouble
+    reaching the server (refused, reset, timed out, an answer that broke off, a token request
+    that did not get through). A TLS failure is final: the next try meets the same certificate.
+
+    `streaming`: the failure came while a body was being read, where any transport error (TLS
+    included) is the connection breaking off, and the read resumes at its offset.
+    """
     if isinstance(exc, TransientError):
         return True
     try:
         import requests
+        import urllib3
         from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
     except ImportError:  # pragma: no cover
         return False
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return True
+    if streaming:
+        return isinstance(
+            exc, urllib3.exceptions.HTTPError | requests.exceptions.RequestException | OSError
+        )
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return exc.code is not None and transient_status(exc.code)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
     return isinstance(
         exc,
-        gexc.TooManyRequests
-        | gexc.InternalServerError
-        | gexc.BadGateway
-        | gexc.ServiceUnavailable
-        | gexc.GatewayTimeout,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.ChunkedEncodingError
+        | ConnectionError
+        | TimeoutError
+        | urllib3.exceptions.HTTPError
+        | auth_exc.TransportError,
     )
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gcs_model_sync.errors import AccessDenied, ChecksumMismatch, Interrupted, TransientError
-from gcs_model_sync.retry import StopToken, call, is_transient
+from gcs_model_sync.retry import StopToken, call, is_transient, transient_status
 
 
 class Flaky:
@@ -63,6 +63,48 @@ def test_library_errors_are_classified() -> None:
     assert not is_transient(gexc.Forbidden("403"))
     assert not is_transient(gexc.NotFound("404"))
     assert not is_transient(ValueError("bug"))
+
+
+def test_429_and_every_5xx_are_transient_whichever_request_saw_them() -> None:
+    """One rule for a listing (the library's exception) and a read (the status itself)."""
+    from google.api_core import exceptions as gexc
+
+    for status in (429, 500, 501, 502, 503, 504, 507, 522, 599):
+        assert transient_status(status)
+        assert is_transient(gexc.from_http_status(status, "x"))
+    for status in (400, 401, 403, 404, 408, 412):
+        assert not transient_status(status)
+        assert not is_transient(gexc.from_http_status(status, "x"))
+
+
+def test_trouble_reaching_the_server_is_transient_and_tls_is_not() -> None:
+    import requests
+    import urllib3
+    from google.auth import exceptions as auth_exc
+
+    assert is_transient(ConnectionResetError())
+    assert is_transient(TimeoutError())
+    assert is_transient(urllib3.exceptions.ProtocolError("reset"))
+    assert is_transient(requests.exceptions.ChunkedEncodingError())
+    assert is_transient(auth_exc.TransportError("token endpoint down"))
+    assert not is_transient(requests.exceptions.SSLError("certificate verify failed"))
+    assert not is_transient(auth_exc.RefreshError("invalid_grant"))
+    assert not is_transient(requests.exceptions.InvalidURL("x"))
+
+
+def test_while_a_body_streams_any_transport_error_is_transient() -> None:
+    """A body that breaks off mid-read resumes at its offset, whatever broke it."""
+    import requests
+    import urllib3
+
+    for exc in (
+        requests.exceptions.SSLError("bad record mac"),
+        urllib3.exceptions.SSLError("bad record mac"),
+        OSError("EBADF"),
+        requests.exceptions.RequestException("x"),
+    ):
+        assert is_transient(exc, streaming=True)
+    assert not is_transient(ValueError("bug"), streaming=True)
 
 
 def test_gave_up_turns_an_exhausted_transient_error_into_a_final_one() -> None:
