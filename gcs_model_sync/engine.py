@@ -36,6 +36,7 @@ from gcs_model_sync.config import Config, dest_not_a_folder
 from gcs_model_sync.errors import ConfigError, Interrupted, SyncError, os_error
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
+from gcs_model_sync.listing import Listing
 from gcs_model_sync.local import (
     LastFailure,
     LocalView,
@@ -50,7 +51,7 @@ from gcs_model_sync.local import (
 )
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Install, Plan, make_plan
-from gcs_model_sync.remote import Bucket, Listing
+from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import (
     Failure,
     FailureKind,

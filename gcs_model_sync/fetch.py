@@ -21,7 +21,8 @@ from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.local import Paths, remove_tree
 from gcs_model_sync.logs import event, log
 from gcs_model_sync.plan import RemoteVersion
-from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
+from gcs_model_sync.reads import CHUNK, GzipDecoded, ObjectReader
+from gcs_model_sync.remote import Bucket
 
 _T = TypeVar("_T")
 

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gcs_model_sync import checksum, extract
+from gcs_model_sync.access import Access
 from gcs_model_sync.errors import ChecksumMismatch
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.logs import event
+from gcs_model_sync.reads import ObjectReader
 
 if TYPE_CHECKING:
     from gcs_model_sync.config import Config
-    from gcs_model_sync.remote import Bucket
 
 CHUNK = 1024 * 1024  # what the consumer is handed at a time
 # What a range reader takes from its socket at a time: small enough that 16 of them in flight
@@ -176,7 +177,7 @@ class Download:
     stops the readers and records where each range got to; `discard()` removes it all.
     """
 
-    def __init__(self, bucket: Bucket, obj: RemoteObject, folder: Path, slice_size: int) -> None:
+    def __init__(self, bucket: Access, obj: RemoteObject, folder: Path, slice_size: int) -> None:
         self.bucket = bucket
         self.obj = obj
         self.path = folder / key(obj)
@@ -284,8 +285,6 @@ class Download:
                 self._cond.notify_all()
 
     def _fill(self, s: Slice) -> None:
-        from gcs_model_sync.remote import ObjectReader
-
         with ObjectReader(self.bucket, self.obj, s.start + s.got, s.end) as reader:
             while not self._cancelled and (data := reader.read(READ)):
                 try:

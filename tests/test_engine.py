@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, install, local, publish, remote, saver
+from gcs_model_sync import engine, install, local, publish, reads, saver
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
 from gcs_model_sync.retry import StopToken
@@ -163,9 +163,9 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     config = _config(emulator, bucket, dest, monkeypatch)
     monkeypatch.setattr(saver, "STATE_SAVE_EVERY", 0.0)
     gate = threading.Event()  # model b's downloads are slow: they wait here, minding the stop
-    real_read = remote.ObjectReader.read
+    real_read = reads.ObjectReader.read
 
-    def read(reader: remote.ObjectReader, size: int = -1, /) -> bytes:
+    def read(reader: reads.ObjectReader, size: int = -1, /) -> bytes:
         while "/b/" in reader.obj.name and not gate.is_set():
             reader._bucket.stop.check()
             gate.wait(0.01)
@@ -181,7 +181,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
             raise OSError(errno.ENOSPC, "No space left on device", str(dest))
         real_save(*args)
 
-    monkeypatch.setattr(remote.ObjectReader, "read", read)
+    monkeypatch.setattr(reads.ObjectReader, "read", read)
     monkeypatch.setattr(saver, "save_state", save)
     before = set(threading.enumerate())
     try:
@@ -214,7 +214,7 @@ def test_settling_falls_back_to_the_node_clock_only_without_a_date_header(
 
 
 def _check_bucket_now(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from gcs_model_sync.remote import Listing
+    from gcs_model_sync.listing import Listing
 
     config = Config(source=Source.parse("gs://bkt/models"), dest=tmp_path, settle=60)
     assert engine._bucket_now(Listing([], 1_800_000_000.0), config) == 1_800_000_000.0
