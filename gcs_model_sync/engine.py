@@ -25,9 +25,9 @@ from gcs_model_sync import (
     install,
     lock,
     model_files,
+    partials,
     peek,
     prune,
-    ranged,
     rollout,
     tfs_config,
 )
@@ -303,7 +303,7 @@ def _run(
     plan = prune.make_room(config, paths, bucket, plan, snap.local, report, managed, saver)
     # A held install (a clash, a link) keeps its partial downloads for the pass that installs it.
     kept = (o for i in plan.installs + plan.held for o in i.version.objects)
-    ranged.remove_stale(paths.partial, kept)
+    partials.remove_stale(paths.partial, kept)
     total = sum(i.version.size for i in plan.installs)
     order = [i.version.id for i in plan.installs]
 
@@ -385,7 +385,7 @@ def _labels(plan: Plan, paths: Paths, managed: dict[str, Managed]) -> dict[str, 
     labels = {}
     for i in plan.installs:
         v = i.version
-        resume = sum(ranged.on_disk(paths.partial, o) for o in v.objects)
+        resume = sum(partials.on_disk(paths.partial, o) for o in v.objects)
         have = managed.get(v.id)
         labels[v.id] = published_as(install_state(i, have.fingerprint if have else None, resume))
     return labels

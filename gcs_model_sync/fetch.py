@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import extract, progress, ranged, retry, space, tarstream, zipstream
+from gcs_model_sync import extract, partials, progress, ranged, retry, space, tarstream, zipstream
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.layout import Form, RemoteObject
@@ -105,7 +105,7 @@ def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
     """The bytes staging the version still needs: what reserve() claims, less what its
     partial downloads hold already (a full disk frees room for this much, see prune)."""
     big = sliced(version, config)
-    return max(0, _need(version, big) - ranged.held(paths.partial, big))
+    return max(0, _need(version, big) - partials.held(paths.partial, big))
 
 
 def reserve(
@@ -130,13 +130,13 @@ def reserve(
             need,
             config.min_free_space,
             name,
-            on_disk=lambda: ranged.held(paths.partial, big),
+            on_disk=lambda: partials.held(paths.partial, big),
         )
     except space.NoRoom as exc:
         if exc.alone:  # it would fit once the other versions being staged are in place
             raise
         for obj in big:
-            if freed := ranged.remove(paths.partial, obj):
+            if freed := partials.remove(paths.partial, obj):
                 event(
                     logging.WARNING,
                     "partial_removed",
