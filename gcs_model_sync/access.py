@@ -48,6 +48,7 @@ class Access:
         self.stop = stop
         self.counters = Counters()
         self.link = Link(config.connections, config.bwlimit, stop)
+        self.budget = retry.Budget(config.retry_attempts, config.retry_deadline, stop)
         self.session, self.client, self.base, self.unsent = auth.connect(auth.Settings.of(config))
         # Requester-pays buckets bill the caller's project: `userProject` on every request.
         self.bucket_ref = self.client.bucket(
@@ -64,9 +65,7 @@ class Access:
         return retry.call(
             fn,
             what=what,
-            attempts=self.config.retry_attempts,
-            deadline=self.config.retry_deadline,
-            stop=self.stop,
+            budget=self.budget,
             gave_up=functools.partial(self._gave_up, what),
         )
 

@@ -70,9 +70,7 @@ def until_intact(
     return retry.call(
         fn,
         what=what,
-        attempts=config.retry_attempts,
-        deadline=deadline,
-        stop=bucket.stop,
+        budget=retry.Budget(config.retry_attempts, deadline, bucket.stop),
         retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
         gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
     )

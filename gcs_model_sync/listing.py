@@ -62,7 +62,7 @@ def _page(access: Access, token: str | None) -> tuple[list[RemoteObject], str | 
     try:
         page = next(it.pages)
         # The page's JSON items as they came: building a Blob for each (which nothing
-        # here needs) was a fifth of a no-op pass over 1,000 objects.
+        # here needs) costs a fifth of a no-op pass over 1,000 objects.
         raw = (
             page.raw_page.get("items", ())
             if isinstance(page.raw_page, dict)

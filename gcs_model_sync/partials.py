@@ -53,7 +53,7 @@ def remove_stale(folder: Path, fetching: Iterable[RemoteObject]) -> int:
 class Slice:
     """A byte range and how much of it is in the file, with that much's CRC-32C. The pair is
     one tuple, replaced whole: readers of another thread never see a count with the wrong
-    CRC, and no lock is taken per chunk (that lock was half of 16 readers' time)."""
+    CRC, and no lock is taken per chunk (such a lock costs 16 readers half their time)."""
 
     __slots__ = ("end", "progress", "start")
 

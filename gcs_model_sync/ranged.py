@@ -41,7 +41,7 @@ SAVE_EVERY = 1.0  # seconds between records of progress while ranges are read
 
 # An archive read in slices is written to disk whole before it is extracted: one more write
 # and read of every byte, which for many mid-size archives costs more than parallel ranges gain
-# (W5-many: 20 x 50 MiB zips in 6.3 s sliced, 4.9 s streamed). Only big ones are sliced.
+# (20 x 50 MiB zips take longer sliced than streamed). Only big ones are sliced.
 ARCHIVE_FACTOR = 8
 
 

@@ -154,7 +154,7 @@ class ObjectReader:
         if self._verified:
             return
         self._drop()
-        where = f"gs://{self._access.source.bucket}/{self.obj.name}"
+        where = self.where
         if self._ranged:
             self._verified = True
             return

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gcs_model_sync.errors import AccessDenied, ChecksumMismatch, Interrupted, TransientError
-from gcs_model_sync.retry import StopToken, call, is_transient, transient_status
+from gcs_model_sync.retry import Budget, StopToken, call, is_transient, transient_status
 
 
 class Flaky:
@@ -24,21 +24,21 @@ class Flaky:
 
 def test_transient_errors_are_retried_until_success() -> None:
     fn = Flaky([TransientError("503"), ChecksumMismatch("crc"), TransientError("reset")])
-    assert call(fn, what="t", attempts=5, deadline=30, stop=StopToken(), max_wait=0.01) == "ok"
+    assert call(fn, what="t", budget=Budget(5, 30, StopToken(), 0.01)) == "ok"
     assert fn.calls == 4
 
 
 def test_permanent_errors_are_not_retried() -> None:
     fn = Flaky([AccessDenied("403")])
     with pytest.raises(AccessDenied):
-        call(fn, what="t", attempts=5, deadline=30, stop=StopToken(), max_wait=0.01)
+        call(fn, what="t", budget=Budget(5, 30, StopToken(), 0.01))
     assert fn.calls == 1
 
 
 def test_the_original_error_is_raised_when_attempts_run_out() -> None:
     fn = Flaky([TransientError(f"503 #{i}") for i in range(10)])
     with pytest.raises(TransientError, match="503 #2"):
-        call(fn, what="t", attempts=3, deadline=30, stop=StopToken(), max_wait=0.01)
+        call(fn, what="t", budget=Budget(3, 30, StopToken(), 0.01))
     assert fn.calls == 3
 
 
@@ -48,7 +48,7 @@ def test_a_stop_cuts_the_backoff_short() -> None:
     threading.Timer(0.2, stop.set, args=(15,)).start()
     started = time.monotonic()
     with pytest.raises(Interrupted):
-        call(fn, what="t", attempts=10, deadline=600, stop=stop, max_wait=60)
+        call(fn, what="t", budget=Budget(10, 600, stop, 60))
     assert time.monotonic() - started < 5
 
 
@@ -113,10 +113,7 @@ def test_gave_up_turns_an_exhausted_transient_error_into_a_final_one() -> None:
         call(
             fn,
             what="t",
-            attempts=3,
-            deadline=30,
-            stop=StopToken(),
-            max_wait=0.01,
+            budget=Budget(3, 30, StopToken(), 0.01),
             gave_up=lambda exc, how: AccessDenied(f"{exc}; {how}"),
         )
     assert isinstance(info.value.__cause__, TransientError)
@@ -129,10 +126,7 @@ def test_gave_up_leaves_errors_that_are_not_retried_alone() -> None:
         call(
             fn,
             what="t",
-            attempts=3,
-            deadline=30,
-            stop=StopToken(),
-            max_wait=0.01,
+            budget=Budget(3, 30, StopToken(), 0.01),
             gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
         )
     assert fn.calls == 1
@@ -146,10 +140,7 @@ def test_retry_on_narrows_what_is_retried() -> None:
         call(
             only_checksums,
             what="t",
-            attempts=5,
-            deadline=30,
-            stop=StopToken(),
-            max_wait=0.01,
+            budget=Budget(5, 30, StopToken(), 0.01),
             retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
         )
     assert only_checksums.calls == 2
