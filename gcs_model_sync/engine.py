@@ -15,18 +15,28 @@ import logging
 import os
 import time
 
-from gcs_model_sync import deletions, install, lock, model_files, prune, ranged, rollout, tfs_config
+from gcs_model_sync import (
+    deletions,
+    install,
+    lock,
+    model_files,
+    partials,
+    prune,
+    rollout,
+    tfs_config,
+)
 from gcs_model_sync.config import Config
 from gcs_model_sync.dest import check_dest, dest_error
 from gcs_model_sync.durability import clean_scratch
 from gcs_model_sync.errors import Interrupted, SyncError
 from gcs_model_sync.failures import Step, classify
 from gcs_model_sync.layout import split_id
+from gcs_model_sync.listing import Listing
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass, Watch
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Plan
-from gcs_model_sync.remote import Bucket, Listing
+from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import (
     Failure,
     FailureKind,
@@ -156,7 +166,7 @@ def _run(run: Pass, snap: Snapshot) -> None:
     plan = prune.make_room(run, plan, snap.local)
     # A held install (a clash, a link) keeps its partial downloads for the pass that installs it.
     kept = (o for i in plan.installs + plan.held for o in i.version.objects)
-    ranged.remove_stale(paths.partial, kept)
+    partials.remove_stale(paths.partial, kept)
     _install(run, plan)
     ledger.refused((r.id for r in plan.rejections if r.refused), config.verify or "")
     ledger.failed(i.version for i in snap.plan.installs + plan.installs)
@@ -240,7 +250,7 @@ def _labels(plan: Plan, paths: Paths, managed: dict[str, Managed]) -> dict[str, 
     labels = {}
     for i in plan.installs:
         v = i.version
-        resume = sum(ranged.on_disk(paths.partial, o) for o in v.objects)
+        resume = sum(partials.on_disk(paths.partial, o) for o in v.objects)
         have = managed.get(v.id)
         labels[v.id] = published_as(install_state(i, have.fingerprint if have else None, resume))
     return labels

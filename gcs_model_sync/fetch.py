@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import archives, extract, progress, ranged, retry, space
+from gcs_model_sync import archives, extract, partials, progress, ranged, retry, space
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
@@ -22,7 +22,8 @@ from gcs_model_sync.extractor import ArchiveSource
 from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.logs import event
 from gcs_model_sync.paths import Paths
-from gcs_model_sync.remote import CHUNK, Bucket, GzipDecoded, ObjectReader
+from gcs_model_sync.reads import CHUNK, GzipDecoded, ObjectReader
+from gcs_model_sync.remote import Bucket
 from gcs_model_sync.stream import Readable
 from gcs_model_sync.versions import RemoteVersion
 
@@ -72,9 +73,7 @@ def until_intact(
     return retry.call(
         fn,
         what=what,
-        attempts=config.retry_attempts,
-        deadline=deadline,
-        stop=bucket.stop,
+        budget=retry.Budget(config.retry_attempts, deadline, bucket.stop),
         retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
         gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
     )
@@ -107,7 +106,7 @@ def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
     """The bytes staging the version still needs: what reserve() claims, less what its
     partial downloads hold already (a full disk frees room for this much, see prune)."""
     big = sliced(version, config)
-    return max(0, _need(version, big) - ranged.held(paths.partial, big))
+    return max(0, _need(version, big) - partials.held(paths.partial, big))
 
 
 def reserve(
@@ -132,13 +131,13 @@ def reserve(
             need,
             config.min_free_space,
             name,
-            on_disk=lambda: ranged.held(paths.partial, big),
+            on_disk=lambda: partials.held(paths.partial, big),
         )
     except space.NoRoom as exc:
         if exc.alone:  # it would fit once the other versions being staged are in place
             raise
         for obj in big:
-            if freed := ranged.remove(paths.partial, obj):
+            if freed := partials.remove(paths.partial, obj):
                 event(
                     logging.WARNING,
                     "partial_removed",

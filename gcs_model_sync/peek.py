@@ -18,7 +18,8 @@ from gcs_model_sync.errors import Interrupted, SyncError
 from gcs_model_sync.layout import Entry, RemoteObject
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import Plan
-from gcs_model_sync.remote import Bucket, ObjectReader
+from gcs_model_sync.reads import ObjectReader
+from gcs_model_sync.remote import Bucket
 
 Facts = dict[tuple[str, int], Needs]
 _known: dict[str, Facts] = {}  # bucket -> (object, generation) -> what it needs

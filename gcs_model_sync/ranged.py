@@ -6,46 +6,42 @@ One stream to Cloud Storage carries a fraction of what a host can take, so an ob
 range keeps its own CRC-32C; the object's is combined from them, so the bytes are verified
 without being read again.
 
-The file and a small record of which bytes are in it live under DEST/.gcs-model-sync/partial,
-named by object and generation: a pass that is stopped (SIGTERM, kill -9, a network that
-stays down) leaves them, and the next pass reads only what is missing. Whatever the record
-claims, nothing is used before the whole object's checksum matches.
+The file and its record of which bytes are in it (partials.py) survive a pass that is
+stopped, and the next pass reads only what is missing. Whatever the record claims, nothing
+is used before the whole object's checksum matches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
-import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gcs_model_sync import checksum, extract
+from gcs_model_sync import checksum, extract, partials
+from gcs_model_sync.access import Access
 from gcs_model_sync.errors import ChecksumMismatch
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.logs import event
+from gcs_model_sync.partials import Slice
+from gcs_model_sync.reads import ObjectReader
 
 if TYPE_CHECKING:
     from gcs_model_sync.config import Config
-    from gcs_model_sync.remote import Bucket
 
 CHUNK = 1024 * 1024  # what the consumer is handed at a time
 # What a range reader takes from its socket at a time: small enough that 16 of them in flight
 # stay far below the memory target, big enough that the per-read cost is noise.
 READ = 256 * 1024
 SAVE_EVERY = 1.0  # seconds between records of progress while ranges are read
-RECORD = ".json"
 
 
 # An archive read in slices is written to disk whole before it is extracted: one more write
 # and read of every byte, which for many mid-size archives costs more than parallel ranges gain
-# (W5-many: 20 x 50 MiB zips in 6.3 s sliced, 4.9 s streamed). Only big ones are sliced.
+# (20 x 50 MiB zips take longer sliced than streamed). Only big ones are sliced.
 ARCHIVE_FACTOR = 8
 
 
@@ -61,111 +57,8 @@ def wanted(obj: RemoteObject, config: Config, archive: bool = False) -> bool:
     )
 
 
-def key(obj: RemoteObject) -> str:
-    """The partial's file name: the object (hashed: names may be 1,024 bytes) and generation."""
-    digest = hashlib.sha256(obj.name.encode()).hexdigest()[:32]
-    return f"{digest}.{obj.generation}"
-
-
-def stale(present: Iterable[str], fetching: Iterable[RemoteObject]) -> list[str]:
-    """Partial files to remove: each one whose object generation is not to be fetched now (a
-    new generation was uploaded, or its version left the plan). Pure: names in, names out."""
-    keep = {key(o) for o in fetching}
-    return sorted(n for n in present if n.removesuffix(RECORD) not in keep)
-
-
-def remove_stale(folder: Path, fetching: Iterable[RemoteObject]) -> int:
-    try:
-        names = [p.name for p in folder.iterdir()]
-    except FileNotFoundError:
-        return 0
-    gone = stale(names, fetching)
-    for name in gone:
-        with contextlib.suppress(FileNotFoundError):
-            (folder / name).unlink()
-    return len(gone)
-
-
-class Slice:
-    """A byte range and how much of it is in the file, with that much's CRC-32C. The pair is
-    one tuple, replaced whole: readers of another thread never see a count with the wrong
-    CRC, and no lock is taken per chunk (that lock was half of 16 readers' time)."""
-
-    __slots__ = ("end", "progress", "start")
-
-    def __init__(self, start: int, end: int, got: int = 0, crc: int = 0) -> None:
-        self.start, self.end = start, end
-        self.progress = (got, crc)
-
-    @property
-    def got(self) -> int:
-        return self.progress[0]
-
-    @property
-    def crc(self) -> int:
-        return self.progress[1]
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start
-
-    @property
-    def done(self) -> bool:
-        return self.got >= self.size
-
-
 def cut(size: int, slice_size: int) -> list[Slice]:
     return [Slice(s, min(s + slice_size, size)) for s in range(0, size, slice_size)]
-
-
-def recorded(folder: Path, obj: RemoteObject) -> list[Slice] | None:
-    """The slices an earlier pass recorded for this very object generation, covering it
-    exactly; None when there is no such record. What they claim is checked only when used."""
-    try:
-        doc = json.loads((folder / (key(obj) + RECORD)).read_text())
-        if (doc["name"], doc["generation"], doc["size"], doc["crc32c"]) != (
-            obj.name,
-            obj.generation,
-            obj.size,
-            obj.crc32c,
-        ):
-            return None
-        slices = [Slice(*map(int, s)) for s in doc["slices"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    covered = all(a.end == b.start for a, b in itertools.pairwise(slices))
-    if not slices or slices[0].start or slices[-1].end != obj.size or not covered:
-        return None
-    return slices
-
-
-def held(folder: Path, objects: Iterable[RemoteObject]) -> int:
-    """Bytes the partial downloads of these objects take on disk (allocated blocks, a sparse
-    file's holes not counted): what resuming them does not need again, whether the record
-    vouches for them or they are overwritten in place, and what removing them gives back."""
-    total = 0
-    for obj in objects:
-        for name in (key(obj), key(obj) + RECORD):
-            try:
-                st = os.stat(folder / name)
-            except OSError:
-                continue
-            total += st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
-    return total
-
-
-def remove(folder: Path, obj: RemoteObject) -> int:
-    """Remove this object's partial download and its record; the bytes that gives back."""
-    freed = held(folder, (obj,))
-    for name in (key(obj), key(obj) + RECORD):
-        with contextlib.suppress(FileNotFoundError):
-            (folder / name).unlink()
-    return freed
-
-
-def on_disk(folder: Path, obj: RemoteObject) -> int:
-    """Bytes of this object generation an earlier pass left to resume from, for `plan`."""
-    return sum(s.got for s in recorded(folder, obj) or ())
 
 
 class Download:
@@ -176,14 +69,14 @@ class Download:
     stops the readers and records where each range got to; `discard()` removes it all.
     """
 
-    def __init__(self, bucket: Bucket, obj: RemoteObject, folder: Path, slice_size: int) -> None:
+    def __init__(self, bucket: Access, obj: RemoteObject, folder: Path, slice_size: int) -> None:
         self.bucket = bucket
         self.obj = obj
-        self.path = folder / key(obj)
-        self._record = folder / (key(obj) + RECORD)
+        self.path = folder / partials.key(obj)
+        self._record = folder / (partials.key(obj) + partials.RECORD)
         self._where = f"gs://{bucket.source.bucket}/{obj.name}"
         folder.mkdir(exist_ok=True)
-        slices = self._resume()
+        slices = partials.resumable(folder, obj)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if slices is None:
             slices = cut(obj.size, slice_size)
@@ -199,38 +92,14 @@ class Download:
         self._cancelled = False
         self._threads: list[threading.Thread] = []
         self._saved_at = time.monotonic()
-        self._save_lock = threading.Lock()  # readers save in turn: one tmp file, one rename
+        self._save_lock = threading.Lock()
         self._verified = False
         self.resumed = sum(s.got for s in self.slices)
         self._pos = 0
 
     # -- the record of progress ---------------------------------------------------------
-    def _resume(self) -> list[Slice] | None:
-        """The slices recorded for this very generation, if the file is still there whole."""
-        try:
-            if self.path.stat().st_size != self.obj.size:
-                return None
-        except OSError:
-            return None
-        return recorded(self.path.parent, self.obj)
-
     def _check_resumed(self) -> None:
-        """Read back what an earlier pass wrote and keep only the ranges whose bytes still
-        match their recorded CRC: the per-range CRCs are of the bytes as they arrived, so
-        the combined check at the end covers the disk only if this one does."""
-        damaged = 0
-        for s in self.slices:
-            crc, at = 0, s.start
-            while at < s.start + s.got:
-                self.bucket.stop.check()
-                data = os.pread(self._fd, min(CHUNK, s.start + s.got - at), at)
-                if not data:
-                    break
-                crc, at = checksum.extend(crc, data), at + len(data)
-            if s.got and (at != s.start + s.got or crc != s.crc):
-                damaged += s.got
-                s.progress = (0, 0)
-        if damaged:
+        if damaged := partials.check(self._fd, self.slices, self.bucket.stop):
             event(
                 logging.WARNING,
                 "partial_damaged",
@@ -240,19 +109,8 @@ class Download:
             )
 
     def _save(self) -> None:
-        slices = [[s.start, s.end, *s.progress] for s in self.slices]
-        doc = {
-            "name": self.obj.name,
-            "generation": self.obj.generation,
-            "size": self.obj.size,
-            "crc32c": self.obj.crc32c,
-            "slices": slices,
-        }
-        tmp = self._record.with_name(self._record.name + ".tmp")
-        with self._save_lock:
-            # No fsync: after a power cut a record ahead of its bytes fails the final checksum.
-            tmp.write_text(json.dumps(doc))
-            os.replace(tmp, self._record)
+        with self._save_lock:  # readers save in turn: one tmp file, one rename
+            partials.save(self.path.parent, self.obj, self.slices)
             self._saved_at = time.monotonic()
 
     # -- readers ---------------------------------------------------------------------------
@@ -284,8 +142,6 @@ class Download:
                 self._cond.notify_all()
 
     def _fill(self, s: Slice) -> None:
-        from gcs_model_sync.remote import ObjectReader
-
         with ObjectReader(self.bucket, self.obj, s.start + s.got, s.end) as reader:
             while not self._cancelled and (data := reader.read(READ)):
                 try:

@@ -14,10 +14,11 @@ from gcs_model_sync.config import Config
 from gcs_model_sync.failures import Failure
 from gcs_model_sync.layout import RemoteObject, group
 from gcs_model_sync.layout import model_files as listed_files
+from gcs_model_sync.listing import Listing
 from gcs_model_sync.logs import event
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Plan, PlanOptions, make_plan
-from gcs_model_sync.remote import Bucket, Listing
+from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.scan import LocalView, scan
 from gcs_model_sync.state import State, StateError, load_state

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcs_model_sync import deletions, ranged
+from gcs_model_sync import deletions, partials
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import Snapshot
 from gcs_model_sync.errors import exit_code
@@ -94,7 +94,7 @@ def _install_row(i: Install, snap: Snapshot, partial: Path) -> dict[str, Any]:
     """A fetch or replace, and what it is: new, failed last pass (why), resuming a partial
     download, a replace, or a reinstall of a folder of ours that is gone."""
     v = i.version
-    resume = sum(ranged.on_disk(partial, o) for o in v.objects)
+    resume = sum(partials.on_disk(partial, o) for o in v.objects)
     have = snap.state.versions.get(v.id)
     state = install_state(i, have.fingerprint if have else None, resume)
     reason = {

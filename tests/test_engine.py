@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, install, ledger, publish, remote
+from gcs_model_sync import engine, install, ledger, publish, reads
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
 from gcs_model_sync.paths import Paths
@@ -163,9 +163,9 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
     config = _config(emulator, bucket, dest, monkeypatch)
     monkeypatch.setattr(ledger, "STATE_SAVE_EVERY", 0.0)
     gate = threading.Event()  # model b's downloads are slow: they wait here, minding the stop
-    real_read = remote.ObjectReader.read
+    real_read = reads.ObjectReader.read
 
-    def read(reader: remote.ObjectReader, size: int = -1, /) -> bytes:
+    def read(reader: reads.ObjectReader, size: int = -1, /) -> bytes:
         while "/b/" in reader.obj.name and not gate.is_set():
             reader._bucket.stop.check()
             gate.wait(0.01)
@@ -181,7 +181,7 @@ def test_an_error_while_publishing_stops_every_worker_before_the_pass_ends(
             raise OSError(errno.ENOSPC, "No space left on device", str(dest))
         real_save(*args)
 
-    monkeypatch.setattr(remote.ObjectReader, "read", read)
+    monkeypatch.setattr(reads.ObjectReader, "read", read)
     monkeypatch.setattr(ledger, "save_state", save)
     before = set(threading.enumerate())
     try:

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from gcs_model_sync import archives, engine, extract, fetch, ranged, space, zipformat
+from gcs_model_sync import archives, engine, extract, fetch, partials, space, zipformat
 from gcs_model_sync.archives import Archive, Registry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
@@ -156,7 +156,7 @@ def test_a_partial_crowded_out_only_by_versions_being_staged_is_kept(
     )
     config = Config(Source.parse("gs://bkt/models"), paths.dest, slice_size=mib, slice_threshold=0)
     paths.partial.mkdir(exist_ok=True)
-    with open(paths.partial / ranged.key(big), "wb") as f:
+    with open(paths.partial / partials.key(big), "wb") as f:
         f.truncate(big.size)
         f.write(b"x" * 4 * mib)
     free = [8 * mib]
@@ -169,11 +169,11 @@ def test_a_partial_crowded_out_only_by_versions_being_staged_is_kept(
     with space.budget_for(paths.staging).reserve(paths.staging, 5 * mib, 0, "gs://b/x.zip"):
         with pytest.raises(InsufficientSpace):  # 6 MiB lacking, 8 free, 5 promised elsewhere
             fetch.reserve(bucket, version, paths, config, name)
-        assert ranged.held(paths.partial, [big]) >= 4 * mib
+        assert partials.held(paths.partial, [big]) >= 4 * mib
     free[0] = 5 * mib
     with pytest.raises(InsufficientSpace):  # 6 MiB lacking, 5 free: never fits
         fetch.reserve(bucket, version, paths, config, name)
-    assert ranged.held(paths.partial, [big]) == 0
+    assert partials.held(paths.partial, [big]) == 0
     free[0] = 10 * mib
     fetch.reserve(bucket, version, paths, config, name).release()
 

@@ -1,8 +1,7 @@
-"""Which objects are sliced, how, and which partial downloads a pass removes (pure parts)."""
+"""Which objects are sliced, and how (pure parts)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from gcs_model_sync import ranged
@@ -50,26 +49,6 @@ def test_cut_covers_the_object_exactly_once() -> None:
     ]
 
 
-def test_partials_are_named_by_object_and_generation() -> None:
-    assert ranged.key(obj(gen=1)) != ranged.key(obj(gen=2))
-    assert ranged.key(obj(name="a")) != ranged.key(obj(name="b"))
-    assert ranged.key(obj(name="x" * 1024)).endswith(".7")
-    assert len(ranged.key(obj(name="x" * 1024))) < 64
-
-
-def test_stale_partials_are_those_not_being_fetched() -> None:
-    kept, changed, gone = obj("m/1/a", gen=2), obj("m/1/b", gen=5), obj("m/2/c")
-    present = [
-        ranged.key(kept),
-        ranged.key(kept) + ".json",
-        ranged.key(obj("m/1/b", gen=4)),  # an older generation of an object being fetched
-        ranged.key(obj("m/1/b", gen=4)) + ".json",
-        ranged.key(gone),
-    ]
-    stale = ranged.stale(present, [kept, changed])
-    assert stale == sorted(present[2:])
-
-
 def test_archives_are_sliced_only_from_a_higher_threshold() -> None:
     c = config(slice_size=16 * MiB, slice_threshold=32 * MiB)
     big = 32 * MiB * ranged.ARCHIVE_FACTOR
@@ -77,41 +56,3 @@ def test_archives_are_sliced_only_from_a_higher_threshold() -> None:
     assert not ranged.wanted(obj(size=50 * MiB), c, archive=True)
     assert not ranged.wanted(obj(size=big - 1), c, archive=True)
     assert ranged.wanted(obj(size=big), c, archive=True)
-
-
-def test_a_record_counts_only_if_it_covers_this_generation_exactly(tmp_path: Path) -> None:
-    o = obj(size=10 * MiB)
-    record = tmp_path / (ranged.key(o) + ranged.RECORD)
-
-    def write(size: int, slices: list[list[int]]) -> None:
-        doc = {"name": o.name, "generation": o.generation, "size": size, "crc32c": o.crc32c}
-        record.write_text(json.dumps(doc | {"slices": slices}))
-
-    write(o.size, [[0, 4 * MiB, MiB, 1], [4 * MiB, 10 * MiB, 2 * MiB, 2]])
-    assert ranged.on_disk(tmp_path, o) == 3 * MiB
-    write(o.size, [[0, 4 * MiB, MiB, 1], [5 * MiB, 10 * MiB, 0, 0]])  # a gap
-    assert ranged.recorded(tmp_path, o) is None
-    write(o.size + 1, [[0, o.size + 1, 0, 0]])  # another object under this name
-    assert ranged.on_disk(tmp_path, o) == 0
-
-
-def test_a_partial_holds_its_allocated_bytes_and_removing_it_gives_them_back(
-    tmp_path: Path,
-) -> None:
-    """A partial is a sparse file the size of its object: only what was written takes space,
-    and that (not the record's claim) is what resuming it saves or removing it frees."""
-    o = obj(size=10 * MiB)
-    data = tmp_path / ranged.key(o)
-    with open(data, "wb") as f:
-        f.truncate(o.size)
-        f.write(b"x" * MiB)
-    (tmp_path / (ranged.key(o) + ranged.RECORD)).write_text("{}")
-    other = obj("m/1/other.bin")
-
-    held = ranged.held(tmp_path, [o, other])
-
-    assert MiB <= held < 2 * MiB
-    assert ranged.held(tmp_path, [other]) == 0
-    assert ranged.remove(tmp_path, o) == held
-    assert list(tmp_path.iterdir()) == []
-    assert ranged.remove(tmp_path, o) == 0

@@ -1,180 +1,44 @@
-"""The bucket client: connections are made once per process, not once per pass, and
-reused from one object to the next; reads of gzip-encoded objects, and of resumes whose
-Range is ignored."""
+"""The bucket as the rest of the code asks of it: the end of an object in one request."""
 
 from __future__ import annotations
 
-import gzip
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-import urllib3
 
 from gcs_model_sync.config import Config, Source
-from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
-from gcs_model_sync.layout import RemoteObject
-from gcs_model_sync.remote import CHUNK, Bucket
+from gcs_model_sync.remote import Bucket
 from gcs_model_sync.retry import StopToken
 from tests.support.emulator import Emulator
 from tests.support.faultproxy import Fault, FaultProxy, Rule
 from tests.support.gcs import Bucket as SeededBucket
 
-if TYPE_CHECKING:
-    from gcs_model_sync.remote import GzipDecoded, ObjectReader
 
-
-def test_passes_share_one_session_and_client(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # nothing is sent
-    config = Config(source=Source.parse("gs://bkt/p"), dest=tmp_path)
-    first, second = Bucket(config, StopToken()), Bucket(config, StopToken())
-    assert first._session is second._session
-    assert first._client is second._client
-    assert first.counters is not second.counters  # per-pass bookkeeping stays per pass
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:10")
-    assert Bucket(config, StopToken())._session is not first._session
-
-
-def test_objects_read_to_the_end_reuse_one_connection(
-    emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Against real GCS a new connection is a TLS handshake: a folder-form version of many
-    objects must not pay one per object. (urllib3 returns a connection to the pool once its
-    body is read to the end; closing the response afterwards does not undo that.)"""
-    for i in range(5):
-        bucket.put(f"m/0001/shard-{i}", bytes([i]) * (100_000 + i))
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
-    config = Config(source=Source.parse(f"gs://{bucket.name}/m"), dest=tmp_path, workers=1)
-    remote = Bucket(config, StopToken())
-    connects = 0
-    real_connect = urllib3.connection.HTTPConnection.connect
-
-    def counting_connect(self: urllib3.connection.HTTPConnection) -> None:
-        nonlocal connects
-        connects += 1
-        real_connect(self)
-
-    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", counting_connect)
-    objects = remote.list_objects().objects
-    assert len(objects) == 5
-    for obj in objects:
-        with remote.open(obj) as reader:
-            reader.verify()
-            assert reader.offset == obj.size
-    assert connects <= 1
-
-
-def _reading(
-    url: str, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Bucket, dict[str, RemoteObject]]:
-    """A Bucket talking to `url` (the emulator or a fault proxy) and its listed objects."""
+def _bucket(url: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-    config = Config(source=Source.parse(f"gs://{bucket.name}/m"), dest=tmp_path, retry_deadline=20)
-    remote = Bucket(config, StopToken())
-    return remote, {o.name: o for o in remote.list_objects().objects}
+    return Bucket(Config(Source.parse(f"gs://{name}/m"), tmp_path), StopToken())
 
 
-def _read_all(content: ObjectReader | GzipDecoded) -> None:
-    while content.read(CHUNK):
-        pass
-
-
-def put_gzip_encoded(bucket: SeededBucket, key: str, data: bytes) -> bytes:
-    """What `gsutil cp -Z` stores: gzip bytes, marked `Content-Encoding: gzip`."""
-    stored = gzip.compress(data)
-    blob = bucket.bucket.blob(key)
-    blob.content_encoding = "gzip"
-    blob.upload_from_string(stored, content_type="text/plain")
-    return stored
-
-
-def test_a_gzip_encoded_object_reads_decoded_and_its_stored_bytes_are_checked(
+def test_tail_is_the_end_of_the_object_in_one_ranged_request(
     emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vocab = b"".join(b"token-%d\n" % i for i in range(300_000))  # 3.6 MB, a few hundred KB stored
-    stored = put_gzip_encoded(bucket, "m/0001/vocab.txt", vocab)
-    remote, objects = _reading(emulator.url, bucket, tmp_path, monkeypatch)
-    obj = objects["m/0001/vocab.txt"]
-    assert (obj.encoding, obj.size) == ("gzip", len(stored))
-
-    with remote.open(obj) as reader:
-        content = reader.content()
-        chunks = []
-        while chunk := content.read(CHUNK):
-            assert len(chunk) <= CHUNK  # bounded per read, whatever the compression ratio
-            chunks.append(chunk)
-        content.verify()
-        assert reader.offset == len(stored)  # size and crc32c were checked on these
-    assert b"".join(chunks) == vocab
+    data = random.Random(3).randbytes(100_000)
+    bucket.put("m/1.zip", data)
+    remote = _bucket(emulator.url, bucket.name, tmp_path, monkeypatch)
+    (obj,) = remote.list_objects().objects
+    assert remote.tail(obj, 99_000) == data[99_000:]
+    assert remote.tail(obj, 0) == data
+    assert remote.counters.object_reads == 2
 
 
-def test_a_gzip_body_damaged_in_transit_is_a_checksum_mismatch_not_a_rejection(
+def test_tail_is_none_when_the_range_is_ignored(
     emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Damage is retried by staging; only intact bytes that do not decode reject a version."""
-    put_gzip_encoded(bucket, "m/0001/vocab.txt", random.Random(1).randbytes(200_000))
+    """A proxy that answers the whole body: the caller does without the end."""
+    bucket.put("m/1.zip", b"z" * 10_000)
     with FaultProxy(emulator.url) as proxy:
-        proxy.add_rule(Rule(kind="download", fault=Fault.FLIP, at=1000, nbytes=64))
-        remote, objects = _reading(proxy.url, bucket, tmp_path, monkeypatch)
-        with remote.open(objects["m/0001/vocab.txt"]) as reader:
-            content = reader.content()
-            with pytest.raises(ChecksumMismatch, match=r"m/0001/vocab\.txt: crc32c mismatch"):
-                _read_all(content)
-
-
-def test_a_gzip_marked_body_that_does_not_decode_rejects_naming_the_object(
-    emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    blob = bucket.bucket.blob("m/0001/vocab.txt")
-    blob.content_encoding = "gzip"
-    blob.upload_from_string(b"plain text, never gzipped\n" * 100)
-    remote, objects = _reading(emulator.url, bucket, tmp_path, monkeypatch)
-
-    with remote.open(objects["m/0001/vocab.txt"]) as reader:
-        content = reader.content()
-        with pytest.raises(VersionRejected) as info:
-            content.read(CHUNK)
-    assert str(info.value).startswith(
-        f"gs://{bucket.name}/m/0001/vocab.txt: stored with Content-Encoding gzip but the body "
-        "does not decode ("
-    )
-    assert "\n" not in str(info.value)
-
-
-def test_another_content_encoding_rejects_the_object_before_reading_it(
-    emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    blob = bucket.bucket.blob("m/0001/weights.bin")
-    blob.content_encoding = "br"
-    blob.upload_from_string(b"\x8b\x02\x80hello\x03")
-    remote, objects = _reading(emulator.url, bucket, tmp_path, monkeypatch)
-
-    with (
-        remote.open(objects["m/0001/weights.bin"]) as reader,
-        pytest.raises(VersionRejected, match=r"weights.bin: stored with Content-Encoding 'br'"),
-    ):
-        reader.content()
-    assert remote.counters.object_reads == 0
-
-
-def test_a_range_answered_with_200_continues_at_the_offset_not_from_the_start(
-    emulator: Emulator, bucket: SeededBucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A reset after the first chunk, then a resume whose Range a cache ignores: the
-    consumer, which already has that chunk, gets the rest exactly once."""
-    data = random.Random(2).randbytes(3 * CHUNK + 123)
-    bucket.put("m/0001/model.bin", data)
-    with FaultProxy(emulator.url) as proxy:
-        proxy.add_rule(Rule(kind="download", ranged=False, fault=Fault.RESET, at=CHUNK + 1000))
-        proxy.add_rule(Rule(kind="download", ranged=True, fault=Fault.IGNORE_RANGE))
-        remote, objects = _reading(proxy.url, bucket, tmp_path, monkeypatch)
-        with remote.open(objects["m/0001/model.bin"]) as reader:
-            got = b"".join(iter(lambda: reader.read(CHUNK), b""))
-            reader.verify()
-        statuses = [(r.range_header is not None, r.status) for r in proxy.records]
-    assert got == data
-    assert statuses[1:] == [(False, 200), (True, 200)]  # listing, reset, ignored Range
-    assert remote.counters.bytes_read == len(data)
+        proxy.add_rule(Rule(kind="download", fault=Fault.IGNORE_RANGE))
+        remote = _bucket(proxy.url, bucket.name, tmp_path, monkeypatch)
+        (obj,) = remote.list_objects().objects
+        assert remote.tail(obj, 9_000) is None

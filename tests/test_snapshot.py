@@ -10,8 +10,8 @@ import pytest
 
 from gcs_model_sync import snapshot
 from gcs_model_sync.config import Config, Source
+from gcs_model_sync.listing import Listing
 from gcs_model_sync.logs import log
-from gcs_model_sync.remote import Listing
 
 
 def test_settling_falls_back_to_the_node_clock_only_without_a_date_header(
