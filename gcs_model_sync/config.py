@@ -6,15 +6,13 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
+from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
 from gcs_model_sync.server import Kind
 from gcs_model_sync.units import format_duration, format_size
-
-LogFormat = Literal["text", "json"]
 
 # Upper bounds that keep a value inside what timers, sockets and thread pools take (a wait of
 # 1e300 s overflows a C timeout; 10**8 workers is a pool that never finishes starting) and

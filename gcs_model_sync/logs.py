@@ -10,10 +10,11 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
-from gcs_model_sync.config import LogFormat
 from gcs_model_sync.redaction import redact
+
+LogFormat = Literal["text", "json"]
 
 log = logging.getLogger("gcs_model_sync")
 
