@@ -16,7 +16,7 @@ from gcs_model_sync.hooks import hook_for
 from gcs_model_sync.logs import event
 from gcs_model_sync.passlog import NoopSummary, log_start, log_summary, log_waiting
 from gcs_model_sync.retry import StopToken
-from gcs_model_sync.views import model_status, plan_rows
+from gcs_model_sync.views import Planned, model_status, plan_rows
 
 
 @contextmanager
@@ -105,24 +105,25 @@ def run(config: Config) -> int:
 
 
 def plan(config: Config) -> int:
-    check_commands(config)
-    logs.setup(config.log_format, config.verbosity)
-    with stop_on_signals() as stop:
-        snap = inspect(config, stop)
-    planned = plan_rows(config, snap, _served(config, snap) if config.server else None)
+    snap, planned = _planned(config)
     print(render.plan_output(config, snap.plan, planned))
     return planned.code
 
 
 def status(config: Config) -> int:
     """Exit 3 exactly when `plan` does (a guard refuses this pass's deletions); else 0."""
+    snap, planned = _planned(config)
+    print(render.status_output(config, model_status(snap, planned), planned))
+    return exit_code(guarded=planned.guarded)
+
+
+def _planned(config: Config) -> tuple[Snapshot, Planned]:
+    """What `plan` and `status` both show: the listing planned, read-only, row by row."""
     check_commands(config)
     logs.setup(config.log_format, config.verbosity)
     with stop_on_signals() as stop:
         snap = inspect(config, stop)
-    planned = plan_rows(config, snap, _served(config, snap) if config.server else None)
-    print(render.status_output(config, model_status(snap, planned), planned))
-    return exit_code(guarded=planned.guarded)
+    return snap, plan_rows(config, snap, _served(config, snap) if config.server else None)
 
 
 def _served(config: Config, snap: Snapshot) -> dict[str, int | None]:
