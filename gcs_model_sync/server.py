@@ -91,6 +91,7 @@ class ModelServer:
     url: str
     kind: Kind
     timeout: float = 5.0  # per request
+    poll: float = 0.5  # between two asks while waiting for a version
 
     def __post_init__(self) -> None:
         try:
@@ -159,7 +160,6 @@ class ModelServer:
         candidates: Iterable[int],
         within: float,
         stop: StopToken,
-        poll: float = 0.5,
     ) -> int | None:
         """Poll served() until it reports `version` or newer, for `within` seconds at most;
         returns what it last saw (possibly None), also when `stop` ends the wait early.
@@ -183,7 +183,7 @@ class ModelServer:
                 if failure is not None:
                     raise failure
                 return seen
-            if stop.wait(min(poll, remaining)):
+            if stop.wait(min(self.poll, remaining)):
                 return seen
 
     def _request(

@@ -27,8 +27,8 @@ def standin(repo: Path, request: pytest.FixtureRequest) -> Iterator[ModelServerS
         yield server
 
 
-def client(server: ModelServerStandIn, timeout: float = 2.0) -> ModelServer:
-    return ModelServer(server.url, Kind(server.kind), timeout)
+def client(server: ModelServerStandIn, timeout: float = 2.0, poll: float = 0.5) -> ModelServer:
+    return ModelServer(server.url, Kind(server.kind), timeout, poll)
 
 
 def free_port() -> int:
@@ -253,7 +253,7 @@ def test_wait_until_served_returns_once_the_version_is_served(
     publish(repo, "resnet", 2)
     started = time.monotonic()
 
-    got = client(standin).wait_until_served("resnet", 2, [1, 2], 5, StopToken(), poll=0.05)
+    got = client(standin, poll=0.05).wait_until_served("resnet", 2, [1, 2], 5, StopToken())
 
     assert got == 2
     assert 0.15 <= time.monotonic() - started < 2
@@ -266,7 +266,7 @@ def test_wait_until_served_asks_for_the_awaited_version_even_when_not_a_candidat
     publish(repo, "resnet", 2)
     wait_for(lambda: standin.served("resnet") == 2, 2, "version 2")
 
-    got = client(standin).wait_until_served("resnet", 2, [1], 1, StopToken(), poll=0.05)
+    got = client(standin, poll=0.05).wait_until_served("resnet", 2, [1], 1, StopToken())
 
     assert got == 2
 
@@ -281,7 +281,7 @@ def test_wait_until_served_ends_early_when_stopped(repo: Path, standin: ModelSer
     threading.Timer(0.1, stop.set).start()
     started = time.monotonic()
 
-    got = client(standin).wait_until_served("resnet", 2, [1, 2], 10, stop, poll=0.05)
+    got = client(standin, poll=0.05).wait_until_served("resnet", 2, [1, 2], 10, stop)
 
     assert got == 1
     assert time.monotonic() - started < 1
@@ -297,7 +297,7 @@ def test_wait_until_served_gives_up_after_within_with_what_it_saw(
     publish(repo, "resnet", 2)
     started = time.monotonic()
 
-    got = client(standin).wait_until_served("resnet", 2, [1, 2], 0.25, StopToken(), poll=0.05)
+    got = client(standin, poll=0.05).wait_until_served("resnet", 2, [1, 2], 0.25, StopToken())
 
     assert got == 1
     assert 0.25 <= time.monotonic() - started < 1.5
@@ -310,7 +310,7 @@ def test_wait_until_served_rides_out_an_outage(repo: Path, standin: ModelServerS
     standin.down = True
     threading.Timer(0.2, setattr, (standin, "down", False)).start()
 
-    got = client(standin).wait_until_served("resnet", 1, [1], 5, StopToken(), poll=0.05)
+    got = client(standin, poll=0.05).wait_until_served("resnet", 1, [1], 5, StopToken())
 
     assert got == 1
     assert ("GET", "/v2/models/resnet/versions/1/ready") in standin.requests
@@ -322,7 +322,7 @@ def test_wait_until_served_raises_the_last_error_when_the_server_stays_down(
 ) -> None:
     standin.down = True
     with pytest.raises(ServerError, match=r"model resnet: HTTP 503"):
-        client(standin).wait_until_served("resnet", 1, [1], 0.2, StopToken(), poll=0.05)
+        client(standin, poll=0.05).wait_until_served("resnet", 1, [1], 0.2, StopToken())
     assert len(standin.requests) >= 3
 
 
