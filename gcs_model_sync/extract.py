@@ -9,14 +9,21 @@ How each format walks its members is its own module's (zipformat, zipstream, tar
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import posixpath
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
-from gcs_model_sync.errors import InsufficientSpace, VersionRejected
+from gcs_model_sync.diskio import (
+    DIR_MODE,
+    EXEC_MODE,
+    FILE_MODE,
+    WRITEBACK_EVERY,
+    raise_space,
+    set_mode,
+    start_writeback,
+)
+from gcs_model_sync.errors import VersionRejected
 from gcs_model_sync.stream import COPY_CHUNK, Chunks
 
 
@@ -59,49 +66,6 @@ _MEMBER_ERRNOS = {
     errno.ELOOP,
     errno.EMLINK,
 }
-
-
-# Installed modes, set explicitly rather than through the umask: a model server may run as
-# another user. Files get EXEC_MODE when the archive gives them any execute bit.
-FILE_MODE, EXEC_MODE, DIR_MODE = 0o644, 0o755, 0o755
-
-
-WRITEBACK_EVERY = 16 * 1024 * 1024  # bytes written to a file between two writeback starts
-
-
-@functools.cache
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    fn = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
-    if fn is None:
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    return fn  # type: ignore[no-any-return]
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing these bytes to disk now, without waiting (Linux's
-    sync_file_range(SYNC_FILE_RANGE_WRITE); elsewhere nothing). The durability barrier before
-    publishing then finds them written or under way instead of writing every staged byte at
-    once: a 1 GiB version's syncfs took 1.2 s after the download, and ~0.1 s with this. A hint
-    only: durability is still the barrier's job."""
-    fn = _sync_file_range()
-    if fn is not None:
-        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; an error changes nothing
-
-
-def set_mode(target: int | str | Path, mode: int) -> None:
-    """chmod (fchmod for a descriptor). A file system that keeps no modes of its own (vfat,
-    some network mounts) may refuse: its mount options decide them, so that is no error."""
-    try:
-        os.chmod(target, mode)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
-            raise
 
 
 class Writer:
@@ -262,12 +226,6 @@ def _check_links(top: Path, where: str) -> None:
             if os.path.islink(path):
                 rel = os.path.relpath(path, top).replace(os.sep, "/")
                 _check_link(top, rel, os.readlink(path), where)
-
-
-def raise_space(exc: OSError, where: str) -> None:
-    """A full disk or quota is no fault of the archive: InsufficientSpace, not rejection."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise InsufficientSpace(f"{where}: no space left on the destination filesystem") from exc
 
 
 def content_root(staged: Path, where: str, version: str | None) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import archives, extract, partials, progress, ranged, retry, space
+from gcs_model_sync import archives, diskio, extract, partials, progress, ranged, retry, space
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
@@ -260,7 +260,7 @@ class _Streamed:
                             f"{limits.max_bytes} bytes"
                         )
             except OSError as exc:
-                extract.raise_space(exc, name)
+                diskio.raise_space(exc, name)
                 raise
             content.verify()
         try:

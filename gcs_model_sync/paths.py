@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gcs_model_sync import safepath
-from gcs_model_sync.extract import DIR_MODE, set_mode
+from gcs_model_sync.diskio import DIR_MODE, set_mode
 from gcs_model_sync.layout import STATE_DIR, version_id
 
 

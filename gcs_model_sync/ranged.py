@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gcs_model_sync import checksum, extract, partials
+from gcs_model_sync import checksum, diskio, partials
 from gcs_model_sync.access import Access
 from gcs_model_sync.errors import ChecksumMismatch
 from gcs_model_sync.layout import RemoteObject
@@ -147,7 +147,7 @@ class Download:
                 try:
                     os.pwrite(self._fd, data, s.start + s.got)
                 except OSError as exc:
-                    extract.raise_space(exc, self._where)
+                    diskio.raise_space(exc, self._where)
                     raise
                 s.progress = (s.got + len(data), checksum.extend(s.crc, data))
                 # Wake the consumer only when it may go on: it waits for the first
@@ -158,7 +158,7 @@ class Download:
                 if time.monotonic() - self._saved_at > SAVE_EVERY:
                     self._save()
         if s.done:
-            extract.start_writeback(self._fd, s.start, s.size)
+            diskio.start_writeback(self._fd, s.start, s.size)
             self._save()
 
     # -- the consumer ----------------------------------------------------------------------

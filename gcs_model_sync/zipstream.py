@@ -15,8 +15,9 @@ import stat
 import struct
 import zlib
 
+from gcs_model_sync.diskio import EXEC_MODE, set_mode
 from gcs_model_sync.errors import VersionRejected
-from gcs_model_sync.extract import EXEC_MODE, Writer, member_path, set_mode
+from gcs_model_sync.extract import Writer, member_path
 from gcs_model_sync.stream import COPY_CHUNK, Readable, Stream
 
 LOCAL = b"PK\x03\x04"
