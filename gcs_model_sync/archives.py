@@ -1,19 +1,23 @@
 """The archive formats a version may be uploaded as: one registry line each.
 
 A line names the format's Form, the suffixes its object name may end in (`0002.tar.gz`),
-and its Extractor. layout reads the suffixes from here, fetch stages through the
-Extractor, space asks it what an archive states it extracts to: a new format is its
-extractor's module and a line below (and its Form member).
+and where its Extractor is (`module:name`, loaded on first use). layout reads the suffixes
+from here, fetch stages through the Extractor, space asks it what an archive states it
+extracts to: a new format is its extractor's module and a line below (and its Form member).
+The naming rules need no extraction code, so this module imports none, and a process that
+only plans (`plan`, `status`) loads no extractor.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
-from gcs_model_sync import tarstream, zipformat
-from gcs_model_sync.extractor import Extractor
+if TYPE_CHECKING:
+    from gcs_model_sync.extractor import Extractor
 
 
 class Form(StrEnum):
@@ -32,13 +36,22 @@ class Archive(NamedTuple):
 
     form: Form
     suffixes: tuple[str, ...]  # after the version number and a dot, without the dot
-    extractor: Extractor
+    extractor: str  # `module:name` of its Extractor
+
+    def load(self) -> Extractor:
+        return _load(self.extractor)
+
+
+@functools.cache
+def _load(where: str) -> Extractor:
+    module, _, name = where.partition(":")
+    return cast("Extractor", getattr(importlib.import_module(module), name))
 
 
 FORMATS = (
-    Archive(Form.ZIP, ("zip",), zipformat.ZIP),
-    Archive(Form.TAR, ("tar",), tarstream.TAR),
-    Archive(Form.TGZ, ("tar.gz", "tgz"), tarstream.TGZ),
+    Archive(Form.ZIP, ("zip",), "gcs_model_sync.zipformat:ZIP"),
+    Archive(Form.TAR, ("tar",), "gcs_model_sync.tarstream:TAR"),
+    Archive(Form.TGZ, ("tar.gz", "tgz"), "gcs_model_sync.tarstream:TGZ"),
 )
 
 
@@ -64,7 +77,7 @@ class Registry:
     def extractor(self, form: Form) -> Extractor | None:
         """The form's Extractor; None for the folder form (its objects are its files)."""
         archive = self._by_form.get(form)
-        return None if archive is None else archive.extractor
+        return None if archive is None else archive.load()
 
 
 REGISTRY = Registry(FORMATS)

@@ -21,7 +21,7 @@ def test_every_registered_suffix_is_a_version_in_layout_and_has_an_extractor(
     entry = parse_key(f"{P}m/0002.{suffix}", P)
     assert entry is not None
     assert (entry.model, entry.version, entry.form) == ("m", "0002", form)
-    assert REGISTRY.extractor(entry.form) is next(a.extractor for a in FORMATS if a.form is form)
+    assert REGISTRY.extractor(entry.form) is next(a.load() for a in FORMATS if a.form is form)
     objs = [RemoteObject(f"{P}m/0002.{suffix}", 1, 1), RemoteObject(f"{P}m/labels.txt", 1, 1)]
     assert [f.name for f in model_files(objs, P, ["m"])] == ["labels.txt"]  # never a model file
 
@@ -50,7 +50,7 @@ def test_a_zip_tells_its_extracted_size_from_its_end_and_a_tar_does_not() -> Non
 
 
 def test_a_toy_format_is_recognised_once_it_has_a_line() -> None:
-    toy = Archive(Form.ZIP, ("toy",), zipformat.ZIP)
+    toy = Archive(Form.ZIP, ("toy",), "gcs_model_sync.zipformat:ZIP")
     assert Registry((toy,)).parse("0003.toy") == ("0003", Form.ZIP)
     assert REGISTRY.parse("0003.toy") is None
 
@@ -58,10 +58,27 @@ def test_a_toy_format_is_recognised_once_it_has_a_line() -> None:
 @pytest.mark.parametrize(
     "clash",
     [
-        Archive(Form.ZIP, ("jar",), zipformat.ZIP),  # a second line for the zip form
-        Archive(Form.TAR, ("tgz",), tarstream.TAR),  # a suffix the tar.gz line has
+        Archive(
+            Form.ZIP, ("jar",), "gcs_model_sync.zipformat:ZIP"
+        ),  # a second line for the zip form
+        Archive(Form.TAR, ("tgz",), "gcs_model_sync.tarstream:TAR"),  # a suffix the tar.gz line has
     ],
 )
 def test_two_lines_cannot_claim_one_suffix_or_one_form(clash: Archive) -> None:
     with pytest.raises(ValueError, match="claim one suffix or one form"):
         Registry((*FORMATS[:2], clash, FORMATS[2]))
+
+
+def test_the_naming_rules_load_no_extractor() -> None:
+    """layout reads only the registry's suffixes: planning never imports extraction code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gcs_model_sync.layout, gcs_model_sync.archives as a;"
+        "a.REGISTRY.parse('0002.zip');"
+        "print(sorted(m for m in sys.modules if m.rpartition('.')[2] in"
+        " ('zipformat', 'tarstream', 'zipstream', 'extract')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -196,6 +196,9 @@ class _ToyExtractor:
         return None
 
 
+TOY = _ToyExtractor()  # the registry line names it as `tests.test_fetch:TOY`
+
+
 @pytest.mark.parametrize("sliced", [False, True])
 def test_a_format_registered_only_in_the_registry_is_listed_and_staged(
     emulator: Emulator,
@@ -206,7 +209,7 @@ def test_a_format_registered_only_in_the_registry_is_listed_and_staged(
 ) -> None:
     """One registry line is all a new format needs beside its extractor: layout recognises
     its suffix and fetch hands its bytes (streamed or by parallel ranges) to its extractor."""
-    toy = Archive(cast(Form, _Toy.TOY), ("toy",), _ToyExtractor())
+    toy = Archive(cast(Form, _Toy.TOY), ("toy",), "tests.test_fetch:TOY")
     monkeypatch.setattr(archives, "REGISTRY", Registry((*archives.FORMATS, toy)))
     payload = b"toy bytes " * 300_000
     bucket.put("models/m/0004.toy", payload)
