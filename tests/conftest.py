@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gcs_model_sync.paths import Paths
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket, client
 from tests.support.oauth import OAuthServer, ServiceAccountKey
@@ -37,6 +38,14 @@ def bucket(gcs: Any) -> Bucket:
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     return tmp_path / "models"
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    """A destination with the tool's own folders made, as a pass leaves it."""
+    p = Paths(tmp_path / "models")
+    p.ensure()
+    return p
 
 
 @pytest.fixture

@@ -17,13 +17,6 @@ from gcs_model_sync.state import (
 )
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    p = Paths(tmp_path / "models")
-    p.ensure()
-    return p
-
-
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     target = tmp_path / "file.json"
     atomic_write(target, b"one")

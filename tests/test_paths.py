@@ -11,13 +11,6 @@ from gcs_model_sync.paths import Paths
 from gcs_model_sync.safepath import OwnFolderLinked
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    p = Paths(tmp_path / "models")
-    p.ensure()
-    return p
-
-
 def test_paths_live_under_dest(tmp_path: Path) -> None:
     p = Paths(tmp_path / "d")
     assert p.state_dir == tmp_path / "d" / STATE_DIR

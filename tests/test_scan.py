@@ -16,13 +16,6 @@ from gcs_model_sync.state import (
 )
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    p = Paths(tmp_path / "models")
-    p.ensure()
-    return p
-
-
 def _mk(base: Path, *rels: str) -> None:
     for rel in rels:
         (base / rel).mkdir(parents=True, exist_ok=True)

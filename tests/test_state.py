@@ -23,13 +23,6 @@ from gcs_model_sync.state import (
 )
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    p = Paths(tmp_path / "models")
-    p.ensure()
-    return p
-
-
 def test_state_round_trip(paths: Paths) -> None:
     managed = {
         "resnet/0002": Managed("resnet", "0002", "zip:17", 1234, 1700000000.5),
