@@ -9,6 +9,7 @@ import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from gcs_model_sync import safepath
 from gcs_model_sync.paths import Paths
@@ -96,17 +97,25 @@ def _syncfs(path: Path) -> bool:
         os.close(fd)
 
 
-def clean_scratch(paths: Paths) -> int:
-    """Remove staging and trash left by a killed run; safe because we hold the lock."""
-    removed = 0
+class Cleaned(NamedTuple):
+    """What clean_scratch() removed: staging left by a killed run, and trees in the trash."""
+
+    staging: int
+    trash: int
+
+
+def clean_scratch(paths: Paths) -> Cleaned:
+    """Empty staging and the trash; safe because we hold the lock."""
     safepath.check_own(paths.dest, (paths.staging, paths.trash))
+    removed = []
     for d in (paths.staging, paths.trash):
-        if not d.is_dir():
-            continue
-        for child in d.iterdir():
-            remove_tree(child)
-            removed += 1
-    return removed
+        n = 0
+        if d.is_dir():
+            for child in d.iterdir():
+                remove_tree(child)
+                n += 1
+        removed.append(n)
+    return Cleaned(*removed)
 
 
 def remove_tree(path: Path) -> None:

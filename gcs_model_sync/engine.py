@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 
 from gcs_model_sync import (
@@ -133,10 +132,7 @@ def _nothing_to_serve(config: Config, snap: Snapshot, report: Report) -> None:
 def _clean_scratch(paths: Paths) -> None:
     """Staging left over means a run was killed mid-pass: worth saying. The trash holds what
     the last pass replaced or pruned, kept for readers until now: emptying it is routine."""
-    crashed = 0
-    with contextlib.suppress(OSError), os.scandir(paths.staging) as it:
-        crashed = sum(1 for _ in it)
-    removed = clean_scratch(paths)
+    crashed, retired = clean_scratch(paths)
     if crashed:
         event(
             logging.INFO,
@@ -144,7 +140,7 @@ def _clean_scratch(paths: Paths) -> None:
             f"removed {crashed} staging leftover(s) of an interrupted pass",
             staging=crashed,
         )
-    if retired := removed - crashed:
+    if retired:
         event(
             logging.DEBUG,
             "trash_emptied",

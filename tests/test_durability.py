@@ -56,16 +56,16 @@ def test_clean_scratch_empties_staging_and_trash(paths: Paths) -> None:
     (paths.dest / "keep" / "1" / "f").write_text("keep me")
     save_state(paths, State({}), "gs://b/")
 
-    assert clean_scratch(paths) == 5
+    assert clean_scratch(paths) == (3, 2)  # staging: two trees and a file; trash: two
     assert list(paths.staging.iterdir()) == []
     assert list(paths.trash.iterdir()) == []
     assert (paths.dest / "keep" / "1" / "f").read_text() == "keep me"  # not through the link
     assert paths.state_file.exists()
-    assert clean_scratch(paths) == 0
+    assert clean_scratch(paths) == (0, 0)
 
 
 def test_clean_scratch_without_scratch_folders(tmp_path: Path) -> None:
-    assert clean_scratch(Paths(tmp_path / "never-created")) == 0
+    assert clean_scratch(Paths(tmp_path / "never-created")) == (0, 0)
 
 
 def test_remove_tree_handles_folders_files_links_and_nothing(tmp_path: Path) -> None:
