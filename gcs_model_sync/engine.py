@@ -230,8 +230,6 @@ def _install(run: Pass, plan: Plan) -> None:
     ):
         labels = _labels(plan, run.paths, run.managed)
         install.install_all(run, plan.installs, _check(run.config), labels)
-    if set(order) - set(report.published):  # their "pending" entries on disk go
-        run.ledger.dirty = True
 
 
 def _check(config: Config) -> Verify | None:

@@ -89,6 +89,7 @@ class Ledger:
                 self.state.versions.pop(vid, None)
             else:
                 self.state.versions[vid] = before
+            self.dirty = True  # the pending entry on disk must not outlive the pass
 
     def published(self, v: RemoteVersion, nbytes: int, folder: Path) -> None:
         """`v` renamed into `folder`. Reported before the save: one that fails must not

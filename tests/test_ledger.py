@@ -3,8 +3,6 @@ that records renames made after they are durable."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gcs_model_sync import ledger
@@ -31,13 +29,6 @@ from gcs_model_sync.versions import RemoteVersion
 def install_of(key: str, generation: int = 1) -> Install:
     [((model, version, form), es)] = group([RemoteObject(key, generation, 9)], "").items()
     return Install(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)), "new")
-
-
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    p = Paths(tmp_path / "models")
-    p.ensure()
-    return p
 
 
 def test_a_failure_is_remembered_until_its_version_is_installed_or_changes(
@@ -106,6 +97,9 @@ def test_pending_entries_are_saved_before_any_publish_and_restored_after(paths: 
     assert not keeper.dirty
     keeper.restore(previous)
     assert state.versions == {"m/1": before}
+    assert keeper.dirty  # the pending entries saved on disk must not outlive the pass
+    keeper.save()
+    assert load_state(paths).versions == {"m/1": before}
 
 
 def test_a_file_written_or_removed_is_recorded_and_an_unwritten_one_restored(
