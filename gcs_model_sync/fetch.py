@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gcs_model_sync import archives, diskio, extract, partials, progress, ranged, retry, space
+from gcs_model_sync import archives, diskio, extract, partials, ranged, retry, space, units
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
@@ -142,7 +142,7 @@ def reserve(
                     logging.WARNING,
                     "partial_removed",
                     f"gs://{bucket.source.bucket}/{obj.name}: removed the partial download "
-                    f"({progress.human(freed)}): its version does not fit even counting it",
+                    f"({units.human(freed)}): its version does not fit even counting it",
                     object=obj.name,
                     bytes=freed,
                 )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from gcs_model_sync import fetch, progress, publish
+from gcs_model_sync import fetch, publish, units
 from gcs_model_sync.durability import remove_tree, sync_trees
 from gcs_model_sync.errors import Interrupted, SyncError, VerifyRefused, os_error
 from gcs_model_sync.failures import classify
@@ -212,8 +212,8 @@ def _publish_one(
     event(
         logging.INFO,
         "published",
-        f"published {v.id} ({label}, download {progress.human(v.size)}, "
-        f"on disk {progress.human(staged.nbytes)})",
+        f"published {v.id} ({label}, download {units.human(v.size)}, "
+        f"on disk {units.human(staged.nbytes)})",
         model=v.model,
         version=v.version,
         bytes=staged.nbytes,

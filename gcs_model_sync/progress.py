@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+
+from gcs_model_sync.units import human
 from collections.abc import Callable
 from typing import TextIO
 
@@ -76,9 +78,3 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

@@ -14,7 +14,7 @@ from gcs_model_sync.errors import exit_code
 from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Install, Plan
-from gcs_model_sync.progress import human
+from gcs_model_sync.units import human
 from gcs_model_sync.report import install_state, rejected
 
 

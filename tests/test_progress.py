@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import io
 
-from gcs_model_sync.progress import Progress, human, wanted
+from gcs_model_sync.progress import Progress, wanted
+from gcs_model_sync.units import human
 
 
 class Tty(io.StringIO):
