@@ -12,9 +12,9 @@ from gcs_model_sync.completeness import Wait
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import EXIT_OK
 from gcs_model_sync.logs import event
-from gcs_model_sync.units import human
 from gcs_model_sync.render import start_fields
 from gcs_model_sync.report import Report
+from gcs_model_sync.units import human
 
 
 def log_start(command: str, config: Config) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-
-from gcs_model_sync.units import human
 from collections.abc import Callable
 from typing import TextIO
+
+from gcs_model_sync.units import human
 
 
 def wanted(log_format: str, verbosity: int, stream: TextIO = sys.stderr) -> bool:
@@ -76,5 +76,3 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-

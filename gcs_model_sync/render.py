@@ -8,8 +8,8 @@ from typing import Any
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.plan import Plan
-from gcs_model_sync.units import human
 from gcs_model_sync.redaction import redact
+from gcs_model_sync.units import human
 from gcs_model_sync.views import Planned
 
 
