@@ -7,18 +7,16 @@ and why the rest stays. A pass asks it where it acts, with what is known there: 
 installs for the model files (their failures decide), at the end for the prunes (the files'
 failures and the server's answer decide too); `plan` asks it with the failures known before
 any install (the rejections), which is what `once` deletes when every install then succeeds.
-The log lines and `plan`'s rows both print its reasons (Decision.why). refuse_links() takes out of
-the plan what would be written or deleted through a symbolic link below DEST.
+The log lines and `plan`'s rows both print its reasons (Decision.why); what a symbolic link
+keeps out of the plan is links.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gcs_model_sync import safepath
 from gcs_model_sync.failures import Failure, FailureKind
 from gcs_model_sync.layout import split_id
 
@@ -141,51 +139,3 @@ def free_first(
         )
 
     return tuple(p for p in plan.prunes if p.managed.model not in rejected and superseded(p))
-
-
-def refuse_links(
-    plan: Plan, dest: Path, links: Collection[str]
-) -> tuple[Plan, tuple[Failure, ...]]:
-    """Take out of the plan every install, prune and model file change that would go through
-    a link (`links`: the path below DEST of each link where a model folder, a folder above
-    one, or a version folder is). Returns the plan without them, and one failure per link
-    and model that refused something: a failure of that model alone (its other deletions
-    wait, other models go on), named by the link."""
-    refused: dict[tuple[str, str], list[str]] = {}
-
-    def through(rel: str, model: str, what: str) -> bool:
-        parts = rel.split("/") if rel else []
-        for n in range(1, len(parts) + 1):
-            if (prefix := "/".join(parts[:n])) in links:
-                refused.setdefault((prefix, model), []).append(what)
-                return True
-        return False
-
-    v = [
-        i
-        for i in plan.installs
-        if not through(i.version.id, i.version.model, f"install {i.version.id}")
-    ]
-    p = [
-        x
-        for x in plan.prunes
-        if not through(x.managed.id, x.managed.model, f"prune {x.managed.id}")
-    ]
-    f = [
-        c
-        for c in plan.files
-        if not through(c.model, c.model, f"{'remove' if c.removes else 'write'} {c.id}")
-    ]
-    if not refused:
-        return plan, ()
-    failures = tuple(
-        Failure(
-            model,
-            rel if rel.count("/") >= (model.count("/") + 1 if model else 0) else None,
-            f"{dest / rel}: {safepath.NOT_FOLLOWED}; refusing to {', '.join(whats)}",
-            FailureKind.LINK,
-        )
-        for (rel, model), whats in sorted(refused.items())
-    )
-    held = plan.held + tuple(i for i in plan.installs if i not in v)
-    return replace(plan, installs=tuple(v), held=held, prunes=tuple(p), files=tuple(f)), failures

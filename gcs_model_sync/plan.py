@@ -74,7 +74,7 @@ class Waiting:
 class Plan:
     installs: tuple[Install, ...] = ()
     # Not installed this pass: their model's version numbers clash (one of its rejections),
-    # or they would be written through a symbolic link (deletions.refuse_links).
+    # or they would be written through a symbolic link (links.refuse).
     held: tuple[Install, ...] = ()
     waiting: tuple[Waiting, ...] = ()
     prunes: tuple[Prune, ...] = ()

@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gcs_model_sync import deletions, peek
+from gcs_model_sync import links, peek
 from gcs_model_sync.completeness import Rules
 from gcs_model_sync.config import Config
 from gcs_model_sync.failures import Failure
@@ -69,7 +69,7 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
         files=files,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))
-    plan, refused = deletions.refuse_links(plan, paths.dest, local.links)
+    plan, refused = links.refuse(plan, paths.dest, local.links)
     for f in refused:
         event(logging.ERROR, "link_refused", f.message, model=f.model)
     return Snapshot(objects, local, plan, state, refused)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from gcs_model_sync import deletions
 from gcs_model_sync.completeness import Rules
-from gcs_model_sync.deletions import Decision, decide, free_first, refuse_links
+from gcs_model_sync.deletions import Decision, decide, free_first
 from gcs_model_sync.files_plan import FileChange
-from gcs_model_sync.layout import Form, RemoteObject, group, model_files
-from gcs_model_sync.plan import Install, Plan, PlanOptions, Prune, make_plan
+from gcs_model_sync.layout import RemoteObject, group, model_files
+from gcs_model_sync.plan import Plan, PlanOptions, make_plan
 from gcs_model_sync.report import Failure, FailureKind
 from gcs_model_sync.scan import LocalView
 from gcs_model_sync.state import Managed, ManagedFile
-from gcs_model_sync.versions import RemoteVersion
 from tests.support.plans import files_plan, fp, obj, plan_of, prunes, view
 
 CONTENT, REMOTE, LOCAL = FailureKind.CONTENT, FailureKind.REMOTE, FailureKind.LOCAL
@@ -251,56 +249,3 @@ def test_a_rollout_failure_holds_its_own_model_only() -> None:
 
 
 # --- symbolic links below DEST: what would go through one leaves the plan ---
-
-
-def _version(model: str, version: str) -> RemoteVersion:
-    obj = RemoteObject(f"models/{model}/{version}.zip", 1, 10)
-    return RemoteVersion(model, version, Form.ZIP, (), f"zip:{obj.generation}")
-
-
-def _plan() -> Plan:
-    return Plan(
-        installs=(
-            Install(_version("m", "2"), "new"),
-            Install(_version("n", "2"), "new"),
-            Install(_version("team/ranker", "5"), "new"),
-            Install(_version("team/scorer", "1"), "new"),
-            Install(_version("v", "3"), "changed"),
-        ),
-        prunes=(
-            Prune(Managed("m", "1", "zip:1"), "removed from the bucket"),
-            Prune(Managed("n", "1", "zip:1"), "removed from the bucket"),
-        ),
-        files=(
-            FileChange("m", "config.pbtxt", RemoteObject("models/m/config.pbtxt", 1, 3), "new"),
-            FileChange("n", "config.pbtxt", None, "removed from the bucket"),
-        ),
-    )
-
-
-def test_links_take_their_models_actions_out_of_the_plan_and_name_each_link(
-    tmp_path: Path,
-) -> None:
-    links = {"m", "team", "v/3"}
-    plan, failures = refuse_links(_plan(), tmp_path, links)
-    assert [i.version.id for i in plan.installs] == ["n/2"]
-    assert [p.managed.id for p in plan.prunes] == ["n/1"]
-    assert [f.id for f in plan.files] == ["n/config.pbtxt"]
-    assert [(f.model, f.version, f.kind) for f in failures] == [
-        ("m", None, FailureKind.LINK),
-        ("team/ranker", None, FailureKind.LINK),
-        ("team/scorer", None, FailureKind.LINK),
-        ("v", "v/3", FailureKind.LINK),
-    ]
-    assert failures[0].message == (
-        f"{tmp_path / 'm'}: a symbolic link below --dest; not followed; "
-        "refusing to install m/2, prune m/1, write m/config.pbtxt"
-    )
-
-
-def test_a_link_of_another_model_refuses_nothing(tmp_path: Path) -> None:
-    """`m2` and `tea` are not folders above `m` or `team/ranker`: the plan is unchanged."""
-    before = _plan()
-    plan, failures = refuse_links(before, tmp_path, {"m2", "tea", "n/3"})
-    assert plan is before
-    assert failures == ()
