@@ -1,10 +1,10 @@
 """Carry out the model-level file changes deletions.decide() allows (`--model-files`).
 
 Each file is downloaded and checked into staging, synced, then renamed into DEST/<model>/ in
-one step, so a server reading config.pbtxt sees the old file or the new one. Ownership is
-saved as pending before any rename (a crash leaves "rewrite", never a file we could no longer
-tell from a hand-made one). A new file is linked into place, never over something that
-appeared there since the scan.
+one step, so a server reading config.pbtxt sees the old file or the new one. Ownership of
+what was staged is saved as pending before any rename (a crash leaves "rewrite", never a
+file we could no longer tell from a hand-made one). A new file is linked into place, never
+over something that appeared there since the scan.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
-import os
-import uuid
+import tempfile
 from pathlib import Path
 
-from gcs_model_sync import extract, fetch, safepath
+from gcs_model_sync import extract, fetch, publish
 from gcs_model_sync.config import Config
 from gcs_model_sync.durability import remove_tree, sync_trees
 from gcs_model_sync.errors import SyncError
@@ -25,7 +24,7 @@ from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
-from gcs_model_sync.paths import Paths, make_dirs
+from gcs_model_sync.paths import Paths
 from gcs_model_sync.remote import Bucket
 from gcs_model_sync.report import Report, local_failure
 
@@ -41,33 +40,34 @@ def apply(run: Pass, changes: tuple[FileChange, ...]) -> None:
 
 def _write_all(run: Pass, writes: list[FileChange]) -> None:
     paths, report, ledger = run.paths, run.report, run.ledger
-    previous = ledger.files_pending(writes)
-    workdir = paths.staging / f"model-files.{uuid.uuid4().hex[:12]}"
-    workdir.mkdir()
+    workdir = Path(tempfile.mkdtemp(prefix="model-files.", dir=paths.staging))
     try:
         staged = _stage_all(run, writes, workdir)
+        previous = ledger.files_pending(staged)
         try:
-            sync_trees([workdir])
-        except OSError as exc:
-            for c in staged:
-                local_failure(report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
-            staged = {}
-        for c, (path, nbytes) in staged.items():
-            if _place(c, path, paths, report):
-                ledger.file_written(c, nbytes)
-                event(
-                    logging.INFO,
-                    "file_written",
-                    f"wrote {c.id} ({c.reason})",
-                    model=c.model,
-                    file=c.name,
-                    reason=c.reason,
-                )
+            try:
+                sync_trees([workdir])
+            except OSError as exc:
+                for c in staged:
+                    local_failure(report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
+                staged = {}
+            for c, (path, nbytes) in staged.items():
+                if _place(c, path, paths, report):
+                    ledger.file_written(c, nbytes)
+                    event(
+                        logging.INFO,
+                        "file_written",
+                        f"wrote {c.id} ({c.reason})",
+                        model=c.model,
+                        file=c.name,
+                        reason=c.reason,
+                    )
+        finally:
+            ledger.files_restore(previous)
+            with contextlib.suppress(OSError):  # also on the way out of a stopped pass
+                ledger.save()
     finally:
-        ledger.files_restore(previous)
         remove_tree(workdir)
-        with contextlib.suppress(OSError):  # also on the way out of a stopped pass
-            ledger.save()
 
 
 def _stage_all(
@@ -112,12 +112,7 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
     """Rename a staged file into DEST/<model>/; a new one only where nothing appeared since."""
     target = paths.dest / c.model / c.name
     try:
-        safepath.check_parent(paths.dest, target)  # the entry itself is replaced, not followed
-        make_dirs(target.parent)
-        if c.reason in ("new", "missing locally"):
-            os.link(staged, target)  # fails rather than replace what someone put there
-        else:
-            os.replace(staged, target)
+        publish.place_file(staged, target, paths.dest, new=c.reason in ("new", "missing locally"))
     except FileExistsError:
         event(
             logging.WARNING,
@@ -135,9 +130,7 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
 def _remove(run: Pass, c: FileChange) -> None:
     target = run.paths.dest / c.model / c.name
     try:
-        safepath.check_parent(run.paths.dest, target)  # unlink() removes a link, not its target
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
+        publish.remove_file(target, run.paths.dest)
     except OSError as exc:
         local_failure(run.report, exc, c.model, c.id, f"{target}: cannot remove")
         return

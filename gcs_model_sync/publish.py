@@ -1,4 +1,4 @@
-"""Make a staged version visible in one rename, and retire versions the same way.
+"""Make a staged version or model file visible in one rename, and retire them the same way.
 
 A reader (TF Serving polls every second) sees a version complete or not at all. Replacing
 an existing version swaps the two folders atomically where the OS can (Linux renameat2
@@ -6,12 +6,14 @@ RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP); elsewhere it falls back to two r
 Replaced and retired trees go to the trash, which the next pass empties: a reader inside
 one keeps a whole tree for a pass interval (git-sync's grace period).
 
-Neither goes through a symbolic link below DEST (safepath): a version folder, a model
-folder above it, or the trash that is a link is refused with LinkRefused, an OSError.
+None goes through a symbolic link below DEST (safepath): a version folder, a model folder
+above it or a model file's, or the trash that is a link is refused with LinkRefused, an
+OSError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -90,6 +92,31 @@ def retire(target: Path, trash: Path) -> None:
     Like publish(), the rename is made durable by the engine before the state records it."""
     _check(target, trash)
     os.rename(target, _trash_slot(trash, target))
+
+
+def place_file(staged: Path, target: Path, dest: Path, new: bool) -> None:
+    """Rename a staged model file into DEST/<model>/: a reader sees the old file or the new.
+    A `new` one is linked instead, which raises FileExistsError rather than replace what
+    someone put there since the scan."""
+    _check_parent(dest, target)
+    make_dirs(target.parent)
+    if new:
+        os.link(staged, target)
+    else:
+        os.replace(staged, target)
+
+
+def remove_file(target: Path, dest: Path) -> None:
+    """Unlink a model file; one already gone is no error."""
+    _check_parent(dest, target)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(target)
+
+
+def _check_parent(dest: Path, target: Path) -> None:
+    """A rename or unlink changes the entry itself and never follows it: only the folders
+    between DEST and it must not be links."""
+    safepath.check_parent(dest, target)
 
 
 def _trash_slot(trash: Path, target: Path) -> Path:

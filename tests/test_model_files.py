@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gcs_model_sync import engine, model_files
+from gcs_model_sync import engine, model_files, publish
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject
@@ -49,7 +49,7 @@ def test_ownership_is_on_disk_before_a_file_is_renamed_into_place(
         seen.append(load_state(Paths(dest)).files["m/config.pbtxt"].generation)
         raise SystemExit("killed")  # nothing after this runs, as after kill -9
 
-    monkeypatch.setattr(model_files.os, "replace", crash_after_rename)
+    monkeypatch.setattr(publish.os, "replace", crash_after_rename)
     with pytest.raises(SystemExit):
         engine.sync_once(config, StopToken())
     assert seen == [PENDING_FILE]
@@ -72,7 +72,7 @@ def test_a_new_file_is_never_renamed_over_one_that_appeared_since_the_scan(
         (dest / "m" / "labels.txt").write_bytes(b"by hand")
         real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine.model_files, "apply", someone_writes_first)
+    monkeypatch.setattr(model_files, "apply", someone_writes_first)
     report = engine.sync_once(config, StopToken())
     assert (dest / "m" / "labels.txt").read_bytes() == b"by hand"
     assert report.files_written == []
