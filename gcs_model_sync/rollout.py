@@ -13,7 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gcs_model_sync.config import Config
@@ -28,23 +28,30 @@ if TYPE_CHECKING:
     from gcs_model_sync.pass_ import Pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Asking:
     """One confirmation: whom to ask, until when, where failures go, and whether to act
     (load and wait) or only ask."""
 
     config: Config
-    server: ModelServer
     report: Report
     stop: StopToken
     act: bool
-    deadline: float
+    server: ModelServer = field(init=False)
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        assert self.config.server is not None
+        self.server = ModelServer(self.config.server, Kind(self.config.server_kind))
+        # One bound for the whole confirmation: the models load side by side on the server,
+        # and ten models it will never serve must not hold a pass for ten timeouts.
+        self.deadline = time.monotonic() + self.config.server_timeout
 
 
 def ask(config: Config, on_disk: Iterable[str], stop: StopToken) -> dict[str, int | None]:
     """What the server serves now, only asked: no load, no waiting, no failure recorded (for
     `plan`, and for what a full disk may free early)."""
-    return _confirm(_asking(config, Report(), stop, act=False), on_disk, set())
+    return _confirm(_Asking(config, Report(), stop, act=False), on_disk, set())
 
 
 def confirm(run: Pass, on_disk: Iterable[str], changed_models: set[str]) -> dict[str, int | None]:
@@ -54,16 +61,7 @@ def confirm(run: Pass, on_disk: Iterable[str], changed_models: set[str]) -> dict
     a model file written this pass. A new version the server does not serve in time fails
     the pass for its model (its deletions wait); the others go on.
     """
-    return _confirm(_asking(run.config, run.report, run.stop, act=True), on_disk, changed_models)
-
-
-def _asking(config: Config, report: Report, stop: StopToken, act: bool) -> _Asking:
-    assert config.server is not None
-    server = ModelServer(config.server, Kind(config.server_kind))
-    # One bound for the whole confirmation: the models load side by side on the server, and
-    # ten models it will never serve must not hold a pass for ten timeouts.
-    deadline = time.monotonic() + config.server_timeout
-    return _Asking(config, server, report, stop, act, deadline)
+    return _confirm(_Asking(run.config, run.report, run.stop, act=True), on_disk, changed_models)
 
 
 def _confirm(
