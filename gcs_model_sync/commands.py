@@ -10,12 +10,15 @@ from contextlib import contextmanager
 
 from gcs_model_sync import logs, progress, render, verify
 from gcs_model_sync.config import Config
-from gcs_model_sync.engine import Report, Snapshot, check_dest, inspect, sync_once
+from gcs_model_sync.dest import check_dest
+from gcs_model_sync.engine import sync_once
 from gcs_model_sync.errors import ConfigError, Interrupted, exit_code, exit_now
 from gcs_model_sync.hooks import hook_for
 from gcs_model_sync.logs import event
 from gcs_model_sync.passlog import NoopSummary, log_start, log_summary, log_waiting
+from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.snapshot import Snapshot, inspect
 from gcs_model_sync.views import Planned, model_status, plan_rows
 
 

@@ -1,79 +1,16 @@
-"""Carry out deletions.decide(): versions retired into the trash (a reader inside one keeps a
-whole tree until the next pass), or, when the installs would not fit, freed before them."""
+"""Carry out deletions.decide(): versions retired into the trash, where a reader inside one
+keeps a whole tree until the next pass (room.py frees some before the installs)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 
-from gcs_model_sync import deletions, fetch, publish, rollout, space
-from gcs_model_sync.durability import clean_scratch
+from gcs_model_sync import deletions, publish
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import Plan, Prune
 from gcs_model_sync.report import local_failure
-from gcs_model_sync.scan import LocalView
-
-
-def make_room(run: Pass, plan: Plan, local: LocalView) -> Plan:
-    """rclone's delete-before, for a full disk only: when the installs do not fit, empty the
-    trash and free versions this plan removes anyway (deletions.free_first: never a model's newest,
-    never past a guard, with --server only older than what it serves), oldest first, until they
-    do; then install.
-
-    Without it a disk that holds --keep versions never takes the next one: its space check
-    fails, a failure blocks every prune, and every pass fails alike. Only a pass that installs
-    while something is freeable looks further: one ranged read of each zip's end learns what
-    it extracts to (its stored size may be a fraction of that). Returns the plan with those
-    sizes, less the prunes done here (so the end-of-pass prune does not try them again).
-    """
-    candidates = deletions.free_first(plan, local) if plan.installs else ()
-    if not candidates:
-        return plan
-    config, paths, bucket = run.config, run.paths, run.bucket
-    plan = replace(plan, installs=space.with_stated_sizes(bucket, plan.installs, config.workers))
-    need = sum(fetch.lacking(i.version, paths, config) for i in plan.installs)
-    need += config.min_free_space
-    free = space.free_bytes(paths.staging)
-    if free >= need:
-        return plan
-    if config.server:  # only versions the model server has moved on from
-        candidates = deletions.free_first(
-            plan, local, rollout.ask(config, local.on_disk, bucket.stop)
-        )
-    trees = {p.managed.id: paths.dest / p.managed.id for p in candidates}
-    room = free + space.tree_bytes(paths.trash) + sum(space.tree_bytes(t) for t in trees.values())
-    short = (
-        f"the installs need about {need} bytes (with --min-free-space {config.min_free_space}) "
-        f"but {free} are free"
-    )
-    if room < need:
-        event(
-            logging.WARNING,
-            "no_room",
-            f"{short}, and freeing the {len(candidates)} version(s) this pass removes anyway "
-            "would not make room: nothing deleted before installing",
-        )
-        return plan
-    event(
-        logging.WARNING,
-        "delete_before",
-        f"{short}: deleting versions this pass removes anyway before installing "
-        "(trash first, then the oldest)",
-        need=need,
-        free=free,
-    )
-    clean_scratch(paths)  # the trash; staging is empty before the installs
-    freed = []
-    for p in sorted(candidates, key=lambda p: (int(p.managed.version), p.managed.model)):
-        if space.free_bytes(paths.staging) >= need:
-            break
-        if not _retire(run, p, "; freed before installing"):
-            break
-        clean_scratch(paths)  # no grace period in the trash: the space is needed now
-        freed.append(p)
-    return replace(plan, prunes=tuple(p for p in plan.prunes if p not in freed))
 
 
 def prune(run: Pass, plan: Plan, served: Mapping[str, int | None] | None = None) -> None:
@@ -101,10 +38,10 @@ def prune(run: Pass, plan: Plan, served: Mapping[str, int | None] | None = None)
             version=p.managed.version,
         )
     for p in decision.prune:
-        _retire(run, p)
+        retire(run, p)
 
 
-def _retire(run: Pass, p: Prune, note: str = "") -> bool:
+def retire(run: Pass, p: Prune, note: str = "") -> bool:
     """One version renamed into the trash, disowned and reported; False if the disk
     refused."""
     m = p.managed

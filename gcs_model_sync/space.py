@@ -5,7 +5,7 @@ its version is expected to take, less what its partial downloads hold already, b
 writes any, and gives back the rest once its staging is complete or removed, so two workers
 never both pass a check for space that only fits one. What a version is expected to take is
 its stored size, or, for an archive whose end was read (only when a full disk may call for
-deleting first, see prune.make_room), the extracted size that end states (a zip's central
+deleting first, see room.make_room), the extracted size that end states (a zip's central
 directory: its format says, see archives.py).
 """
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from gcs_model_sync import deletions, partials
 from gcs_model_sync.config import Config
-from gcs_model_sync.engine import Snapshot
 from gcs_model_sync.errors import exit_code
 from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.paths import Paths
 from gcs_model_sync.plan import Install, Plan
-from gcs_model_sync.units import human
 from gcs_model_sync.report import install_state, rejected
+from gcs_model_sync.snapshot import Snapshot
+from gcs_model_sync.units import human
 
 
 @dataclass(frozen=True, slots=True)

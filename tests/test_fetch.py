@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from gcs_model_sync import archives, engine, extract, fetch, partials, space, zipformat
+from gcs_model_sync import archives, extract, fetch, partials, snapshot, space, zipformat
 from gcs_model_sync.archives import Archive, Registry
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import InsufficientSpace, VersionRejected
@@ -71,7 +71,7 @@ def _stage_only(
         source=Source.parse(f"gs://{bucket.name}/models"), dest=dest, settle=0, **options
     )
     stop = StopToken()
-    (install,) = engine.inspect(config, stop).plan.installs
+    (install,) = snapshot.inspect(config, stop).plan.installs
     paths = Paths(dest)
     paths.ensure()
     remote = Bucket(config, stop)

@@ -55,7 +55,7 @@ def test_a_retire_the_disk_refuses_keeps_the_version_ours(
         raise OSError(30, "Read-only file system", str(target))
 
     monkeypatch.setattr(publish, "retire", refuse)
-    assert prune._retire(run, prune_of(run, "m/1")) is False
+    assert prune.retire(run, prune_of(run, "m/1")) is False
     assert run.report.pruned == []
     assert "m/1" in run.managed
     [failure] = run.report.failures

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gcs_model_sync.config import Config, Source
-from gcs_model_sync.engine import Snapshot
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
 from gcs_model_sync.plan import PlanOptions, make_plan
 from gcs_model_sync.render import status_line
 from gcs_model_sync.scan import LocalView
+from gcs_model_sync.snapshot import Snapshot
 from gcs_model_sync.state import PENDING, LastFailure, Managed, State
 from gcs_model_sync.views import Planned, model_status, plan_rows
 
