@@ -296,11 +296,11 @@ def w4_plan(sizes: tuple[int, ...] = (10_000, 50_000, 100_000, 200_000)) -> str:
 
     CPU time (process_time), best of 5, so that other work on a shared machine does not count.
     """
-    from gcs_model_sync.completeness import Rules
     from gcs_model_sync.layout import RemoteObject, group
-    from gcs_model_sync.plan import PlanOptions, make_plan
-    from gcs_model_sync.scan import LocalView
-    from gcs_model_sync.state import Managed
+    from gcs_model_sync.local.scan import LocalView
+    from gcs_model_sync.local.state import Managed
+    from gcs_model_sync.plan.completeness import Rules
+    from gcs_model_sync.plan.plan import PlanOptions, make_plan
 
     # The engine's rules: --settle 60 judged against the listing's Date, objects long settled.
     options = PlanOptions(rules=Rules(now=1_800_000_000.0, settle=60.0))

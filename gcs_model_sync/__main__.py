@@ -1,3 +1,3 @@
-from gcs_model_sync.cli import run
+from gcs_model_sync.cli.main import run
 
 run()

@@ -10,13 +10,13 @@ change into the state file and the report.
 
 from __future__ import annotations
 
-from gcs_model_sync import deliver, settle, survey
 from gcs_model_sync.config import Config
+from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.pass_ import Pass, Watch
-from gcs_model_sync.paths import Paths
-from gcs_model_sync.remote import Bucket
+from gcs_model_sync.phases import deliver, settle, survey
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
+from gcs_model_sync.source.remote import Bucket
 
 
 def sync_once(config: Config, stop: StopToken, watch: Watch | None = None) -> Report:

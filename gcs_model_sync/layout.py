@@ -9,8 +9,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, ParamSpec, TypeVar
 
-from gcs_model_sync import archives
-from gcs_model_sync.archives import Form as Form  # the version's form, named here with its key
+from gcs_model_sync.formats import archives
+from gcs_model_sync.formats.archives import (
+    Form as Form,  # the version's form, named here with its key
+)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")

@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gcs_model_sync.durability import sync_dirs
 from gcs_model_sync.failures import FailureKind
 from gcs_model_sync.layout import Form
-from gcs_model_sync.paths import Paths
-from gcs_model_sync.report import Report
-from gcs_model_sync.state import (
+from gcs_model_sync.local.durability import sync_dirs
+from gcs_model_sync.local.paths import Paths
+from gcs_model_sync.local.state import (
     PENDING,
     PENDING_FILE,
     LastFailure,
@@ -28,10 +27,11 @@ from gcs_model_sync.state import (
     State,
     save_state,
 )
+from gcs_model_sync.report import Report
 
 if TYPE_CHECKING:
-    from gcs_model_sync.files_plan import FileChange
-    from gcs_model_sync.versions import RemoteVersion
+    from gcs_model_sync.plan.files_plan import FileChange
+    from gcs_model_sync.plan.versions import RemoteVersion
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.ledger import Ledger
-from gcs_model_sync.paths import Paths
-from gcs_model_sync.plan import Plan
-from gcs_model_sync.remote import Bucket
+from gcs_model_sync.local.paths import Paths
+from gcs_model_sync.local.scan import LocalView
+from gcs_model_sync.local.state import Managed, State
+from gcs_model_sync.plan.plan import Plan
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
-from gcs_model_sync.scan import LocalView
-from gcs_model_sync.state import Managed, State
+from gcs_model_sync.source.remote import Bucket
 
 # Shows a pass's progress: called with the bytes to read, a way to read the count so far, and
 # one to read the versions in flight.

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from gcs_model_sync.errors import exit_code, os_error
 from gcs_model_sync.failures import Failure, FailureKind, classify
+from gcs_model_sync.local.state import PENDING
 from gcs_model_sync.logs import event
-from gcs_model_sync.plan import Install, Plan
-from gcs_model_sync.state import PENDING
-from gcs_model_sync.versions import Rejection
+from gcs_model_sync.plan.plan import Install, Plan
+from gcs_model_sync.plan.versions import Rejection
 
 __all__ = [
     "Failure",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync.paths import Paths
+from gcs_model_sync.local.paths import Paths
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket, client
 from tests.support.oauth import OAuthServer, ServiceAccountKey

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gcs_model_sync.cli import parse_size
-from gcs_model_sync.tfs_config import render as render_tfs_config
+from gcs_model_sync.cli.main import parse_size
+from gcs_model_sync.servers.tfs_config import render as render_tfs_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

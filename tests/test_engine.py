@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
-from gcs_model_sync import engine, install, ledger, publish, reads
+from gcs_model_sync import engine, ledger
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import Interrupted
-from gcs_model_sync.paths import Paths
+from gcs_model_sync.install import publish, workers
+from gcs_model_sync.local.paths import Paths
+from gcs_model_sync.local.state import PENDING, State, load_state
 from gcs_model_sync.retry import StopToken
-from gcs_model_sync.state import PENDING, State, load_state
+from gcs_model_sync.source import reads
 from tests.support.emulator import Emulator
 from tests.support.gcs import Bucket as SeededBucket
 
@@ -39,10 +41,10 @@ def test_versions_staged_close_together_share_one_durability_barrier(
     for i in range(1, 13):
         bucket.put_zip(f"models/m{i % 3}/{i:04d}.zip", FILES)
     barriers: list[int] = []
-    real = install.sync_trees
-    monkeypatch.setattr(install, "BATCH_EVERY", 60.0)  # everything lands within one window
+    real = workers.sync_trees
+    monkeypatch.setattr(workers, "BATCH_EVERY", 60.0)  # everything lands within one window
     monkeypatch.setattr(
-        install, "sync_trees", lambda roots: (barriers.append(len(roots)), real(roots))[1]
+        workers, "sync_trees", lambda roots: (barriers.append(len(roots)), real(roots))[1]
     )
     report = engine.sync_once(_config(emulator, bucket, dest, monkeypatch), StopToken())
     assert len(report.published) == 12

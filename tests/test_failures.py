@@ -14,7 +14,7 @@ from gcs_model_sync.errors import (
     VersionRejected,
 )
 from gcs_model_sync.failures import FailureKind, Step, classify
-from gcs_model_sync.server import ServerError
+from gcs_model_sync.servers.server import ServerError
 
 K = FailureKind
 

@@ -7,13 +7,10 @@ import pytest
 
 from gcs_model_sync import ledger
 from gcs_model_sync.failures import FailureKind
-from gcs_model_sync.files_plan import FileChange
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
 from gcs_model_sync.ledger import Ledger
-from gcs_model_sync.paths import Paths
-from gcs_model_sync.plan import Install
-from gcs_model_sync.report import Report
-from gcs_model_sync.state import (
+from gcs_model_sync.local.paths import Paths
+from gcs_model_sync.local.state import (
     PENDING,
     PENDING_FILE,
     LastFailure,
@@ -23,7 +20,10 @@ from gcs_model_sync.state import (
     State,
     load_state,
 )
-from gcs_model_sync.versions import RemoteVersion
+from gcs_model_sync.plan.files_plan import FileChange
+from gcs_model_sync.plan.plan import Install
+from gcs_model_sync.plan.versions import RemoteVersion
+from gcs_model_sync.report import Report
 
 
 def install_of(key: str, generation: int = 1) -> Install:

@@ -10,7 +10,7 @@ import pytest
 from gcs_model_sync import options, units
 from gcs_model_sync.config import Config
 from gcs_model_sync.options import OPTIONS, Unit, default
-from gcs_model_sync.server import Kind
+from gcs_model_sync.servers.server import Kind
 
 
 @pytest.mark.parametrize("command", options.ALL)

@@ -10,7 +10,7 @@ import pytest
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.logs import JsonFormatter, TextFormatter
 from gcs_model_sync.redaction import redact, scrub, secrets_in, shown_url
-from gcs_model_sync.server import Kind, ModelServer
+from gcs_model_sync.servers.server import Kind, ModelServer
 
 
 @pytest.mark.parametrize(

@@ -418,7 +418,7 @@ def test_environment_variables_configure_every_command(sync: Sync) -> None:
 
 
 def test_tfs_config_names_every_model_and_changes_only_when_models_do(sync: Sync) -> None:
-    from tests.test_tfs_config import configs
+    from tests.servers.test_tfs_config import configs
 
     config_file = sync.dest / "models.config"
     sync.bucket.put_zip(sync.key("resnet/1.zip"), sample_files("a"))

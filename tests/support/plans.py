@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from gcs_model_sync.layout import Entry, RemoteObject, fingerprint, group, model_files
-from gcs_model_sync.plan import Plan, PlanOptions, make_plan
-from gcs_model_sync.scan import LocalView
-from gcs_model_sync.state import Managed, ManagedFile
+from gcs_model_sync.local.scan import LocalView
+from gcs_model_sync.local.state import Managed, ManagedFile
+from gcs_model_sync.plan.plan import Plan, PlanOptions, make_plan
 
 P = "p/"
 

@@ -1,0 +1,1 @@
+"""The command line: options to Config, the commands, and what they print."""

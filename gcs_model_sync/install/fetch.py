@@ -1,0 +1,302 @@
+"""Download one version into a private staging folder, verified and extracted, ready to publish.
+
+Nothing here touches a published version: all writes go under DEST/.gcs-model-sync/staging,
+which is on the same filesystem as the versions so that publishing is a rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from gcs_model_sync import diskio, retry, units
+from gcs_model_sync.config import Config
+from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
+from gcs_model_sync.formats import archives, extract
+from gcs_model_sync.formats.extractor import ArchiveSource
+from gcs_model_sync.formats.stream import Readable
+from gcs_model_sync.install import space
+from gcs_model_sync.layout import Form, RemoteObject
+from gcs_model_sync.local.durability import remove_tree
+from gcs_model_sync.local.paths import Paths
+from gcs_model_sync.logs import event
+from gcs_model_sync.plan.versions import RemoteVersion
+from gcs_model_sync.source import partials, ranged
+from gcs_model_sync.source.reads import CHUNK, GzipDecoded, ObjectReader
+from gcs_model_sync.source.remote import Bucket
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    version: RemoteVersion
+    workdir: Path  # remove after publishing
+    content: Path  # the folder that becomes DEST/<model>/<version>
+    nbytes: int
+
+
+def where(bucket: Bucket, version: RemoteVersion) -> str:
+    """How errors name a version: its archive object, or its folder in the bucket."""
+    first = version.entries[0].obj.name
+    if version.form is not Form.FOLDER:
+        return f"gs://{bucket.source.bucket}/{first}"
+    folder = first[: len(first) - len(version.entries[0].relpath)]
+    return f"gs://{bucket.source.bucket}/{folder}"
+
+
+def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) -> Staged:
+    """Stage a version; a checksum mismatch restarts it from scratch.
+
+    Only a checksum mismatch: every request has already used its own retry budget (a read
+    that gave up raised a final RemoteError), so retrying the version around it would
+    multiply that budget, --retry-attempts squared requests for one persistent 503.
+    """
+    name = where(bucket, version)
+    with reserve(bucket, version, paths, config, name) as held:
+        return until_intact(
+            lambda: _stage_once(bucket, version, paths, config, held),
+            f"staging {name}",
+            bucket,
+            config,
+            deadline=config.retry_deadline * 4,
+        )
+
+
+def until_intact(
+    fn: Callable[[], _T], what: str, bucket: Bucket, config: Config, deadline: float
+) -> _T:
+    """Run `fn` again from scratch while what it read fails its checksum, within the
+    retry budget (see stage())."""
+    return retry.call(
+        fn,
+        what=what,
+        budget=retry.Budget(config.retry_attempts, deadline, bucket.stop),
+        retry_on=lambda exc: isinstance(exc, ChecksumMismatch),
+        gave_up=lambda exc, how: ChecksumMismatch(f"{exc}; {how}"),
+    )
+
+
+def write_object(bucket: Bucket, obj: RemoteObject, writer: extract.Writer, rel: str) -> None:
+    """One object into `writer` as `rel` (decoded when stored gzip-encoded), its checksum
+    checked over every byte."""
+    with bucket.open(obj) as reader:
+        content = reader.content()  # the reader itself unless stored gzip-encoded
+        writer.file(rel, content)
+        content.verify()
+
+
+def sliced(version: RemoteVersion, config: Config) -> tuple[RemoteObject, ...]:
+    """The objects of a version read by parallel ranges into partial files."""
+    if version.form is Form.FOLDER:
+        return tuple(e.obj for e in version.entries if ranged.wanted(e.obj, config))
+    obj = version.objects[0]
+    return (obj,) if ranged.wanted(obj, config, archive=True) else ()
+
+
+def _need(version: RemoteVersion, big: tuple[RemoteObject, ...]) -> int:
+    """Its expected size, and a sliced archive's stored size: on disk whole while it
+    extracts."""
+    return version.expected_size + (version.size if big and version.form is not Form.FOLDER else 0)
+
+
+def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
+    """The bytes staging the version still needs: what reserve() claims, less what its
+    partial downloads hold already (a full disk frees room for this much, see prune)."""
+    big = sliced(version, config)
+    return max(0, _need(version, big) - partials.held(paths.partial, big))
+
+
+def reserve(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
+) -> space.Reservation:
+    """Claim the version's expected size (extracted where its archive states it, else stored:
+    every form extracts while it downloads; rare zips spool, see _Streamed) from the budget that
+    workers share, or raise InsufficientSpace before a byte is read. Held until its staging
+    is complete (its bytes are on disk then, and publishing is a rename) or removed.
+
+    A sliced archive is on disk whole while it extracts: its stored size counts too. What
+    the version's partial downloads hold already is not needed again. When even the rest
+    does not fit, those partials are removed: kept, they would take the space the version
+    needs in every later pass, and a pod restarted mid-way through a big model on a small
+    disk would never install it."""
+    big = sliced(version, config)
+    need = _need(version, big)
+    budget = space.budget_for(paths.staging)
+    try:
+        return budget.reserve(
+            paths.staging,
+            need,
+            config.min_free_space,
+            name,
+            on_disk=lambda: partials.held(paths.partial, big),
+        )
+    except space.NoRoom as exc:
+        if exc.alone:  # it would fit once the other versions being staged are in place
+            raise
+        for obj in big:
+            if freed := partials.remove(paths.partial, obj):
+                event(
+                    logging.WARNING,
+                    "partial_removed",
+                    f"gs://{bucket.source.bucket}/{obj.name}: removed the partial download "
+                    f"({units.human(freed)}): its version does not fit even counting it",
+                    object=obj.name,
+                    bytes=freed,
+                )
+        raise
+
+
+def _stage_once(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, held: space.Reservation
+) -> Staged:
+    name = where(bucket, version)
+    # A short, readable, unique name: the version id may be as long as a path allows.
+    label = version.id.replace("/", "_")[-40:]
+    workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
+    tree = workdir / "tree"
+    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
+    limits = writer.limits  # bytes written count against the reservation, not twice
+    held.written = lambda: limits.written
+    try:
+        extractor = archives.REGISTRY.extractor(version.form)
+        if extractor is None:
+            writer = _folder(bucket, version, paths, config, writer)
+        else:
+            with _source(bucket, version.objects[0], paths, config, writer) as source:
+                writer = extractor.extract(source, writer)
+        # A folder form's objects are the version's files as uploaded: never stripped.
+        strip = None if version.form is Form.FOLDER else version.version
+        content = extract.content_root(tree, name, strip)  # made durable by the engine
+    except BaseException:
+        remove_tree(workdir)
+        raise
+    return Staged(version, workdir, content, writer.limits.written)
+
+
+@contextlib.contextmanager
+def _sliced(
+    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config
+) -> Iterator[ranged.Download]:
+    """A big object by parallel ranges into DEST/.gcs-model-sync/partial. Removed once used
+    (or refused: a corrupt archive is not kept); kept, with its progress, when the pass stops
+    first, for the next pass to resume."""
+    download = ranged.Download(bucket, obj, paths.partial, config.slice_size)
+    if download.resumed:
+        event(
+            logging.INFO,
+            "resumed",
+            f"gs://{bucket.source.bucket}/{obj.name}: resuming, {download.resumed} of "
+            f"{obj.size} bytes already on disk",
+            object=obj.name,
+            bytes=download.resumed,
+        )
+    with download:  # on the way out: readers stopped, progress recorded if the file is left
+        try:
+            yield download
+        except VersionRejected:
+            download.discard()
+            raise
+        download.discard()
+
+
+@contextlib.contextmanager
+def _source(
+    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config, writer: extract.Writer
+) -> Iterator[ArchiveSource]:
+    """The archive object for its format's extractor: read by parallel ranges into a partial
+    file when big, else streamed (and spooled beside `writer`'s tree if the format needs a
+    seekable copy)."""
+    if ranged.wanted(obj, config, archive=True):
+        with _sliced(bucket, obj, paths, config) as download:
+            yield _Sliced(download)
+        return
+    yield _Streamed(bucket, obj, writer.root.parent / "archive", writer.limits)
+
+
+class _Sliced:
+    """A big archive: its bytes as the parallel ranges land, and the finished file."""
+
+    def __init__(self, download: ranged.Download) -> None:
+        self.download = download
+
+    def stream(self, extract_all: Callable[[Readable], None]) -> None:
+        _checked(self.download, lambda: extract_all(self.download))
+
+    @contextlib.contextmanager
+    def local(self) -> Iterator[Path]:
+        yield self.download.wait()  # removed with the partial download (see _sliced)
+
+
+class _Streamed:
+    """An archive read in one request (decoded when stored gzip-encoded), spooled to `spool`
+    only when a seekable copy is asked for."""
+
+    def __init__(
+        self, bucket: Bucket, obj: RemoteObject, spool: Path, limits: extract.Limits
+    ) -> None:
+        self.bucket, self.obj, self.spool, self.limits = bucket, obj, spool, limits
+
+    def stream(self, extract_all: Callable[[Readable], None]) -> None:
+        with self.bucket.open(self.obj) as reader:
+            content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
+            _checked(content, lambda: extract_all(content))
+
+    @contextlib.contextmanager
+    def local(self) -> Iterator[Path]:
+        limits, name = self.limits, self.limits.where
+        with self.bucket.open(self.obj) as reader, open(self.spool, "wb") as out:
+            content = reader.content()
+            spooled = 0
+            try:
+                while chunk := content.read(CHUNK):
+                    out.write(chunk)
+                    spooled += len(chunk)
+                    if content is not reader and spooled > limits.max_bytes:  # a gzip bomb
+                        raise VersionRejected(
+                            f"{name}: decodes to more than --max-version-size "
+                            f"{limits.max_bytes} bytes"
+                        )
+            except OSError as exc:
+                diskio.raise_space(exc, name)
+                raise
+            content.verify()
+        try:
+            yield self.spool
+        finally:
+            self.spool.unlink(missing_ok=True)  # the archive never outlives its extraction
+
+
+def _checked(
+    content: ObjectReader | GzipDecoded | ranged.Download, extract_all: Callable[[], None]
+) -> None:
+    """Extract, then verify the object's checksum over every byte, read or not (and, for an
+    object stored gzip-encoded, decode the rest, so that gzip's own trailer is checked).
+
+    When extraction calls the archive corrupt, a checksum failure is the better explanation
+    (bytes damaged in transit), and that one is retried.
+    """
+    reader = content.reader if isinstance(content, GzipDecoded) else content
+    try:
+        extract_all()
+    except VersionRejected:
+        reader.verify()
+        raise
+    content.verify()
+
+
+def _folder(
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, writer: extract.Writer
+) -> extract.Writer:
+    for entry in sorted(version.entries, key=lambda e: e.relpath):
+        if ranged.wanted(entry.obj, config):
+            with _sliced(bucket, entry.obj, paths, config) as download:
+                writer.adopt(entry.relpath, download.wait())
+            continue
+        write_object(bucket, entry.obj, writer, entry.relpath)
+    return writer

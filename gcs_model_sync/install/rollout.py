@@ -1,0 +1,127 @@
+"""--server: after publishing, confirm the rollout with the model server.
+
+Triton in explicit model-control mode is asked to load each model that changed (or that it
+does not serve: it may have restarted); every model that got a new version, or was loaded, is
+polled until the server serves the newest one on disk (bounded by --server-timeout). Every
+other model is asked once, for the metric and for deletions.decide(), which keeps a
+superseded version until the server serves a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gcs_model_sync.config import Config
+from gcs_model_sync.failures import FailureKind, Step, classify
+from gcs_model_sync.layout import split_id
+from gcs_model_sync.logs import event
+from gcs_model_sync.report import Report
+from gcs_model_sync.retry import StopToken
+from gcs_model_sync.servers.server import Kind, ModelServer, ServerError, server_name
+
+if TYPE_CHECKING:
+    from gcs_model_sync.pass_ import Pass
+
+
+@dataclass(slots=True)
+class _Asking:
+    """One confirmation: whom to ask, until when, where failures go, and whether to act
+    (load and wait) or only ask."""
+
+    config: Config
+    report: Report
+    stop: StopToken
+    act: bool
+    server: ModelServer = field(init=False)
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        assert self.config.server is not None
+        self.server = ModelServer(self.config.server, Kind(self.config.server_kind))
+        # One bound for the whole confirmation: the models load side by side on the server,
+        # and ten models it will never serve must not hold a pass for ten timeouts.
+        self.deadline = time.monotonic() + self.config.server_timeout
+
+
+def ask(config: Config, on_disk: Iterable[str], stop: StopToken) -> dict[str, int | None]:
+    """What the server serves now, only asked: no load, no waiting, no failure recorded (for
+    `plan`, and for what a full disk may free early)."""
+    return _confirm(_Asking(config, Report(), stop, act=False), on_disk, set())
+
+
+def confirm(run: Pass, on_disk: Iterable[str], changed_models: set[str]) -> dict[str, int | None]:
+    """model -> the newest version the server serves (None: none, or it could not be asked).
+
+    `on_disk`: version ids on disk now; `changed_models`: models with a version published or
+    a model file written this pass. A new version the server does not serve in time fails
+    the pass for its model (its deletions wait); the others go on.
+    """
+    return _confirm(_Asking(run.config, run.report, run.stop, act=True), on_disk, changed_models)
+
+
+def _confirm(
+    how: _Asking, on_disk: Iterable[str], changed_models: set[str]
+) -> dict[str, int | None]:
+    server, report = how.server, how.report
+    versions: dict[str, list[int]] = defaultdict(list)
+    for vid in on_disk:
+        model, version = split_id(vid)
+        versions[model].append(int(version))
+    published = {split_id(vid)[0] for vid in report.published}
+    served: dict[str, int | None] = {}
+    for model in sorted(versions):
+        name = server_name(model, how.config.dest)
+        numbers = sorted(versions[model], reverse=True)
+        try:
+            # Triton in explicit mode loads nothing by itself: a changed model, or one it does
+            # not serve (it restarted since), is loaded, then waited for like a new version.
+            triton = how.act and server.kind is Kind.TRITON
+            changed = model in changed_models
+            now = None if triton and changed else server.served(name, numbers)
+            load = triton and (changed or now is None)
+            if load:
+                server.load(name, timeout=max(how.deadline - time.monotonic(), 1.0))
+                event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")
+            if model in published or load:
+                now = _wait(how, model, name, numbers)
+            served[model] = now
+        except ServerError as exc:
+            served[model] = None
+            if model in changed_models:
+                report.fail(classify(exc, Step.SERVER), model, None, str(exc))
+                event(logging.ERROR, "rollout_failed", str(exc), model=model)
+            else:
+                event(logging.WARNING, "server_unreachable", f"{exc}; its deletions wait")
+    report.served = served
+    return served
+
+
+def _wait(how: _Asking, model: str, name: str, numbers: list[int]) -> int | None:
+    server = how.server
+    newest = numbers[0]
+    within = max(how.deadline - time.monotonic(), 0.0)  # spent: one look, no wait
+    got = server.wait_until_served(name, newest, numbers, within, how.stop)
+    how.stop.check()
+    if got is not None and got >= newest:
+        event(
+            logging.INFO,
+            "served",
+            f"{server.shown} serves {name} version {got}",
+            model=model,
+            version=got,
+        )
+        return got
+    now = "no version" if got is None else f"version {got}"
+    message = (
+        f"--server {server.shown}: {name} still serves {now}, not {newest}, after "
+        f"--server-timeout {how.config.server_timeout:g}s; the versions it supersedes stay"
+    )
+    # Not an error raised but a wait that ran out: a rollout failure by what it is.
+    how.report.fail(FailureKind.ROLLOUT, model, None, message)
+    event(logging.ERROR, "rollout_failed", message, model=model, version=newest)
+    return got

@@ -1,0 +1,3 @@
+"""The three phases of one pass (survey, deliver, settle) and its read-only looks (snapshot,
+peek).
+"""

@@ -1,0 +1,282 @@
+"""Pure planning: (listing, local view, options) -> what to fetch, replace and prune. No I/O.
+
+make_plan is the sequence; versions.py says which versions the listing holds (and rejects),
+completeness.py whether a folder upload is done, files_plan.py what --model-files changes,
+guard.py whether the deletions may happen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from gcs_model_sync.layout import Form, Groups, ModelFile, paused_gc, servable, version_id
+from gcs_model_sync.local.scan import LocalView
+from gcs_model_sync.local.state import Managed
+from gcs_model_sync.plan import completeness
+from gcs_model_sync.plan.completeness import Facts, Rules, Wait
+from gcs_model_sync.plan.files_plan import FileChange, plan_files
+from gcs_model_sync.plan.guard import guard as deletion_guard
+from gcs_model_sync.plan.versions import (
+    Rejection,
+    RemoteVersion,
+    local_spellings,
+    ranked,
+    refused_again,
+    spelling_clashes,
+    versions_of,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """The options that shape a plan. The default `rules` have no --settle and no
+    --ready-marker; `source` (gs://bucket/prefix/) only names the prefix in messages."""
+
+    keep: int = 0
+    allow_empty_source: bool = False
+    max_delete: int | None = None
+    rules: Rules = field(default_factory=Rules)
+    source: str = "the source"
+
+
+@dataclass(frozen=True, slots=True)
+class Install:
+    version: RemoteVersion
+    reason: str  # "new", "changed", "missing locally", "replaces unmanaged"
+
+    @property
+    def replaces(self) -> bool:
+        return self.reason in ("changed", "replaces unmanaged")
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    managed: Managed
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A version in the bucket not installed (or not replaced) yet: its upload is not done."""
+
+    version: RemoteVersion
+    kind: Wait
+    reason: str
+    installed: bool  # an installed folder stays as it is meanwhile
+
+    @property
+    def id(self) -> str:
+        return self.version.id
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    installs: tuple[Install, ...] = ()
+    # Not installed this pass: their model's version numbers clash (one of its rejections),
+    # or they would be written through a symbolic link (links.refuse).
+    held: tuple[Install, ...] = ()
+    waiting: tuple[Waiting, ...] = ()
+    prunes: tuple[Prune, ...] = ()
+    rejections: tuple[Rejection, ...] = ()
+    in_sync: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()  # numeric folders we did not write and will not touch
+    outside_keep: tuple[str, ...] = ()  # bucket versions older than --keep, not fetched
+    forget: tuple[str, ...] = ()  # state entries whose folder is gone and not in the bucket
+    guard: str | None = None  # why no prune may happen this pass
+    # The listing holds no version and DEST none: nothing to serve, not a success (exit 3).
+    empty: str | None = None
+    remote_models: frozenset[str] = field(default_factory=frozenset)
+    # --model-files: writes and removals (deletions.decide() says which happen), files in
+    # sync, and files in the bucket whose place holds something we did not write (left alone).
+    files: tuple[FileChange, ...] = ()
+    files_in_sync: tuple[str, ...] = ()
+    files_left: tuple[str, ...] = ()
+    files_forget: tuple[str, ...] = ()  # ours in the state, gone from disk and from the bucket
+
+
+def _waits(
+    versions: list[RemoteVersion], local: LocalView, rules: Rules, facts: Facts | None
+) -> dict[str, Waiting]:
+    """Folder versions whose upload (or delete) is still in progress, by version id."""
+    out = {}
+    for v in versions:
+        if v.form is not Form.FOLDER:
+            continue
+        have = local.managed.get(v.id)
+        installed = have is not None and v.id in local.on_disk
+        if installed and have is not None and have.fingerprint == v.fingerprint:
+            continue  # in sync: nothing to wait for
+        if installed and have is not None and (why := completeness.shrunk(v.entries, have.objects)):
+            out[v.id] = Waiting(v, Wait.SHRUNK, why, installed)
+        elif found := completeness.waiting(v.entries, rules, facts):
+            out[v.id] = Waiting(v, found[0], found[1], installed)
+    return out
+
+
+@paused_gc
+def make_plan(
+    groups: Groups,
+    local: LocalView,
+    options: PlanOptions = PlanOptions(),
+    files: list[ModelFile] | None = None,
+    facts: Facts | None = None,
+) -> Plan:
+    """`groups` is layout.group() of the listing, made once and shared with the local scan;
+    `files` are the model files listed (layout.model_files), None without --model-files;
+    `facts` what the model files completeness.to_read() names hold (None: judge the listing
+    alone). A version whose files are unread waits as UNREAD and ranks as ready: the caller
+    reads and plans again."""
+    keep, rules = options.keep, options.rules
+    versions, rejections = versions_of(groups)
+    versions, refused = refused_again(versions, local)
+    rejections += refused
+    waits = _waits(versions, local, rules, facts)
+    spellings, rejected = _spellings(groups, versions, rejections)
+    remote_ids = set().union(*spellings.values())
+
+    # --keep ranks every version the bucket holds, rejected ones included; a version still
+    # uploading that is not installed does not count yet (it would push out a served one).
+    numbers: dict[str, list[int]] = defaultdict(list)
+    for model, number in spellings:
+        numbers[model].append(number)
+    # A version with unread files ranks as ready: it is read before the plan is final.
+    unready = {
+        (w.version.model, w.version.number)
+        for w in waits.values()
+        if not w.installed and w.kind is not Wait.UNREAD
+    }
+    wanted = ranked(numbers, spellings, keep, skip=unready)
+    wanted_once_ready = ranked(numbers, spellings, keep, skip=set())
+
+    clashes = spelling_clashes(groups, local, rejected, wanted_once_ready)
+    rejections += clashes
+    clashed = {r.model for r in clashes}
+    clashing = {vid for r in clashes for vid in local_spellings(local, r)}
+
+    installs, in_sync, outside_keep, waiting = _sort(
+        versions, local, waits, wanted, wanted_once_ready
+    )
+    # Nothing of a model whose numbers clash changes (its rejection says why, and stands
+    # for the clashing number itself).
+    numbers_clashing = {(r.model, int(r.version)) for r in clashes}
+    held = tuple(
+        i
+        for i in installs
+        if i.version.model in clashed
+        and (i.version.model, i.version.number) not in numbers_clashing
+    )
+    installs = [i for i in installs if i.version.model not in clashed]
+
+    prunes, forget = _prunes(local, remote_ids, wanted, keep)
+
+    unmanaged = tuple(
+        sorted(
+            vid
+            for vid in local.on_disk
+            if vid not in local.managed and vid not in wanted_once_ready and vid not in clashing
+        )
+    )
+    changes, files_in_sync, files_left, files_forget = plan_files(files, local, frozenset(numbers))
+    removals = sum(1 for f in changes if f.removes)
+    guard = deletion_guard(
+        len(prunes) + removals,
+        len(remote_ids),
+        len(local.managed),
+        options.allow_empty_source,
+        options.max_delete,
+    )
+    # A typo'd prefix on a fresh node lists nothing: that is no mirror to report as done.
+    # Versions waiting or rejected are not "nothing": a prefix being filled is not empty, and
+    # a bad name is its own one-line error.
+    empty = None
+    if not remote_ids and not rejections and not local.on_disk and not options.allow_empty_source:
+        empty = (
+            f"{options.source} holds no model versions and nothing is installed: nothing to serve "
+            "(a typo in --source? pass --allow-empty-source if this is intended)"
+        )
+    return Plan(
+        installs=tuple(installs),
+        held=held,
+        waiting=tuple(waiting),
+        prunes=tuple(prunes),
+        rejections=tuple(rejections),
+        in_sync=tuple(in_sync),
+        unmanaged=unmanaged,
+        outside_keep=tuple(outside_keep),
+        forget=tuple(forget),
+        guard=guard,
+        empty=empty,
+        remote_models=frozenset(numbers),
+        files=changes,
+        files_in_sync=files_in_sync,
+        files_left=files_left,
+        files_forget=files_forget,
+    )
+
+
+def _spellings(
+    groups: Groups, versions: list[RemoteVersion], rejections: list[Rejection]
+) -> tuple[dict[tuple[str, int], set[str]], set[tuple[str, int]]]:
+    """Each (model, number) the bucket holds, with its version ids; and the rejected ones."""
+    # A rejected version is in the bucket under every spelling it has there (2.zip and
+    # 0002.tar.gz): a local folder under any of those names is neither pruned nor unmanaged.
+    spellings: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for v in versions:
+        spellings[(v.model, v.number)].add(v.id)
+    rejected = {(r.model, int(r.version)) for r in rejections if servable(r.version)}
+    if rejected:
+        for model, version, _form in groups:
+            if (model, int(version)) in rejected:
+                spellings[(model, int(version))].add(version_id(model, version))
+    return spellings, rejected
+
+
+def _sort(
+    versions: list[RemoteVersion],
+    local: LocalView,
+    waits: dict[str, Waiting],
+    wanted: set[str],
+    wanted_once_ready: set[str],
+) -> tuple[list[Install], list[str], list[str], list[Waiting]]:
+    """Each listed version: (to install, in sync, outside --keep, waiting)."""
+    installs: list[Install] = []
+    in_sync, outside_keep, waiting = [], [], []
+    for v in sorted(versions, key=lambda v: (v.model, v.number)):
+        w = waits.get(v.id)
+        if w is not None and v.id in (
+            wanted if w.installed or w.kind is Wait.UNREAD else wanted_once_ready
+        ):
+            waiting.append(w)
+            continue
+        if v.id not in wanted:
+            outside_keep.append(v.id)
+            continue
+        have = local.managed.get(v.id)
+        present = v.id in local.on_disk
+        if have and present and have.fingerprint == v.fingerprint:
+            in_sync.append(v.id)
+        elif have and present:
+            installs.append(Install(v, "changed"))
+        elif present:
+            installs.append(Install(v, "replaces unmanaged"))
+        else:
+            installs.append(Install(v, "missing locally" if have else "new"))
+    return installs, in_sync, outside_keep, waiting
+
+
+def _prunes(
+    local: LocalView, remote_ids: set[str], wanted: set[str], keep: int
+) -> tuple[list[Prune], list[str]]:
+    """Managed versions to prune, and state entries to forget (their folder is gone)."""
+    prunes, forget = [], []
+    for vid, m in sorted(local.managed.items()):
+        if vid not in local.on_disk:
+            if vid not in remote_ids or vid not in wanted:
+                forget.append(vid)
+            continue
+        if vid not in remote_ids:
+            prunes.append(Prune(m, "removed from the bucket"))
+        elif vid not in wanted:
+            prunes.append(Prune(m, f"outside --keep {keep}"))
+    return prunes, forget

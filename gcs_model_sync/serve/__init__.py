@@ -1,0 +1,1 @@
+"""Around the pass: the sidecar loop, health and metrics endpoints, hooks."""

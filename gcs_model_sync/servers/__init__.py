@@ -1,0 +1,1 @@
+"""Model-server kinds behind one protocol: ask what is loaded, write the config it reads."""

@@ -1,0 +1,3 @@
+"""The bucket side: listing a prefix, reading objects (whole, ranged, resumed), credentials and the
+request budget.
+"""
