@@ -22,53 +22,46 @@ from gcs_model_sync.formats import extract
 from gcs_model_sync.install import fetch, publish
 from gcs_model_sync.layout import RemoteObject
 from gcs_model_sync.local.durability import remove_tree, sync_trees
-from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan.files_plan import FileChange
-from gcs_model_sync.report import Report, local_failure
+from gcs_model_sync.report import local_failure
 from gcs_model_sync.source.remote import Bucket
 
 
 def apply(run: Pass, changes: tuple[FileChange, ...]) -> None:
-    writes = [c for c in changes if not c.removes]
-    if writes:
-        _write_all(run, writes)
-    for c in changes:
-        if c.removes:
-            _remove(run, c)
-
-
-def _write_all(run: Pass, writes: list[FileChange]) -> None:
-    paths, report, ledger = run.paths, run.report, run.ledger
-    workdir = Path(tempfile.mkdtemp(prefix="model-files.", dir=paths.staging))
+    """Stage and sync every write, own the staged files as pending, then carry every change
+    out (writes first) in one loop; a file that fails is reported and the rest go on."""
+    ledger = run.ledger
+    workdir = Path(tempfile.mkdtemp(prefix="model-files.", dir=run.paths.staging))
     try:
-        staged = _stage_all(run, writes, workdir)
-        previous = ledger.files_pending(staged)
+        staged = _staged(run, [c for c in changes if not c.removes], workdir)
+        previous = ledger.files_pending(staged) if staged else {}
         try:
-            try:
-                sync_trees([workdir])
-            except OSError as exc:
-                for c in staged:
-                    local_failure(report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
-                staged = {}
-            for c, (path, nbytes) in staged.items():
-                if _place(c, path, paths, report):
-                    ledger.file_written(c, nbytes)
-                    event(
-                        logging.INFO,
-                        "file_written",
-                        f"wrote {c.id} ({c.reason})",
-                        model=c.model,
-                        file=c.name,
-                        reason=c.reason,
-                    )
+            for c in sorted(changes, key=lambda c: c.removes):
+                if c.removes or c in staged:
+                    _carry_out(run, c, staged.get(c))
         finally:
             ledger.files_restore(previous)
             with contextlib.suppress(OSError):  # also on the way out of a stopped pass
                 ledger.save()
     finally:
         remove_tree(workdir)
+
+
+def _staged(
+    run: Pass, writes: list[FileChange], workdir: Path
+) -> dict[FileChange, tuple[Path, int]]:
+    if not writes:
+        return {}
+    staged = _stage_all(run, writes, workdir)
+    try:
+        sync_trees([workdir])
+    except OSError as exc:
+        for c in staged:
+            local_failure(run.report, exc, c.model, c.id, f"{c.id}: cannot sync to disk")
+        return {}
+    return staged
 
 
 def _stage_all(
@@ -109,11 +102,13 @@ def _stage(bucket: Bucket, c: FileChange, slot: Path, config: Config) -> tuple[P
     return fetch.until_intact(once, f"downloading {name}", bucket, config, config.retry_deadline)
 
 
-def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
-    """Rename a staged file into DEST/<model>/; a new one only where nothing appeared since."""
-    target = paths.dest / c.model / c.name
+def _carry_out(run: Pass, c: FileChange, staged: tuple[Path, int] | None) -> None:
+    """One change in DEST: the staged file renamed into DEST/<model>/ (a new one only where
+    nothing appeared since the scan), or, with `staged` None, the file removed."""
+    target = run.paths.dest / c.model / c.name
     try:
-        publish.place_file(staged, target, paths.dest, new=c.reason in ("new", "missing locally"))
+        new = c.reason in ("new", "missing locally")
+        publish.change_file(target, run.paths.dest, staged[0] if staged else None, new)
     except FileExistsError:
         event(
             logging.WARNING,
@@ -121,25 +116,20 @@ def _place(c: FileChange, staged: Path, paths: Paths, report: Report) -> bool:
             f"{target}: appeared since the scan and was not written by us; left alone",
             path=str(target),
         )
-        return False
-    except OSError as exc:
-        local_failure(report, exc, c.model, c.id, f"{target}: cannot write")
-        return False
-    return True
-
-
-def _remove(run: Pass, c: FileChange) -> None:
-    target = run.paths.dest / c.model / c.name
-    try:
-        publish.remove_file(target, run.paths.dest)
-    except OSError as exc:
-        local_failure(run.report, exc, c.model, c.id, f"{target}: cannot remove")
         return
-    run.ledger.file_removed(c)
+    except OSError as exc:
+        doing = "cannot remove" if staged is None else "cannot write"
+        local_failure(run.report, exc, c.model, c.id, f"{target}: {doing}")
+        return
+    if staged is None:
+        run.ledger.file_removed(c)
+    else:
+        run.ledger.file_written(c, staged[1])
+    done = ("file_removed", "removed") if staged is None else ("file_written", "wrote")
     event(
         logging.INFO,
-        "file_removed",
-        f"removed {c.id} ({c.reason})",
+        done[0],
+        f"{done[1]} {c.id} ({c.reason})",
         model=c.model,
         file=c.name,
         reason=c.reason,

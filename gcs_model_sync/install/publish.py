@@ -94,29 +94,22 @@ def retire(target: Path, trash: Path) -> None:
     os.rename(target, _trash_slot(trash, target))
 
 
-def place_file(staged: Path, target: Path, dest: Path, new: bool) -> None:
-    """Rename a staged model file into DEST/<model>/: a reader sees the old file or the new.
-    A `new` one is linked instead, which raises FileExistsError rather than replace what
-    someone put there since the scan."""
-    _check_parent(dest, target)
+def change_file(target: Path, dest: Path, staged: Path | None, new: bool = False) -> None:
+    """Put a staged model file at `target` in one rename (a reader sees the old file or the
+    new), or, with `staged` None, unlink it (one already gone is no error). A `new` file is
+    linked instead, which raises FileExistsError rather than replace what someone put there
+    since the scan. The change is to the entry itself, which it never follows: only the
+    folders between DEST and it must not be links."""
+    _refuse_links(dest, target.parent)
+    if staged is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        return
     make_dirs(target.parent)
     if new:
         os.link(staged, target)
     else:
         os.replace(staged, target)
-
-
-def remove_file(target: Path, dest: Path) -> None:
-    """Unlink a model file; one already gone is no error."""
-    _check_parent(dest, target)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(target)
-
-
-def _check_parent(dest: Path, target: Path) -> None:
-    """A rename or unlink changes the entry itself and never follows it: only the folders
-    between DEST and it must not be links."""
-    safepath.check_parent(dest, target)
 
 
 def _trash_slot(trash: Path, target: Path) -> Path:
@@ -126,6 +119,9 @@ def _trash_slot(trash: Path, target: Path) -> Path:
 def _check(target: Path, trash: Path) -> None:
     """Neither the version folder (nor a folder above it) nor the trash may be a link. DEST
     is where the two meet: the trash is DEST/.gcs-model-sync/trash."""
-    dest = Path(os.path.commonpath([target, trash]))
-    safepath.check(dest, target)
-    safepath.check(dest, trash)
+    _refuse_links(Path(os.path.commonpath([target, trash])), target, trash)
+
+
+def _refuse_links(dest: Path, *paths: Path) -> None:
+    for path in paths:
+        safepath.check(dest, path)

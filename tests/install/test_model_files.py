@@ -96,12 +96,12 @@ def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
     obj = RemoteObject("models/m/config.pbtxt", 7, 4)
     report = Report()
     write = FileChange("m", "config.pbtxt", obj, "changed in the bucket")
-    assert model_files._place(write, staged, paths, report) is False
     remove = FileChange("m", "config.pbtxt", None, "removed from the bucket")
     config = Config(source=Source.parse("gs://bucket/models"), dest=paths.dest)
     run = Pass(config, StopToken(), paths, None, report)  # type: ignore[arg-type]  # no reads
     run.keep(State())
-    model_files._remove(run, remove)
+    model_files._carry_out(run, write, (staged, 4))
+    model_files._carry_out(run, remove, None)
     assert (outside / "config.pbtxt").read_bytes() == b"theirs"
     assert [f.message for f in report.failures] == [
         f"{paths.dest / 'm' / 'config.pbtxt'}: cannot write: a symbolic link below --dest; "
@@ -109,4 +109,5 @@ def test_a_file_is_never_written_or_removed_through_a_linked_model_folder(
         f"{paths.dest / 'm' / 'config.pbtxt'}: cannot remove: a symbolic link below --dest; "
         f"not followed ({paths.dest / 'm'})",
     ]
+    assert report.files_written == []
     assert report.files_removed == []
