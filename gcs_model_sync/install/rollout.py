@@ -78,12 +78,12 @@ def _confirm(
         name = server_name(model, how.config.dest)
         numbers = sorted(versions[model], reverse=True)
         try:
-            # Triton in explicit mode loads nothing by itself: a changed model, or one it does
-            # not serve (it restarted since), is loaded, then waited for like a new version.
-            triton = how.act and server.kind is Kind.TRITON
+            # A server that loads nothing by itself (Triton in explicit mode): a changed model,
+            # or one it does not serve (it restarted since), is loaded, then waited for.
+            loads = how.act and server.loads
             changed = model in changed_models
-            now = None if triton and changed else server.served(name, numbers)
-            load = triton and (changed or now is None)
+            now = None if loads and changed else server.served(name, numbers)
+            load = loads and (changed or now is None)
             if load:
                 server.load(name, timeout=max(how.deadline - time.monotonic(), 1.0))
                 event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")

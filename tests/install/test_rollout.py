@@ -28,6 +28,7 @@ class FakeServer:
 
     def __init__(self, url: str, kind: Kind) -> None:
         self.kind, self.shown = kind, url
+        self.loads = False  # finds new versions itself, as TF Serving does
 
     def served(self, name: str, candidates: Iterable[int]) -> int | None:
         if name in self.down:
