@@ -53,9 +53,8 @@ def where(bucket: Bucket, version: RemoteVersion) -> str:
 def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) -> Staged:
     """Stage a version; a checksum mismatch restarts it from scratch.
 
-    Only a checksum mismatch: every request has already used its own retry budget (a read
-    that gave up raised a final RemoteError), so retrying the version around it would
-    multiply that budget, --retry-attempts squared requests for one persistent 503.
+    Only that: every request has used its own retry budget already, and retrying the version
+    around it would multiply the budget (--retry-attempts squared requests for a lasting 503).
     """
     name = where(bucket, version)
     with reserve(bucket, version, paths, config, name) as held:
@@ -100,14 +99,13 @@ def sliced(version: RemoteVersion, config: Config) -> tuple[RemoteObject, ...]:
 
 
 def _need(version: RemoteVersion, big: tuple[RemoteObject, ...]) -> int:
-    """Its expected size, and a sliced archive's stored size: on disk whole while it
-    extracts."""
+    """Its expected size, plus a sliced archive's stored size: on disk while it extracts."""
     return version.expected_size + (version.size if big and version.form is not Form.FOLDER else 0)
 
 
 def lacking(version: RemoteVersion, paths: Paths, config: Config) -> int:
     """The bytes staging the version still needs: what reserve() claims, less what its
-    partial downloads hold already (a full disk frees room for this much, see prune)."""
+    partial downloads hold already (a full disk frees this much, see room.make_room)."""
     big = sliced(version, config)
     return max(0, _need(version, big) - partials.held(paths.partial, big))
 

@@ -278,9 +278,8 @@ def request(
 
 
 def tail(access: Access, obj: RemoteObject, start: int) -> bytes | None:
-    """The object's bytes from `start` to its end, in one ranged request (for a zip's
-    central directory); None when that cannot be had (a proxy that ignores ranges, an
-    error: the caller does without)."""
+    """The object's bytes from `start` to its end in one ranged request (a zip's central
+    directory); None when a proxy ignores ranges or on an error: the caller does without."""
 
     def read() -> bytes | None:
         access.link.connections.acquire()
