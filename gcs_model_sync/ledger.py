@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from gcs_model_sync.failures import FailureKind
 from gcs_model_sync.layout import Form
@@ -32,6 +32,8 @@ from gcs_model_sync.report import Report
 if TYPE_CHECKING:
     from gcs_model_sync.plan.files_plan import FileChange
     from gcs_model_sync.plan.versions import RemoteVersion
+
+_T = TypeVar("_T")
 
 STATE_SAVE_EVERY = 1.0  # seconds; a crash between saves only costs a re-download
 
@@ -81,15 +83,7 @@ class Ledger:
 
     def restore(self, previous: dict[str, Managed | None]) -> None:
         """Versions not published this pass get their old ownership back (unsaved)."""
-        done = set(self.report.published)
-        for vid, before in previous.items():
-            if vid in done:
-                continue
-            if before is None:
-                self.state.versions.pop(vid, None)
-            else:
-                self.state.versions[vid] = before
-            self.dirty = True  # the pending entry on disk must not outlive the pass
+        self._give_back(self.state.versions, previous, set(self.report.published))
 
     def published(self, v: RemoteVersion, nbytes: int, folder: Path) -> None:
         """`v` renamed into `folder`. Reported before the save: one that fails must not
@@ -132,13 +126,18 @@ class Ledger:
 
     def files_restore(self, previous: dict[str, ManagedFile | None]) -> None:
         """Files not written get their old ownership back (unsaved)."""
-        for fid, before in previous.items():
-            if fid in self.report.files_written:
+        self._give_back(self.state.files, previous, set(self.report.files_written))
+
+    def _give_back(
+        self, owned: dict[str, _T], previous: dict[str, _T | None], done: set[str]
+    ) -> None:
+        for key, before in previous.items():
+            if key in done:
                 continue
             if before is None:
-                self.state.files.pop(fid, None)
+                owned.pop(key, None)
             else:
-                self.state.files[fid] = before
+                owned[key] = before
             self.dirty = True  # the pending entry on disk must not outlive the pass
 
     def file_written(self, c: FileChange, nbytes: int) -> None:
