@@ -28,70 +28,57 @@ class Metrics:
         # the metrics are made).
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = r = CollectorRegistry(auto_describe=True)
-        self.passes = Counter(f"{PREFIX}_passes", "Passes by outcome.", ["outcome"], registry=r)
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        self.passes = counter("passes", "Passes by outcome.", "outcome")
         self.duration = Histogram(
             f"{PREFIX}_pass_duration_seconds",
             "Wall time of a pass.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
             registry=r,
         )
-        self.bytes = Counter(f"{PREFIX}_downloaded_bytes", "Object bytes read.", registry=r)
-        self.published = Counter(f"{PREFIX}_versions_published", "Versions published.", registry=r)
-        self.pruned = Counter(f"{PREFIX}_versions_pruned", "Versions pruned.", registry=r)
-        self.rejected = Counter(
-            f"{PREFIX}_objects_rejected", "Versions whose bucket content was refused.", registry=r
+        self.bytes = counter("downloaded_bytes", "Object bytes read.")
+        self.published = counter("versions_published", "Versions published.")
+        self.pruned = counter("versions_pruned", "Versions pruned.")
+        self.rejected = counter("objects_rejected", "Versions whose bucket content was refused.")
+        self.failed = counter("version_failures", "Versions that failed to install.")
+        self.last_success = gauge(
+            "last_success_timestamp_seconds", "Unix time of the last pass that succeeded."
         )
-        self.failed = Counter(
-            f"{PREFIX}_version_failures", "Versions that failed to install.", registry=r
-        )
-        self.last_success = Gauge(
-            f"{PREFIX}_last_success_timestamp_seconds",
-            "Unix time of the last pass that succeeded.",
-            registry=r,
-        )
-        self.consecutive_failures = Gauge(
-            f"{PREFIX}_consecutive_failures", "Failed passes in a row.", registry=r
-        )
-        self.last_listing = Gauge(
-            f"{PREFIX}_last_listing_timestamp_seconds",
+        self.consecutive_failures = gauge("consecutive_failures", "Failed passes in a row.")
+        self.last_listing = gauge(
+            "last_listing_timestamp_seconds",
             "Unix time of the last pass whose listing of the bucket completed.",
-            registry=r,
         )
-        self.versions_on_disk = Gauge(
-            f"{PREFIX}_versions_on_disk",
+        self.versions_on_disk = gauge(
+            "versions_on_disk",
             "Model version folders on disk after the last pass (/readyz needs one).",
-            registry=r,
         )
-        self.newest = Gauge(
-            f"{PREFIX}_model_newest_version",
-            "Newest version number published locally, per model.",
-            ["model"],
-            registry=r,
+        self.newest = gauge(
+            "model_newest_version", "Newest version number published locally, per model.", "model"
         )
-        self.waiting = Gauge(
-            f"{PREFIX}_versions_waiting",
+        self.waiting = gauge(
+            "versions_waiting",
             "Folder-form versions in the bucket whose upload is not complete yet.",
-            registry=r,
         )
-        self.hooks = Counter(
-            f"{PREFIX}_hook_runs", "--on-change runs by outcome.", ["outcome"], registry=r
-        )
-        self.verify = Counter(
-            f"{PREFIX}_verify_runs",
+        self.hooks = counter("hook_runs", "--on-change runs by outcome.", "outcome")
+        self.verify = counter(
+            "verify_runs",
             "--verify runs by outcome (failure and timeout: the version was refused).",
-            ["outcome"],
-            registry=r,
+            "outcome",
         )
-        self.served = Gauge(
-            f"{PREFIX}_model_served_version",
+        self.served = gauge(
+            "model_served_version",
             "Newest version the model server (--server) serves, per model.",
-            ["model"],
-            registry=r,
+            "model",
         )
-        self.files = Counter(
-            f"{PREFIX}_model_files_changed",
-            "Model files (--model-files) written or removed.",
-            registry=r,
+        self.files = counter(
+            "model_files_changed", "Model files (--model-files) written or removed."
         )
         for outcome in ("success", "error", "noop"):
             self.passes.labels(outcome)
