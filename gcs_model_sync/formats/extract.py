@@ -72,7 +72,7 @@ class Writer:
     """Creates files and folders under `root`, refusing anything that would land outside.
 
     Files are 0644 (0755 if executable) and folders 0755 whatever the process umask.
-    Durability is not its job: the engine syncs each batch of staged versions at once.
+    Durability is not its job: workers.py syncs each batch of staged versions at once.
     """
 
     def __init__(self, root: Path, limits: Limits) -> None:

@@ -170,7 +170,7 @@ def _stage_once(
                 writer = extractor.extract(source, writer)
         # A folder form's objects are the version's files as uploaded: never stripped.
         strip = None if version.form is Form.FOLDER else version.version
-        content = extract.content_root(tree, name, strip)  # made durable by the engine
+        content = extract.content_root(tree, name, strip)  # made durable by workers.py
     except BaseException:
         remove_tree(workdir)
         raise

@@ -63,7 +63,7 @@ def exchange(a: Path, b: Path) -> bool:
 def publish(content: Path, target: Path, trash: Path) -> None:
     """Move `content` to `target`; an existing target is swapped out and then removed.
 
-    The rename is not fsynced here: the engine syncs the folders renamed in, in one go,
+    The rename is not fsynced here: the ledger syncs the folders renamed in, in one go,
     before a state save records them (a crash before that only means a reinstall, never a
     partial version).
     """
@@ -89,7 +89,7 @@ def _replace(content: Path, target: Path, trash: Path) -> None:
 
 def retire(target: Path, trash: Path) -> None:
     """Take a version away in one rename; its tree is removed with the trash next pass.
-    Like publish(), the rename is made durable by the engine before the state records it."""
+    Like publish(), the rename is made durable by the ledger before the state records it."""
     _check(target, trash)
     os.rename(target, _trash_slot(trash, target))
 

@@ -2,8 +2,8 @@
 
 Run like --on-change (hooks.run_bounded: shlex-split, no shell unless the command is one), in
 the staged folder, with the version named in its environment, bounded by --hook-timeout (its
-output too), killed with its process group when the pass stops. A refusal is remembered by
-the engine: the version is not downloaded and checked again until its object changes (or the
+output too), killed with its process group when the pass stops. A refusal is remembered in
+the state file: the version is not downloaded and checked again until its object changes (or the
 command does).
 """
 

@@ -2,7 +2,7 @@
 
 The listing cannot tell a graph that restores variables from a frozen one, nor which files an
 ONNX model keeps its tensors in, so completeness (completeness.py) asks these functions about the
-first bytes of a few small objects, read by the engine. Each reads only the protobuf fields
+first bytes of a few small objects, read by phases/peek.py. Each reads only the protobuf fields
 that matter, by field number (the wire format needs no schema):
 
 - SavedModel (saved_model.proto, meta_graph.proto, graph.proto, function.proto):

@@ -1,5 +1,5 @@
 """Pure: is a folder-form version's upload complete, judged from the listing (and from the
-first bytes of a few model files, read by the engine: see companions.py)?
+first bytes of a few model files, read by phases/peek.py: see companions.py)?
 
 A folder version arrives object by object (`gsutil -m cp -r`, a training job's own writer),
 so a listing can catch it half uploaded. TF Serving loads the first thing it sees under a
