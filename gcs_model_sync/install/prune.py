@@ -1,23 +1,22 @@
-"""Carry out deletions.decide(): versions retired into the trash, where a reader inside one
-keeps a whole tree until the next pass (room.py frees some before the installs)."""
+"""Carry out the prunes deletions.decide() allows: versions retired into the trash, where a
+reader inside one keeps a whole tree until the next pass (room.py frees some before the
+installs)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from gcs_model_sync.install import publish
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import deletions
-from gcs_model_sync.plan.plan import Plan, Prune
+from gcs_model_sync.plan.plan import Prune
 from gcs_model_sync.report import local_failure
 
 
-def prune(run: Pass, plan: Plan, served: Mapping[str, int | None] | None = None) -> None:
-    """Delete what deletions.decide() allows, now that every install was tried (and, with
-    --server, `served` says what the model server serves)."""
-    decision = deletions.decide(plan, run.report.failures, served)
+def prune(run: Pass, decision: deletions.Decision) -> None:
+    """Delete what `decision` allows and say why each other version stays, in the words
+    `plan` prints (Decision.why)."""
     if decision.refused:
         run.report.guard = decision.refused
         event(logging.ERROR, "guard_refused", f"{decision.refused}; nothing deleted")

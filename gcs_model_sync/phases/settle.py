@@ -3,8 +3,9 @@ the rollout confirmed with the server, then the prunes, and the state file saved
 
 A model's files change after its versions are published, and only when all of them are; the
 config names new models before the server is asked, since TF Serving learns them from it;
-what the server may load is recorded as ours before it is asked; the prunes come last, when
-every failure and the server's answer are known (deletions.decide says which)."""
+what the server may load is recorded as ours before it is asked; the prunes come last. This is
+the one place a pass asks deletions.decide(): for the files first, then, once the files'
+failures and the server's answer are known, for the prunes."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def settle(run: Pass) -> None:
         changed = {split_id(v)[0] for v in report.published}
         changed |= {split_id(f)[0] for f in report.files_written + report.files_removed}
         served = rollout.confirm(run, on_disk, changed)
-    prune.prune(run, plan, served)
+    prune.prune(run, deletions.decide(plan, report.failures, served))
     ledger.save()
     report.on_disk = on_disk - set(report.pruned)
     if config.tfs_config and report.pruned:

@@ -3,9 +3,9 @@
 make_plan() lists the candidates (versions gone from the bucket or outside --keep) and asks
 guard.guard() whether the pass may delete at all; free_first() picks the ones a full disk may
 delete before the installs; decide() takes the failures known so far and says what is deleted
-and why the rest stays. A pass asks it where it acts, with what is known there: after the
-installs for the model files (their failures decide), at the end for the prunes (the files'
-failures and the server's answer decide too); `plan` asks it with the failures known before
+and why the rest stays. A pass asks it in phases/settle.py, with what is known there: after
+the installs for the model files (their failures decide), at the end for the prunes (the
+files' failures and the server's answer decide too); `plan` asks it with the failures known before
 any install (the rejections), which is what `once` deletes when every install then succeeds.
 The log lines and `plan`'s rows both print its reasons (Decision.why); what a symbolic link
 keeps out of the plan is links.py's.

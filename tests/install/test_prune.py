@@ -1,5 +1,5 @@
-"""prune.py carries out deletions.decide(): what it deletes, and the one line it says for
-each version it keeps. In-process on a temporary DEST, no bucket."""
+"""prune.py carries out the prunes deletions.decide() allows: what it deletes, and the one
+line it says for each version it keeps. In-process on a temporary DEST, no bucket."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def prune_of(run: Pass, vid: str) -> Prune:
 
 def test_a_pruned_version_goes_to_the_trash_and_is_disowned(tmp_path: Path) -> None:
     run = a_pass(tmp_path, "m/1", "m/2")
-    prune.prune(run, Plan(prunes=(prune_of(run, "m/1"),)))
+    prune.prune(run, deletions.decide(Plan(prunes=(prune_of(run, "m/1"),)), []))
     assert not (run.paths.dest / "m" / "1").exists()
     assert (run.paths.dest / "m" / "2").is_dir()
     assert run.report.pruned == ["m/1"]
@@ -70,7 +70,7 @@ def test_a_retire_the_disk_refuses_keeps_the_version_ours(
 def test_a_guard_deletes_nothing_and_says_why(tmp_path: Path) -> None:
     run = a_pass(tmp_path, "m/1")
     guard = "1 deletions planned, more than --max-delete 0"
-    prune.prune(run, Plan(prunes=(prune_of(run, "m/1"),), guard=guard))
+    prune.prune(run, deletions.decide(Plan(prunes=(prune_of(run, "m/1"),), guard=guard), []))
     assert (run.paths.dest / "m" / "1").is_dir()
     assert run.report.guard == guard
 
@@ -84,8 +84,8 @@ def test_each_kept_version_is_said_in_the_words_plan_uses(
     held, gated = prune_of(run, "a/1"), prune_of(run, "b/1")
     plan = Plan(prunes=(held, gated), in_sync=("b/2",))
     with caplog.at_level(logging.INFO, "gcs_model_sync"):
-        prune.prune(run, plan, {"b": 1})
-    decision = deletions.decide(plan, run.report.failures, {"b": 1})
+        decision = deletions.decide(plan, run.report.failures, {"b": 1})
+        prune.prune(run, decision)
     assert decision.why == {
         held: deletions.HELD,
         gated: "the server serves version 1, none newer",
