@@ -123,13 +123,14 @@ def _carry_out(run: Pass, c: FileChange, staged: tuple[Path, int] | None) -> Non
         return
     if staged is None:
         run.ledger.file_removed(c)
+        name, done = "file_removed", "removed"
     else:
         run.ledger.file_written(c, staged[1])
-    done = ("file_removed", "removed") if staged is None else ("file_written", "wrote")
+        name, done = "file_written", "wrote"
     event(
         logging.INFO,
-        done[0],
-        f"{done[1]} {c.id} ({c.reason})",
+        name,
+        f"{done} {c.id} ({c.reason})",
         model=c.model,
         file=c.name,
         reason=c.reason,
