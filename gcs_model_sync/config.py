@@ -11,7 +11,7 @@ from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
-from gcs_model_sync.servers.server import Kind
+from gcs_model_sync.servers.kinds import Kind
 from gcs_model_sync.units import format_duration, format_size
 
 # Upper bounds that keep a value inside what timers, sockets and thread pools take (a wait of

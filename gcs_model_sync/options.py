@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gcs_model_sync import units
-from gcs_model_sync.servers.server import kinds_help
+from gcs_model_sync.servers.kinds import kinds_help
 
 ENV_PREFIX = "GCS_MODEL_SYNC_"
 REQUIRED: Final = ...  # typer's marker for an option without a default

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gcs_model_sync.servers.kinds import KINDS, Asker, Kind, kinds_help
+from gcs_model_sync.servers.kinds import KINDS, Asker, Kind
 from gcs_model_sync.servers.rest import Rest, ServerError
 
 if TYPE_CHECKING:
     from gcs_model_sync.retry import StopToken
 
-__all__ = ["Kind", "ModelServer", "ServerError", "kinds_help", "server_name"]
+__all__ = ["Kind", "ModelServer", "ServerError", "server_name"]
 
 
 def server_name(model: str, dest: Path) -> str:
