@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
+from gcs_model_sync.layout import servable
 from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
 from gcs_model_sync.servers.kinds import Kind
@@ -88,6 +89,25 @@ def ready_marker_path(marker: str) -> str:
     return normal
 
 
+def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
+    """`("team/resnet=7",)` -> `{"team/resnet": 7}`; a usage error names the bad value."""
+    pins: dict[str, int] = {}
+    for value in values:
+        model, sep, version = value.rpartition("=")
+        model = model.strip("/")
+        if not sep or not model or not version.isdigit() or not servable(version):
+            raise ConfigError(
+                f"--pin must look like MODEL=VERSION (a model path and a version number, "
+                f"e.g. resnet=7), got {value!r}"
+            )
+        if model in pins and pins[model] != int(version):
+            raise ConfigError(
+                f"--pin names two versions of {model!r}: {pins[model]} and {int(version)}"
+            )
+        pins[model] = int(version)
+    return pins
+
+
 def _duration_problem(option: str, value: float, *, zero: str | None = None) -> str | None:
     """The message for a duration outside (0, DURATION_MAX], or [0, ...] when `zero` says
     what 0 means; nan and inf are outside both."""
@@ -113,6 +133,7 @@ class Config:
     dest: Path
     # Each default is the option's (options.py): one place, whether the CLI or code builds it.
     keep: int = default("keep")
+    pin: tuple[str, ...] = default("pin")  # MODEL=VERSION each; `pins` reads them
     allow_empty_source: bool = default("allow_empty_source")
     max_delete: int | None = default("max_delete")
     anonymous: bool = default("anonymous")
@@ -156,7 +177,13 @@ class Config:
     server_kind: str = default("server_kind")
     server_timeout: float = default("server_timeout")  # for the server to serve a new version
 
+    @property
+    def pins(self) -> dict[str, int]:
+        """Model path -> the version --pin names."""
+        return parse_pins(self.pin)
+
     def __post_init__(self) -> None:
+        parse_pins(self.pin)
         if self.ready_marker is not None:
             object.__setattr__(self, "ready_marker", ready_marker_path(self.ready_marker))
         durations = [

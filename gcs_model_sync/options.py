@@ -46,6 +46,9 @@ class Option:
     short: str | None = None  # -v, -q
     count: bool = False  # -vvv
     metavar: str | None = None
+    # Repeatable (--pin a=1 --pin b=2): the variable holds the values split on whitespace,
+    # and Config a tuple of them.
+    many: bool = False
 
     @property
     def flag(self) -> str:
@@ -74,6 +77,10 @@ OPTIONS: tuple[Option, ...] = (
            metavar="<path>"),
     # Options that matter to every command, `plan` and `status` included (they list and plan).
     Option("keep", int, 0, "Keep the newest N versions per model; 0 = all."),
+    Option("pin", list[str], (),
+           "Serve exactly VERSION of MODEL (repeatable; the variable: space-separated): it is "
+           "installed and kept whatever --keep says, and newer versions leave --dest.",
+           metavar="MODEL=VERSION", many=True),
     Option("allow_empty_source", bool, False,
            "Accept a listing with no versions: it may delete every managed version, and counts "
            "as success when nothing is installed."),

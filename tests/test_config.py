@@ -255,3 +255,30 @@ def test_ready_marker_is_normalised_to_the_object_name_under_the_version(
 def test_ready_marker_outside_the_version_is_a_usage_error(tmp_path: Path, marker: str) -> None:
     with pytest.raises(ConfigError, match="--ready-marker must be a path inside the version"):
         make(tmp_path, ready_marker=marker)
+
+
+def test_pins_read_model_paths_and_version_numbers(tmp_path: Path) -> None:
+    config = Config(Source("b", ""), tmp_path, pin=("resnet=7", "/team/bert/=0012", "x=7"))
+    assert config.pins == {"resnet": 7, "team/bert": 12, "x": 7}
+
+
+@pytest.mark.parametrize(
+    ("pin", "says"),
+    [
+        ("resnet", "MODEL=VERSION"),
+        ("resnet=", "MODEL=VERSION"),
+        ("=7", "MODEL=VERSION"),
+        ("resnet=v7", "MODEL=VERSION"),
+        ("resnet=-1", "MODEL=VERSION"),
+        ("resnet=99999999999999999999", "MODEL=VERSION"),
+    ],
+)
+def test_a_pin_that_names_no_version_is_a_usage_error(tmp_path: Path, pin: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as caught:
+        Config(Source("b", ""), tmp_path, pin=(pin,))
+    assert repr(pin) in str(caught.value)
+
+
+def test_two_pins_of_one_model_are_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="two versions of 'resnet': 7 and 8"):
+        Config(Source("b", ""), tmp_path, pin=("resnet=7", "resnet=08"))

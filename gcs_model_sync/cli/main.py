@@ -103,6 +103,7 @@ def parameter(option: Option) -> inspect.Parameter:
     )
 
 
+_MANY = {o.name: o.many for o in options.OPTIONS}
 _seen: dict[str, int] = {"verbosity": 0}  # for main()'s last resort, before a Config exists
 
 
@@ -116,7 +117,9 @@ def build_config(opts: dict[str, Any]) -> Config:
         raise ConfigError(f"--output must be text or json, got {output!r}")
     verbose, quiet = opts.pop("verbose"), opts.pop("quiet")
     _seen["verbosity"] = -1 if quiet else verbose
-    fields = dict(opts)
+    fields: dict[str, Any] = {
+        name: tuple(value or ()) if _MANY.get(name) else value for name, value in opts.items()
+    }
     source = Source.parse(fields.pop("source"))
     dest = str(fields.pop("dest"))
     if not dest.strip():
