@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
+from gcs_model_sync.formats import archives
 from gcs_model_sync.layout import servable
 from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
@@ -89,6 +90,16 @@ def ready_marker_path(marker: str) -> str:
     return normal
 
 
+def aliases_name_ok(name: str) -> bool:
+    """A name that can only be an object directly inside a model folder, never a version."""
+    return (
+        "/" not in name
+        and name not in (".", "..")
+        and not name.isdigit()
+        and not archives.REGISTRY.name_re.fullmatch(name)
+    )
+
+
 def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
     """`("team/resnet=7",)` -> `{"team/resnet": 7}`; a usage error names the bad value."""
     pins: dict[str, int] = {}
@@ -134,6 +145,7 @@ class Config:
     # Each default is the option's (options.py): one place, whether the CLI or code builds it.
     keep: int = default("keep")
     pin: tuple[str, ...] = default("pin")  # MODEL=VERSION each; `pins` reads them
+    aliases: str = default("aliases")  # the object's name in each model folder; "" = none
     allow_empty_source: bool = default("allow_empty_source")
     max_delete: int | None = default("max_delete")
     anonymous: bool = default("anonymous")
@@ -229,6 +241,11 @@ class Config:
                 f"--server-kind must be one of {', '.join(Kind)}, got {self.server_kind!r}",
             ),
             (endpoint_problem is None, endpoint_problem or ""),
+            (
+                not self.aliases or aliases_name_ok(self.aliases),
+                "--aliases must be a file name inside the model folder (no '/', not a version "
+                f'or archive name), or "" for none; got {self.aliases!r}',
+            ),
             (
                 self.http_port is None or 0 <= self.http_port <= 65535,
                 "--http-port must be within 0..65535",

@@ -81,6 +81,10 @@ OPTIONS: tuple[Option, ...] = (
            "Serve exactly VERSION of MODEL (repeatable; the variable: space-separated): it is "
            "installed and kept whatever --keep says, and newer versions leave --dest.",
            metavar="MODEL=VERSION", many=True),
+    Option("aliases", str, "aliases.json",
+           'The object in each model folder naming versions to keep installed, e.g. '
+           '{"stable": 7, "canary": 9} (TF Serving version labels with --tfs-config); '
+           '"" = none.', metavar="NAME"),
     Option("allow_empty_source", bool, False,
            "Accept a listing with no versions: it may delete every managed version, and counts "
            "as success when nothing is installed."),

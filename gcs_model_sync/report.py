@@ -9,6 +9,7 @@ from gcs_model_sync.errors import exit_code, os_error
 from gcs_model_sync.failures import Failure, FailureKind, classify
 from gcs_model_sync.local.state import PENDING
 from gcs_model_sync.logs import event
+from gcs_model_sync.plan.pins import Problem
 from gcs_model_sync.plan.plan import Install, Plan
 from gcs_model_sync.plan.versions import Rejection
 
@@ -17,15 +18,24 @@ __all__ = [
     "FailureKind",
     "Report",
     "install_state",
+    "known_failures",
     "local_failure",
     "published_as",
     "rejected",
 ]
 
 
-def rejected(r: Rejection) -> Failure:
-    """A version the plan refused: a content failure known before any install."""
+def rejected(r: Rejection | Problem) -> Failure:
+    """A version the plan refused, or a model whose pin or aliases it cannot follow: a content
+    failure known before any install (its model's deletions wait)."""
+    if isinstance(r, Problem):
+        return Failure(r.model, None, r.message, FailureKind.CONTENT)
     return Failure(r.model, r.id, r.message, FailureKind.CONTENT)
+
+
+def known_failures(plan: Plan) -> list[Failure]:
+    """The failures a plan knows of before any install."""
+    return [rejected(r) for r in plan.rejections] + [rejected(p) for p in plan.problems]
 
 
 @dataclass

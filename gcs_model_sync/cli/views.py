@@ -14,7 +14,7 @@ from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.phases.snapshot import Snapshot
 from gcs_model_sync.plan import deletions
 from gcs_model_sync.plan.plan import Install, Plan
-from gcs_model_sync.report import install_state, rejected
+from gcs_model_sync.report import install_state, known_failures
 from gcs_model_sync.source import partials
 from gcs_model_sync.units import human
 
@@ -41,19 +41,22 @@ def plan_rows(
     p = snap.plan
     rows = [_install_row(i, snap, Paths(config.dest).partial) for i in p.installs]
     linked = {f.model for f in snap.refused}
+    unfollowed = {problem.model for problem in p.problems}
     for i in p.held:
-        why = (
-            "its model's folder is a symbolic link"
-            if i.version.model in linked
-            else "a version number of this model is spelled two ways"
-        )
+        if i.version.model in linked:
+            why = "its model's folder is a symbolic link"
+        elif i.version.model in unfollowed:
+            why = "its model's pin or aliases cannot be followed"
+        else:
+            why = "a version number of this model is spelled two ways"
         rows.append(_row("hold", i.version.id, f"{i.reason}; kept back: {why}", state="held"))
     for w in p.waiting:
         kept = " (installed version stays)" if w.installed else ""
         rows.append(_row("wait", w.id, f"{w.reason}{kept}", state=str(w.kind)))
     # Exactly what `once` deletes if every install succeeds: the rejections are the only
     # failures known before installing; with --server, what the server serves now.
-    decision = deletions.decide(p, (rejected(r) for r in p.rejections), served)
+    told = config.tfs_config is not None
+    decision = deletions.decide(p, known_failures(p), served, told)
     for pr in p.prunes:
         action, reason = "prune", pr.reason
         if decision.refused:
@@ -65,6 +68,10 @@ def plan_rows(
     for r in p.rejections:
         state = "refused" if r.refused else "rejected"
         rows.append(_row("reject", r.id, r.message, state=state))
+    for problem in p.problems:
+        said: dict[str, Any] = {"action": "reject", "version": problem.model or ".", "number": None}
+        rows.append(said | {"model": problem.model, "state": "hold", "reason": problem.message})
+    rows += _hold_rows(p)
     for f in snap.refused:  # what a symbolic link below DEST keeps `once` from doing
         number = split_id(f.version)[1] if f.version else None
         row = {"action": "refuse", "version": f.version or f.model, "model": f.model}
@@ -78,7 +85,7 @@ def plan_rows(
         rows.append(_row("skip", vid, f"outside --keep {config.keep}"))
     lines = [f"guard: {g}" for g in (p.guard if p.prunes else None, p.empty) if g]
     guarded = bool(p.guard and p.prunes) or bool(p.empty)
-    code = exit_code(guarded=guarded, failed=bool(p.rejections or snap.refused))
+    code = exit_code(guarded=guarded, failed=bool(p.rejections or p.problems or snap.refused))
     return Planned(rows, code, guarded, p.guard or p.empty, lines, decision)
 
 
@@ -130,6 +137,24 @@ def _install_row(i: Install, snap: Snapshot, partial: Path) -> dict[str, Any]:
     )
 
 
+def _hold_rows(p: Plan) -> list[dict[str, Any]]:
+    """What each pin and alias holds in place, and what a pin or alias keeps that the bucket
+    dropped."""
+    rows = []
+    for model, hold in sorted(p.holds.items()):
+        if hold.pin is not None:
+            reason = f"pinned: --pin {model or '.'}={hold.pin}"
+            rows.append(_row("pin", version_id(model, str(hold.pin)), reason, state="pinned"))
+        for label, number in hold.labels.items():
+            assert hold.aliases is not None
+            where = f"{hold.aliases.where}#{hold.aliases.generation}"
+            reason = f"alias {label} -> {number} ({where})"
+            rows.append(_row("alias", version_id(model, str(number)), reason, label=label))
+    for vid in p.kept:
+        rows.append(_row("keep", vid, "removed from the bucket; kept while pinned or aliased"))
+    return rows
+
+
 def _file_rows(p: Plan, decision: deletions.Decision) -> list[dict[str, Any]]:
     """--model-files: what `once` writes, removes, holds back and leaves alone."""
     rows: list[dict[str, Any]] = []
@@ -154,7 +179,7 @@ def _file_row(action: str, model: str, name: str, reason: str) -> dict[str, Any]
     }
 
 
-NOT_PENDING = ("leave", "skip")  # plan rows that change nothing
+NOT_PENDING = ("leave", "skip", "pin", "alias", "keep")  # plan rows that change nothing
 
 
 def model_status(snap: Snapshot, planned: Planned) -> list[dict[str, Any]]:
@@ -189,6 +214,8 @@ def model_status(snap: Snapshot, planned: Planned) -> list[dict[str, Any]]:
                 "local": sorted(local.get(model, ()), key=int),
                 "in_sync": not pending.get(model),
                 "pending": pending.get(model, []),
+                "pin": hold.pin if (hold := p.holds.get(model)) else None,
+                "aliases": dict(hold.labels) if hold else {},
             }
         )
     return out

@@ -56,7 +56,7 @@ def learn(bucket: Bucket, entries: Iterable[Entry], facts: Facts, known: Facts) 
             facts[key] = Needs()
             continue
         try:
-            head = _head(bucket, e.obj, limit)
+            head = read_head(bucket, e.obj, limit)
         except Interrupted:
             raise
         except SyncError as exc:
@@ -72,7 +72,7 @@ def learn(bucket: Bucket, entries: Iterable[Entry], facts: Facts, known: Facts) 
         facts[key] = known[key] = companions.needs(e.relpath, head)
 
 
-def _head(bucket: Bucket, obj: RemoteObject, limit: int) -> bytes:
+def read_head(bucket: Bucket, obj: RemoteObject, limit: int) -> bytes:
     """The object's first `limit` bytes as its content (gzip-stored ones decoded); checked
     against the listed checksum when that is the whole object."""
     plain = (obj.encoding or "").strip().lower() in ("", "identity")

@@ -16,7 +16,7 @@ from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.local.scan import LocalView, scan
 from gcs_model_sync.local.state import State, StateError, load_state
 from gcs_model_sync.logs import event
-from gcs_model_sync.phases import peek
+from gcs_model_sync.phases import aliases, peek
 from gcs_model_sync.plan import links
 from gcs_model_sync.plan.completeness import Rules
 from gcs_model_sync.plan.plan import Plan, PlanOptions, make_plan
@@ -55,6 +55,9 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
+    if files and config.aliases:  # the aliases object is read for the plan, not mirrored
+        files = [f for f in files if f.name != config.aliases]
+    named = aliases.read(bucket, objects, models, config.aliases) if config.aliases else {}
     # A few model files' bytes decide completeness (completeness.to_read): read, then planned again.
     make = functools.partial(
         make_plan,
@@ -66,8 +69,10 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             max_delete=config.max_delete,
             rules=Rules(bucket_now(listing, config), config.settle, config.ready_marker),
             source=str(config.source),
+            pins=config.pins,
         ),
         files=files,
+        aliases=named,
     )
     plan = peek.planned(bucket, lambda facts: make(facts=facts))
     plan, refused = links.refuse(plan, paths.dest, local.links)

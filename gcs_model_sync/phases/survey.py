@@ -107,6 +107,9 @@ def _say_planned(run: Pass, snap: Snapshot) -> None:
     for r in plan.rejections:
         report.failures.append(rejected(r))
         event(logging.ERROR, "version_rejected", r.message, model=r.model, version=r.version)
+    for problem in plan.problems:
+        report.failures.append(rejected(problem))
+        event(logging.ERROR, "hold_refused", problem.message, model=problem.model)
     for vid in plan.unmanaged:
         event(
             logging.WARNING,

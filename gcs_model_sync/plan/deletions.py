@@ -33,8 +33,17 @@ FILE_BUSY = "a version of its model failed, is refused or is still uploading"
 FILE_NO_DELETION = "no deletion may happen this pass"
 
 
-def _waits_for(now: int | None) -> str:
-    return f"the server serves {'no version' if now is None else f'version {now}'}, none newer"
+def _waits_for(plan: Plan, p: Prune, now: int | None) -> str:
+    serves = f"the server serves {'no version' if now is None else f'version {now}'}"
+    pin = _pin(plan, p)
+    return f"{serves}, not the pinned {pin}" if pin is not None else f"{serves}, none newer"
+
+
+def _pin(plan: Plan, p: Prune) -> int | None:
+    """The pin this prune's version is newer than, if any."""
+    hold = plan.holds.get(p.managed.model)
+    pin = hold.pin if hold is not None else None
+    return pin if pin is not None and int(p.managed.version) > pin else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +65,10 @@ class Decision:
 
 
 def decide(
-    plan: Plan, failures: Iterable[Failure], served: Mapping[str, int | None] | None = None
+    plan: Plan,
+    failures: Iterable[Failure],
+    served: Mapping[str, int | None] | None = None,
+    told: bool = False,
 ) -> Decision:
     """rclone's rule: no deletion in a pass where a listing, a read or the disk failed. A
     version whose *content* was refused, or that does not fit on the disk, holds back only
@@ -67,7 +79,8 @@ def decide(
     model server to ask (`served`: model -> the newest version it serves), a version that a
     newer one supersedes is deleted only once the server serves a newer one: the folder it
     still reads stays. The newest version (a rollback, a model removed) has nothing newer to
-    wait for."""
+    wait for. A pin the server is `told` of (--tfs-config names it) is a rollback it makes
+    first: the versions newer than the pin go once it serves the pin and nothing newer."""
     if not plan.prunes and not plan.files:
         return Decision()
     failures = list(failures)
@@ -90,16 +103,18 @@ def decide(
             return Decision(skipped=plan.prunes, files=writes, files_held=held_files, why=why)
         return Decision(refused=plan.guard, files=writes, files_held=held_files, why=why)
     held = tuple(p for p in plan.prunes if p.managed.model in failed_models)
-    gated = _gated(plan, served) if served is not None else ()
+    gated = _gated(plan, served, told) if served is not None else ()
     why |= dict.fromkeys(held, HELD)
-    why |= {p: _waits_for((served or {}).get(p.managed.model)) for p in gated}
+    why |= {p: _waits_for(plan, p, (served or {}).get(p.managed.model)) for p in gated}
     prune = tuple(p for p in plan.prunes if p not in held and p not in gated)
     files = writes + removals
     return Decision(prune, held, gated=gated, files=files, files_held=files_held, why=why)
 
 
-def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
-    """Prunes of versions a newer kept one supersedes, while the server serves none newer."""
+def _gated(plan: Plan, served: Mapping[str, int | None], told: bool) -> tuple[Prune, ...]:
+    """Prunes of versions a newer kept one supersedes, while the server serves none newer;
+    and, when the server is `told` the pin, of versions newer than it, until it serves the
+    pin (not before: it may still read them)."""
     newest: dict[str, int] = {}
     kept = [i.version.id for i in plan.installs] + list(plan.in_sync)
     kept += [w.id for w in plan.waiting if w.installed]
@@ -110,7 +125,11 @@ def _gated(plan: Plan, served: Mapping[str, int | None]) -> tuple[Prune, ...]:
     for p in plan.prunes:
         m = p.managed
         number, now = int(m.version), served.get(m.model)
-        if newest.get(m.model, -1) > number and (now is None or now <= number):
+        pin = _pin(plan, p)
+        if pin is not None:
+            if told and now != pin:
+                out.append(p)
+        elif newest.get(m.model, -1) > number and (now is None or now <= number):
             out.append(p)
     return tuple(out)
 

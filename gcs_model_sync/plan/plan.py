@@ -8,15 +8,25 @@ guard.py whether the deletions may happen.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gcs_model_sync.layout import Form, Groups, ModelFile, paused_gc, servable, version_id
+from gcs_model_sync.layout import (
+    Form,
+    Groups,
+    ModelFile,
+    paused_gc,
+    servable,
+    split_id,
+    version_id,
+)
 from gcs_model_sync.local.scan import LocalView
 from gcs_model_sync.local.state import Managed
 from gcs_model_sync.plan import completeness
 from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
+from gcs_model_sync.plan.pins import Aliases, Hold, Problem, holds
 from gcs_model_sync.plan.versions import (
     Rejection,
     RemoteVersion,
@@ -38,6 +48,7 @@ class PlanOptions:
     max_delete: int | None = None
     rules: Rules = field(default_factory=Rules)
     source: str = "the source"
+    pins: Mapping[str, int] = field(default_factory=dict)  # --pin: model -> version
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,11 @@ class Plan:
     files_in_sync: tuple[str, ...] = ()
     files_left: tuple[str, ...] = ()
     files_forget: tuple[str, ...] = ()  # ours in the state, gone from disk and from the bucket
+    # --pin and aliases objects: each model's hold; the ones its model cannot follow (the
+    # model is held: nothing of it changes); versions gone from the bucket kept as named.
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+    kept: tuple[str, ...] = ()
 
 
 def _waits(
@@ -121,12 +137,13 @@ def make_plan(
     options: PlanOptions = PlanOptions(),
     files: list[ModelFile] | None = None,
     facts: Facts | None = None,
+    aliases: Mapping[str, Aliases] | None = None,
 ) -> Plan:
     """`groups` is layout.group() of the listing, made once and shared with the local scan;
     `files` are the model files listed (layout.model_files), None without --model-files;
     `facts` what the model files completeness.to_read() names hold (None: judge the listing
     alone). A version whose files are unread waits as UNREAD and ranks as ready: the caller
-    reads and plans again."""
+    reads and plans again. `aliases`: each model's aliases object, as read this pass."""
     keep, rules = options.keep, options.rules
     versions, rejections = versions_of(groups)
     versions, refused = refused_again(versions, local)
@@ -146,12 +163,13 @@ def make_plan(
         for w in waits.values()
         if not w.installed and w.kind is not Wait.UNREAD
     }
-    wanted = ranked(numbers, spellings, keep, skip=unready)
-    wanted_once_ready = ranked(numbers, spellings, keep, skip=set())
+    held_in_place, problems = holds(options.pins, aliases or {}, numbers, _numbers(local.on_disk))
+    wanted = ranked(numbers, spellings, keep, skip=unready, holds=held_in_place)
+    wanted_once_ready = ranked(numbers, spellings, keep, skip=set(), holds=held_in_place)
 
     clashes = spelling_clashes(groups, local, rejected, wanted_once_ready)
     rejections += clashes
-    clashed = {r.model for r in clashes}
+    clashed = {r.model for r in clashes} | {p.model for p in problems}
     clashing = {vid for r in clashes for vid in local_spellings(local, r)}
 
     installs, in_sync, outside_keep, waiting = _sort(
@@ -168,7 +186,7 @@ def make_plan(
     )
     installs = [i for i in installs if i.version.model not in clashed]
 
-    prunes, forget = _prunes(local, remote_ids, wanted, keep)
+    prunes, forget, kept = _prunes(local, remote_ids, wanted, keep, held_in_place)
 
     unmanaged = tuple(
         sorted(
@@ -212,6 +230,9 @@ def make_plan(
         files_in_sync=files_in_sync,
         files_left=files_left,
         files_forget=files_forget,
+        holds=held_in_place,
+        problems=tuple(problems),
+        kept=tuple(kept),
     )
 
 
@@ -266,17 +287,41 @@ def _sort(
 
 
 def _prunes(
-    local: LocalView, remote_ids: set[str], wanted: set[str], keep: int
-) -> tuple[list[Prune], list[str]]:
-    """Managed versions to prune, and state entries to forget (their folder is gone)."""
-    prunes, forget = [], []
+    local: LocalView,
+    remote_ids: set[str],
+    wanted: set[str],
+    keep: int,
+    held: Mapping[str, Hold],
+) -> tuple[list[Prune], list[str], list[str]]:
+    """Managed versions to prune, state entries to forget (their folder is gone), and
+    versions gone from the bucket that a pin or an alias keeps."""
+    prunes, forget, kept = [], [], []
     for vid, m in sorted(local.managed.items()):
+        hold = held.get(m.model)
         if vid not in local.on_disk:
             if vid not in remote_ids or vid not in wanted:
                 forget.append(vid)
             continue
+        if hold is not None and int(m.version) in hold.kept:
+            if vid not in remote_ids:
+                kept.append(vid)
+            continue
         if vid not in remote_ids:
             prunes.append(Prune(m, "removed from the bucket"))
         elif vid not in wanted:
-            prunes.append(Prune(m, f"outside --keep {keep}"))
-    return prunes, forget
+            pin = hold.pin if hold is not None else None
+            if pin is not None and int(m.version) > pin:
+                why = f"newer than --pin {m.model or '.'}={pin}"
+            else:
+                why = f"outside --keep {keep}"
+            prunes.append(Prune(m, why))
+    return prunes, forget, kept
+
+
+def _numbers(version_ids: Iterable[str]) -> dict[str, set[int]]:
+    """Model -> the version numbers of these ids."""
+    out: dict[str, set[int]] = defaultdict(set)
+    for vid in version_ids:
+        model, version = split_id(vid)
+        out[model].add(int(version))
+    return out

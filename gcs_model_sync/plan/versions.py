@@ -8,7 +8,9 @@ DEST, are rejected rather than guessed between.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gcs_model_sync.layout import (
     VERSION_MAX,
@@ -23,6 +25,9 @@ from gcs_model_sync.layout import (
     version_id,
 )
 from gcs_model_sync.local.scan import LocalView
+
+if TYPE_CHECKING:
+    from gcs_model_sync.plan.pins import Hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +122,22 @@ def ranked(
     spellings: dict[tuple[str, int], set[str]],
     keep: int,
     skip: set[tuple[str, int]],
+    holds: Mapping[str, Hold] | None = None,
 ) -> set[str]:
-    """Version ids within --keep (all when 0), ranking per model without the `skip` ones."""
-    return {
-        vid
-        for model, listed in numbers.items()
-        for number in (
-            sorted(n for n in listed if (model, n) not in skip)[-keep:] if keep else listed
-        )
-        for vid in spellings[(model, number)]
-    }
+    """Version ids within --keep (all when 0), ranking per model without the `skip` ones;
+    a model's hold (a pin, aliases) ranks from its pin and adds the versions it names."""
+    holds = holds or {}
+    out = set()
+    for model, listed in numbers.items():
+        ready = [n for n in listed if (model, n) not in skip]
+        hold = holds.get(model)
+        if hold is not None:
+            chosen: Iterable[int] = hold.wanted(ready if keep else listed, keep)
+        else:
+            chosen = sorted(ready)[-keep:] if keep else listed
+        for number in chosen:
+            out |= spellings[(model, number)]
+    return out
 
 
 def _describe(version: str, form: Form, entries: list[Entry]) -> str:

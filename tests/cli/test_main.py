@@ -73,6 +73,7 @@ def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, An
         ("keep", "3", ["--keep", "5"], "keep", 3, 5),
         ("pin", "a=1  team/b=02", ["--pin", "c=3", "--pin", "d=4"], "pin", ("a=1", "team/b=02"),
          ("c=3", "d=4")),
+        ("aliases", "labels.json", ["--aliases", ""], "aliases", "labels.json", ""),
         ("allow_empty_source", "1", ["--allow-empty-source"], "allow_empty_source", True, True),
         ("max_delete", "4", ["--max-delete", "6"], "max_delete", 4, 6),
         ("anonymous", "true", ["--anonymous"], "anonymous", True, True),

@@ -29,7 +29,7 @@ def test_a_graph_is_read_once_per_generation_and_the_plan_made_again(
 ) -> None:
     reads: list[str] = []
     monkeypatch.setattr(
-        peek, "_head", lambda _bucket, obj, _limit: reads.append(obj.name) or b"frozen"
+        peek, "read_head", lambda _bucket, obj, _limit: reads.append(obj.name) or b"frozen"
     )
     monkeypatch.setattr(peek.companions, "needs", lambda _relpath, _head: Needs())
     groups, local = group([graph(1)], "p/"), LocalView({}, frozenset())
@@ -53,7 +53,7 @@ def test_an_unreadable_object_is_judged_by_the_listing_and_not_remembered(
     def refuse(*_args: object) -> bytes:
         raise SyncError("403 Forbidden")
 
-    monkeypatch.setattr(peek, "_head", refuse)
+    monkeypatch.setattr(peek, "read_head", refuse)
     obj = graph(2)
     entry = Entry(obj, "m", "2", Form.FOLDER, "saved_model.pb")
     facts: peek.Facts = {}
@@ -66,7 +66,7 @@ def test_an_unreadable_object_is_judged_by_the_listing_and_not_remembered(
 def test_an_object_whose_bytes_tell_nothing_is_never_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(peek, "_head", lambda *_args: pytest.fail("read"))
+    monkeypatch.setattr(peek, "read_head", lambda *_args: pytest.fail("read"))
     obj = RemoteObject("p/m/3/assets/vocab.txt", 1, 10)
     facts: peek.Facts = {}
     peek.learn(
