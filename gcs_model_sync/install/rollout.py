@@ -40,6 +40,13 @@ class _Asking:
     server: ModelServer = field(init=False)
     deadline: float = field(init=False)
 
+    @property
+    def pins(self) -> dict[str, int]:
+        """The pins the server is told of (--tfs-config names them): waited for exactly.
+        Without it a server on its "latest" policy serves a pin only once the newer
+        versions are gone, so nothing waits for it before the prunes."""
+        return self.config.pins if self.config.tfs_config is not None else {}
+
     def __post_init__(self) -> None:
         assert self.config.server is not None
         self.server = ModelServer(self.config.server, Kind(self.config.server_kind))
@@ -87,7 +94,11 @@ def _confirm(
             if load:
                 server.load(name, timeout=max(how.deadline - time.monotonic(), 1.0))
                 event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")
-            if model in published or load:
+            pin = how.pins.get(model)
+            if pin is not None and pin in numbers:
+                if how.act and (model in published or now != pin):
+                    now = _wait(how, model, name, numbers, pin)
+            elif model in published or load:
                 now = _wait(how, model, name, numbers)
             served[model] = now
         except ServerError as exc:
@@ -101,13 +112,17 @@ def _confirm(
     return served
 
 
-def _wait(how: _Asking, model: str, name: str, numbers: list[int]) -> int | None:
+def _wait(
+    how: _Asking, model: str, name: str, numbers: list[int], pin: int | None = None
+) -> int | None:
+    """Until the server serves the newest version on disk, or exactly the `pin` (a rollback:
+    the newer ones it still serves are unloaded first)."""
     server = how.server
-    newest = numbers[0]
+    newest = numbers[0] if pin is None else pin
     within = max(how.deadline - time.monotonic(), 0.0)  # spent: one look, no wait
-    got = server.wait_until_served(name, newest, numbers, within, how.stop)
+    got = server.wait_until_served(name, newest, numbers, within, how.stop, exact=pin is not None)
     how.stop.check()
-    if got is not None and got >= newest:
+    if got is not None and (got == newest if pin is not None else got >= newest):
         event(
             logging.INFO,
             "served",

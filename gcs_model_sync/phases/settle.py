@@ -17,8 +17,9 @@ from gcs_model_sync.install import model_files, prune, rollout
 from gcs_model_sync.layout import split_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
-from gcs_model_sync.plan import deletions
+from gcs_model_sync.plan import deletions, pins
 from gcs_model_sync.servers import tfs_config
+from gcs_model_sync.servers.server import server_name
 
 
 def settle(run: Pass) -> None:
@@ -43,7 +44,8 @@ def settle(run: Pass) -> None:
         changed = {split_id(v)[0] for v in report.published}
         changed |= {split_id(f)[0] for f in report.files_written + report.files_removed}
         served = rollout.confirm(run, on_disk, changed)
-    prune.prune(run, deletions.decide(plan, report.failures, served))
+    told = config.tfs_config is not None  # the config names each pin: the server moves first
+    prune.prune(run, deletions.decide(plan, report.failures, served, told))
     ledger.save()
     report.on_disk = on_disk - set(report.pruned)
     if config.tfs_config and report.pruned:
@@ -51,14 +53,27 @@ def settle(run: Pass) -> None:
 
 
 def _write_tfs_config(run: Pass) -> None:
-    """Name every model that has a version under DEST, so TF Serving learns of new models."""
+    """Name every model that has a version under DEST, so TF Serving learns of new models;
+    a pinned or aliased model with the versions to serve and their labels (pins.serving)."""
     config, paths, managed = run.config, run.paths, run.managed
     assert config.tfs_config is not None
-    models = {m.model for m in managed.values() if paths.version_dir(m.model, m.version).is_dir()}
+    now: dict[str, set[int]] = {}
+    for m in managed.values():
+        if paths.version_dir(m.model, m.version).is_dir():
+            now.setdefault(m.model, set()).add(int(m.version))
+    before: dict[str, set[int]] = {}
+    for vid in run.local.on_disk:
+        model, version = split_id(vid)
+        before.setdefault(model, set()).add(int(version))
     try:
-        text = tfs_config.render(tfs_config.models_for(paths.dest, models))
+        serving = {
+            server_name(model, paths.dest): told
+            for model, versions in now.items()
+            if (told := pins.serving(run.plan.holds.get(model), versions, before.get(model, ())))
+        }
+        text = tfs_config.render(tfs_config.models_for(paths.dest, now), serving)
         if tfs_config.write_if_changed(config.tfs_config, text, paths.dest):
-            event(logging.INFO, "tfs_config", f"wrote {config.tfs_config} ({len(models)} models)")
+            event(logging.INFO, "tfs_config", f"wrote {config.tfs_config} ({len(now)} models)")
     except (SyncError, OSError, ValueError) as exc:
         message = f"--tfs-config {config.tfs_config}: {exc}"
         run.report.fail(classify(exc, Step.WRITE), None, None, message)

@@ -80,9 +80,11 @@ class ModelServer:
         candidates: Iterable[int],
         within: float,
         stop: StopToken,
+        exact: bool = False,
     ) -> int | None:
-        """Poll served() until it reports `version` or newer, for `within` seconds at most;
-        returns what it last saw (possibly None), also when `stop` ends the wait early.
+        """Poll served() until it reports `version` or newer (`exact`: `version` itself, the
+        newer ones unloaded), for `within` seconds at most; returns what it last saw
+        (possibly None), also when `stop` ends the wait early.
 
         A ServerError while polling is retried (a server restarting, a sidecar not ready yet)
         until `within` runs out; then the last one is raised.
@@ -96,7 +98,7 @@ class ModelServer:
                 seen = self.served(name, wanted)
             except ServerError as exc:
                 failure = exc
-            if seen is not None and seen >= version:
+            if seen is not None and (seen == version if exact else seen >= version):
                 return seen
             remaining = deadline - time.monotonic()
             if remaining <= 0:

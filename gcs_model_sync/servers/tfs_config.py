@@ -14,6 +14,7 @@ from pathlib import Path
 from gcs_model_sync.errors import SyncError
 from gcs_model_sync.local import safepath
 from gcs_model_sync.local.durability import atomic_write
+from gcs_model_sync.plan.pins import Serving
 
 __all__ = ["NAME_SEPARATOR", "model_name", "models_for", "render", "write_if_changed"]
 
@@ -67,8 +68,10 @@ def _quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def render(models: Mapping[str, Path]) -> str:
-    """Model name -> absolute base path, as a text-format ModelServerConfig sorted by name."""
+def render(models: Mapping[str, Path], serving: Mapping[str, Serving] | None = None) -> str:
+    """Model name -> absolute base path, as a text-format ModelServerConfig sorted by name;
+    a model in `serving` gets a `specific` version policy and its version labels
+    (model_server_config.proto: ModelConfig.model_version_policy, .version_labels)."""
     lines = ["model_config_list {"]
     for name in sorted(models):
         base = models[name]
@@ -81,10 +84,22 @@ def render(models: Mapping[str, Path]) -> str:
             f"    name: {_quote(name)}",
             f"    base_path: {_quote(str(base))}",
             '    model_platform: "tensorflow"',
-            "  }",
         ]
+        if (told := (serving or {}).get(name)) is not None:
+            lines += _policy(told)
+        lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _policy(told: Serving) -> list[str]:
+    lines = ["    model_version_policy {", "      specific {"]
+    lines += [f"        versions: {v}" for v in told.versions]
+    lines += ["      }", "    }"]
+    for label, version in told.labels.items():
+        lines += ["    version_labels {", f"      key: {_quote(label)}", f"      value: {version}"]
+        lines.append("    }")
+    return lines
 
 
 def write_if_changed(path: Path, text: str, dest: Path | None = None) -> bool:

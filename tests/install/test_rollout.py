@@ -35,7 +35,7 @@ class FakeServer:
             raise ServerError(f"--server {self.shown}: {name}: connection refused")
         return self.now.get(name)
 
-    def wait_until_served(self, name: str, newest: int, *args: Any) -> int | None:
+    def wait_until_served(self, name: str, newest: int, *args: Any, **kw: Any) -> int | None:
         return self.served(name, ())
 
 

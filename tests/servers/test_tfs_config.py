@@ -3,89 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gcs_model_sync.errors import SyncError
+from gcs_model_sync.plan.pins import Serving
 from gcs_model_sync.servers.tfs_config import model_name, models_for, render, write_if_changed
-
-# --- a small protobuf text-format parser, enough for ModelServerConfig -------------------------
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<string>"(?:[^"\\\n]|\\.)*")
-      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-      | (?P<number>-?[0-9]+)
-      | (?P<punct>[{}:])
-    )""",
-    re.VERBOSE | re.DOTALL,
-)
-_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "\\": b"\\", '"': b'"', "'": b"'"}
-
-
-def _unquote(literal: str) -> str:
-    """Decode a text-format string literal: escapes, including octal bytes, then UTF-8."""
-    body, out, i = literal[1:-1], bytearray(), 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out += ch.encode("utf-8")
-            i += 1
-        elif m := re.match(r"[0-7]{1,3}", body[i + 1 :]):
-            out.append(int(m.group(), 8))
-            i += 1 + len(m.group())
-        else:
-            out += _ESCAPES[body[i + 1]]
-            i += 2
-    return out.decode("utf-8")
-
-
-_SCALARS: dict[str, Callable[[str], Any]] = {"string": _unquote, "number": int, "ident": str}
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    pos, tokens = 0, []
-    while text[pos:].strip():
-        m = _TOKEN.match(text, pos)
-        assert m, f"unexpected input at {text[pos : pos + 20]!r}"
-        kind = m.lastgroup
-        assert kind is not None
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    return tokens
-
-
-def parse(text: str) -> dict[str, list[Any]]:
-    """Text format -> {field: [values]}; a message value is again such a dict."""
-    tokens = _tokens(text)
-
-    def message(i: int, closing: bool) -> tuple[dict[str, list[Any]], int]:
-        fields: dict[str, list[Any]] = {}
-        while i < len(tokens):
-            kind, value = tokens[i]
-            if kind == "punct" and value == "}":
-                assert closing, "unbalanced '}'"
-                return fields, i + 1
-            assert kind == "ident", f"expected a field name, got {value!r}"
-            nxt = tokens[i + 1]
-            if nxt == ("punct", "{"):
-                sub, i = message(i + 2, closing=True)
-                fields.setdefault(value, []).append(sub)
-                continue
-            assert nxt == ("punct", ":"), f"expected ':' after {value}"
-            vkind, raw = tokens[i + 2]
-            fields.setdefault(value, []).append(_SCALARS[vkind](raw))
-            i += 3
-        assert not closing, "missing '}'"
-        return fields, i
-
-    return message(0, closing=False)[0]
+from tests.support.textformat import parse
 
 
 def configs(text: str) -> list[tuple[str, str, str]]:
@@ -128,6 +55,20 @@ def test_render_is_sorted_and_round_trips() -> None:
         ("zeta", "/models/zeta", "tensorflow"),
     ]
     assert render(dict(reversed(list(models.items())))) == text
+
+
+def test_render_writes_a_specific_policy_and_labels_as_model_server_config_proto_names_them() -> (
+    None
+):
+    told = {"resnet": Serving((1, 3), {"canary": 3, "stable": 1})}
+    text = render({"resnet": Path("/m/resnet"), "bert": Path("/m/bert")}, told)
+    bert, resnet = parse(text)["model_config_list"][0]["config"]
+    assert "model_version_policy" not in bert  # the server's default: latest 1
+    assert resnet["model_version_policy"] == [{"specific": [{"versions": [1, 3]}]}]
+    assert resnet["version_labels"] == [
+        {"key": ["canary"], "value": [3]},
+        {"key": ["stable"], "value": [1]},
+    ]
 
 
 def test_render_of_no_models_is_an_empty_list() -> None:

@@ -46,6 +46,22 @@ model named by digits only is a version, and the newest is the one to serve.
 - "triton-explicit" never scans: nothing is loaded until the load request, which loads the
   newest version synchronously (waiting `load_delay`), then unloads the others.
 
+- TF Serving with `--model_config_file` (`config_file`), "How to Configure a Model Server"
+  (https://www.tensorflow.org/tfx/serving/serving_config) and ModelServerConfig
+  (tensorflow_serving/config/model_server_config.proto, file_system_storage_path_source.proto):
+  the models are the file's `model_config_list { config { name base_path model_platform
+  model_version_policy version_labels } }`, not the repository's folders, re-read on every
+  scan (`--model_config_file_poll_wait_seconds`). `model_version_policy` is `latest
+  { num_versions }` (the default, 1), `all {}` or `specific { versions: ... }`: the versions
+  aspired to are those of the policy that have a folder. `version_labels { key value }` map a
+  label to a version, answered at `GET /v1/models/<name>/labels/<label>`. "Labels can only be
+  assigned to model versions that are already loaded and available for serving" (without
+  `--allow_version_labels_for_unavailable_models`): a label to any other version is refused
+  with "Request to assign label to version <v> of model <name>, which is not currently
+  available for inference" (server_core.cc), recorded in `config_errors`; the labels stay as
+  they were, and the next scan tries again. A file that does not parse is refused the same
+  way, and everything stays as it was.
+
 Controls for tests: `broken` (model name, version) pairs fail to load; `require_config` (the
 Triton kinds) fails a model folder without config.pbtxt, as Triton without auto-complete does;
 `down` answers 503 to everything, as a proxy in front of a server not up yet does.
@@ -64,10 +80,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from tests.support.standin import StandInHandler, StandInServer
+from tests.support.textformat import parse
 
 __all__ = ["KINDS", "ModelServerStandIn", "publish"]
 
@@ -75,7 +92,7 @@ KINDS = ("tfserving", "kserve-v2", "triton-explicit")
 READS_FOLDER = ("LOADING", "AVAILABLE")  # the states in which a server reads a version's files
 JSON = "application/json"
 _DIGITS = re.compile(r"[0-9]+")
-_TFS_STATUS = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+))?")
+_TFS_STATUS = re.compile(r"/v1/models/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?")
 _V2_READY = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/ready")
 _V2_LOAD = re.compile(r"/v2/repository/models/([^/]+)/load")
 
@@ -117,11 +134,15 @@ class ModelServerStandIn(StandInServer):
         single_model_name: str | None = None,
         require_config: bool = False,
         overlap: bool = True,
+        config_file: Path | None = None,
     ) -> None:
         """`poll=None` scans only when a test calls scan(), for step-by-step checks;
-        `overlap=False` unloads a replaced version in the pass its successor loads in."""
+        `overlap=False` unloads a replaced version in the pass its successor loads in;
+        `config_file` (TF Serving only): serve the models a model_config_list file names."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if config_file is not None and kind != "tfserving":
+            raise ValueError("config_file is TF Serving's --model_config_file")
         super().__init__()
         self.handler = _ModelServerHandler
         self.repository = repository
@@ -131,6 +152,10 @@ class ModelServerStandIn(StandInServer):
         self.single_model_name = single_model_name
         self.require_config = require_config
         self.overlap = overlap
+        self.config_file = config_file
+        self.config_errors: list[str] = []
+        self._policies: dict[str, dict[str, Any]] = {}  # name -> its ModelConfig, as parsed
+        self._labels: dict[str, dict[str, int]] = {}
         self.broken: set[tuple[str, int]] = set()
         self.down = False
         self._state = threading.RLock()
@@ -179,6 +204,11 @@ class ModelServerStandIn(StandInServer):
             available = [v.number for v in model.available()] if model else []
             return max(available, default=None)
 
+    def labelled(self, name: str, label: str) -> int | None:
+        """The version `label` names for `name`, as the server holds its labels."""
+        with self._state:
+            return self._labels.get(name, {}).get(label)
+
     def states(self, name: str) -> dict[int, str]:
         """Version -> state for every version of `name` the server has handled."""
         with self._state:
@@ -191,11 +221,15 @@ class ModelServerStandIn(StandInServer):
         """One pass of a poll kind's manager over the repository."""
         with self._state:
             now = time.monotonic()
+            if self.config_file is not None:
+                self._read_config()
             found = self._discover()
             for name, folder in found.items():
                 self._models.setdefault(name, _Model(folder))
             for name, model in self._models.items():
-                self._step(name, model, self._latest(model.folder) if name in found else None, now)
+                self._step(name, model, self._aspired(name, model) if name in found else {}, now)
+            if self.config_file is not None:
+                self._assign_labels()
             self._check()
 
     def _scan_forever(self) -> None:
@@ -207,6 +241,8 @@ class ModelServerStandIn(StandInServer):
                 self.errors.append(exc)
 
     def _discover(self) -> dict[str, Path]:
+        if self.config_file is not None:
+            return {name: Path(c["base_path"][0]) for name, c in self._policies.items()}
         if self.single_model_name is not None:
             return {self.single_model_name: self.repository} if self.repository.is_dir() else {}
         try:
@@ -232,6 +268,54 @@ class ModelServerStandIn(StandInServer):
         versions = [(int(p.name), p) for p in entries if _DIGITS.fullmatch(p.name) and p.is_dir()]
         return max(versions, default=None, key=lambda item: item[0])
 
+    def _aspired(self, name: str, model: _Model) -> dict[int, Path]:
+        """The versions the model's policy aspires to, of those with a folder."""
+        try:
+            entries = list(model.folder.iterdir())
+        except OSError:
+            return {}
+        found = {int(p.name): p for p in entries if _DIGITS.fullmatch(p.name) and p.is_dir()}
+        policy = (self._policies.get(name, {}).get("model_version_policy") or [{}])[0]
+        if "all" in policy:
+            return found
+        if "specific" in policy:
+            wanted = {int(v) for v in policy["specific"][0].get("versions", [])}
+            return {n: p for n, p in found.items() if n in wanted}
+        latest = (policy.get("latest") or [{}])[0]
+        count = int((latest.get("num_versions") or [1])[0])
+        return {n: found[n] for n in sorted(found)[-count:]}
+
+    def _read_config(self) -> None:
+        """The model config file, re-read each scan; one that does not parse changes nothing."""
+        assert self.config_file is not None
+        try:
+            doc = parse(self.config_file.read_text())
+            configs = doc["model_config_list"][0].get("config", [])
+            policies = {c["name"][0]: c for c in configs}
+        except (OSError, KeyError, IndexError, ValueError) as exc:
+            self._refuse(f"cannot read {self.config_file}: {exc!r}")
+            return
+        self._policies = policies
+
+    def _assign_labels(self) -> None:
+        """Each model's labels, as the file says, once every version they name is AVAILABLE."""
+        for name, config in self._policies.items():
+            labels = {e["key"][0]: int(e["value"][0]) for e in config.get("version_labels", [])}
+            model = self._models.get(name)
+            available = {v.number for v in model.available()} if model else set()
+            missing = sorted(v for v in labels.values() if v not in available)
+            if missing:
+                self._refuse(
+                    f"Request to assign label to version {missing[0]} of model {name}, which "
+                    "is not currently available for inference"
+                )
+                continue
+            self._labels[name] = labels
+
+    def _refuse(self, message: str) -> None:
+        if message not in self.config_errors:
+            self.config_errors.append(message)
+
     def _load_error(self, name: str, model: _Model, version: _Version) -> str:
         """Why loading this version fails, in the server's words; "" when it loads."""
         if self.kind != "tfserving" and self.require_config:
@@ -245,18 +329,16 @@ class ModelServerStandIn(StandInServer):
             return f"Data loss: Can't parse {version.path}/saved_model.pb as binary proto"
         return ""
 
-    def _step(self, name: str, model: _Model, latest: tuple[int, Path] | None, now: float) -> None:
+    def _step(self, name: str, model: _Model, aspired: dict[int, Path], now: float) -> None:
         """One manager pass over one model, as the availability-preserving policy orders it:
-        what was unloading ends, the newest version starts loading, loads complete, and the
-        versions it replaces are unloaded once it is available (with `overlap`, once it was
-        already available when the pass began)."""
-        aspired = latest[0] if latest else None
+        what was unloading ends, the versions aspired to start loading, loads complete, and
+        the versions they replace are unloaded once they are available (with `overlap`, once
+        they were already available when the pass began)."""
         was_available = {v.number for v in model.available()}
         for version in model.versions.values():
             if version.state == "UNLOADING":
                 version.state = "END"
-        if latest is not None:
-            number, path = latest
+        for number, path in aspired.items():
             current = model.versions.get(number)
             if current is None or (current.state == "END" and not current.error):
                 model.versions[number] = _Version(number, path, "LOADING", now + self.load_delay)
@@ -265,9 +347,9 @@ class ModelServerStandIn(StandInServer):
                 version.error = self._load_error(name, model, version)
                 version.state = "END" if version.error else "AVAILABLE"
         available = was_available if self.overlap else {v.number for v in model.available()}
-        replaced = sorted(v.number for v in model.available() if v.number != aspired)
-        if aspired is not None and aspired not in available:
-            replaced = replaced[:-1]  # keep serving the newest until its successor is up
+        replaced = sorted(v.number for v in model.available() if v.number not in aspired)
+        if any(n not in available for n in aspired):
+            replaced = replaced[:-1]  # keep serving the newest until its successors are up
         for number in replaced:
             model.versions[number].state = "UNLOADING"
 
@@ -317,8 +399,11 @@ class ModelServerStandIn(StandInServer):
         with self._state:
             model = self._models.get(name)
             versions = sorted(model.versions.values(), key=lambda v: -v.number) if model else []
-            if status[2] is not None:
-                wanted = int(status[2])
+            label = unquote(status[3]) if status[3] is not None else None
+            if label is not None and label not in self._labels.get(name, {}):
+                return _reply(404, {"error": f"Unrecognized servable version label: {label}"})
+            if status[2] is not None or label is not None:
+                wanted = int(status[2]) if label is None else self._labels[name][label]
                 versions = [v for v in versions if v.number == wanted]
                 if not versions:
                     return _reply(

@@ -243,3 +243,66 @@ def test_single_model_name_serves_the_repository_itself(repo: Path) -> None:
         doc = status_doc(server, "models")
 
     assert doc == {"model_version_status": [entry(4, "AVAILABLE")]}
+
+
+def _config_file(path: Path, repo: Path, policy: str = "", labels: str = "") -> Path:
+    path.write_text(
+        "model_config_list {\n  config {\n    name: 'resnet'\n"
+        f'    base_path: "{repo / "resnet"}"\n    model_platform: "tensorflow"\n'
+        f"{policy}{labels}  }}\n}}\n"
+    )
+    return path
+
+
+SPECIFIC_1 = "    model_version_policy { specific { versions: 1 } }\n"
+SPECIFIC_1_2 = "    model_version_policy {\n      specific {\n versions: 1\n versions: 2 } }\n"
+STABLE_1 = "    version_labels { key: 'stable' value: 1 }\n"
+
+
+def test_tf_serving_with_a_config_file_serves_the_specific_versions_it_names(
+    repo: Path, tmp_path: Path
+) -> None:
+    publish(repo, "resnet", 1)
+    publish(repo, "resnet", 2)
+    publish(repo, "other", 1)  # a folder the file does not name: not a model
+    config = _config_file(tmp_path / "models.config", repo)
+    with ModelServerStandIn(repo, "tfserving", poll=None, config_file=config) as server:
+        assert server.served("resnet") == 2  # no policy: latest 1
+        assert server.served("other") is None
+        _config_file(config, repo, SPECIFIC_1)
+        server.scan()
+        assert server.states("resnet") == {1: "AVAILABLE", 2: "AVAILABLE"}  # 1 up, then 2 goes
+        server.scan()
+        assert server.states("resnet") == {1: "AVAILABLE", 2: "UNLOADING"}
+        assert server.served("resnet") == 1
+        assert status_doc(server, "resnet") == {
+            "model_version_status": [entry(2, "UNLOADING"), entry(1, "AVAILABLE")]
+        }
+        config.write_text("model_config_list { config { name: 'resnet' ")
+        server.scan()
+        assert server.served("resnet") == 1  # a file that does not parse changes nothing
+        assert "cannot read" in server.config_errors[0]
+
+
+def test_tf_serving_refuses_a_label_to_a_version_it_has_not_loaded_then_takes_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    publish(repo, "resnet", 2)
+    config = _config_file(tmp_path / "models.config", repo, SPECIFIC_1_2, STABLE_1)
+    with ModelServerStandIn(repo, "tfserving", poll=None, config_file=config) as server:
+        assert server.config_errors == [
+            "Request to assign label to version 1 of model resnet, which is not currently "
+            "available for inference"
+        ]
+        assert server.labelled("resnet", "stable") is None
+        code, _, body = call(server, "GET", "/v1/models/resnet/labels/stable")
+        assert code == 404
+        assert json.loads(body) == {"error": "Unrecognized servable version label: stable"}
+
+        publish(repo, "resnet", 1)
+        server.scan()  # 1 loads; the labels are assigned once it is available
+        assert server.labelled("resnet", "stable") == 1
+        assert status_doc(server, "resnet/labels/stable") == {
+            "model_version_status": [entry(1, "AVAILABLE")]
+        }
+        assert server.served("resnet") == 2
