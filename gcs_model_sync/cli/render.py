@@ -76,10 +76,14 @@ def _sizes(row: dict[str, Any]) -> str:
 
 
 def status_line(model: dict[str, Any]) -> str:
-    """A model's STATE column: in sync, or each pending change in a few words."""
-    if not model["pending"]:
-        return "in sync"
-    return "out of sync: " + ", ".join(_said(e) for e in model["pending"])
+    """A model's STATE column: in sync, or each pending change in a few words; and what
+    holds versions in place (a pin, aliases)."""
+    state = "in sync"
+    if model["pending"]:
+        state = "out of sync: " + ", ".join(_said(e) for e in model["pending"])
+    held = [f"pinned {model['pin']}"] if model.get("pin") is not None else []
+    held += [f"{label} -> {v}" for label, v in (model.get("aliases") or {}).items()]
+    return f"{state} ({'; '.join(held)})" if held else state
 
 
 def _said(e: dict[str, Any]) -> str:

@@ -57,6 +57,8 @@ def test_a_pinned_version_removed_from_the_bucket_stays_while_pinned(sync: Sync)
     (model,) = json.loads(status.stdout)["models"]
     assert model["pin"] == 2
     assert model["in_sync"] is True
+    text = sync.run("status", "--pin", "resnet=2").stdout
+    assert "in sync (pinned 2)" in text
 
     assert sync.once().returncode == 0  # unpinned: 2 is gone from the bucket, 3 is back
     assert sync.versions("resnet") == ["1", "3"]
@@ -89,6 +91,7 @@ def test_an_alias_keeps_its_version_installed_outside_keep_and_moves_with_the_ob
 
     plan = sync.run("plan", "--keep", "1")
     assert "alias stable -> 1" in plan.stdout, plan.stdout
+    assert "(stable -> 1; canary -> 3)" in sync.run("status", "--keep", "1").stdout
     assert f"gs://{sync.bucket.name}/models/resnet/aliases.json#" in plan.stdout
     result = sync.once("--keep", "1")
     assert result.returncode == 0, result.stderr
