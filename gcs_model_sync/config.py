@@ -101,7 +101,8 @@ def aliases_name_ok(name: str) -> bool:
 
 
 def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
-    """`("team/resnet=7",)` -> `{"team/resnet": 7}`; a usage error names the bad value."""
+    """`("team/resnet=7",)` -> `{"team/resnet": 7}`; `.=7` pins the model at the prefix
+    itself (as `status` names it). A usage error names the bad value."""
     pins: dict[str, int] = {}
     for value in values:
         model, sep, version = value.rpartition("=")
@@ -111,6 +112,7 @@ def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
                 f"--pin must look like MODEL=VERSION (a model path and a version number, "
                 f"e.g. resnet=7), got {value!r}"
             )
+        model = "" if model == "." else model
         if model in pins and pins[model] != int(version):
             raise ConfigError(
                 f"--pin names two versions of {model!r}: {pins[model]} and {int(version)}"

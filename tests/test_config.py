@@ -260,6 +260,7 @@ def test_ready_marker_outside_the_version_is_a_usage_error(tmp_path: Path, marke
 def test_pins_read_model_paths_and_version_numbers(tmp_path: Path) -> None:
     config = Config(Source("b", ""), tmp_path, pin=("resnet=7", "/team/bert/=0012", "x=7"))
     assert config.pins == {"resnet": 7, "team/bert": 12, "x": 7}
+    assert Config(Source("b", "m/"), tmp_path, pin=(".=3",)).pins == {"": 3}
 
 
 @pytest.mark.parametrize(
