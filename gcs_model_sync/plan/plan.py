@@ -8,15 +8,25 @@ guard.py whether the deletions may happen.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gcs_model_sync.layout import Form, Groups, ModelFile, paused_gc, servable, version_id
+from gcs_model_sync.layout import (
+    Form,
+    Groups,
+    Manifests,
+    ModelFile,
+    paused_gc,
+    servable,
+    version_id,
+)
 from gcs_model_sync.local.scan import LocalView
 from gcs_model_sync.local.state import Managed
 from gcs_model_sync.plan import completeness
 from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
+from gcs_model_sync.plan.signed import Required, unpinned
 from gcs_model_sync.plan.versions import (
     Rejection,
     RemoteVersion,
@@ -31,13 +41,16 @@ from gcs_model_sync.plan.versions import (
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
     """The options that shape a plan. The default `rules` have no --settle and no
-    --ready-marker; `source` (gs://bucket/prefix/) only names the prefix in messages."""
+    --ready-marker; `source` (gs://bucket/prefix/) names the prefix in messages; `manifests`
+    are the ones listed beside versions (layout.manifests), `required` what they must be."""
 
     keep: int = 0
     allow_empty_source: bool = False
     max_delete: int | None = None
     rules: Rules = field(default_factory=Rules)
     source: str = "the source"
+    manifests: Mapping[tuple[str, str], Manifests] = field(default_factory=dict)
+    required: Required = field(default_factory=Required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +141,10 @@ def make_plan(
     alone). A version whose files are unread waits as UNREAD and ranks as ready: the caller
     reads and plans again."""
     keep, rules = options.keep, options.rules
-    versions, rejections = versions_of(groups)
+    versions, rejections = versions_of(groups, options.manifests)
     versions, refused = refused_again(versions, local)
-    rejections += refused
+    versions, unsigned = unpinned(versions, options.required, options.source)
+    rejections += refused + unsigned
     waits = _waits(versions, local, rules, facts)
     spellings, rejected = _spellings(groups, versions, rejections)
     remote_ids = set().union(*spellings.values())
