@@ -187,6 +187,9 @@ class Config:
     # publishing, and the model server's word before a superseded version is deleted.
     model_files: bool = default("model_files")
     verify: str | None = default("verify")
+    signature_key: Path | None = default("signature_key")  # noqa: RUF009 - None
+    require_signature: bool = default("require_signature")
+    require_digest: bool = default("require_digest")
     server: str | None = default("server")  # the model server's HTTP root
     server_kind: str = default("server_kind")
     server_timeout: float = default("server_timeout")  # for the server to serve a new version
@@ -247,6 +250,13 @@ class Config:
                 not self.aliases or aliases_name_ok(self.aliases),
                 "--aliases must be a file name inside the model folder (no '/', not a version "
                 f'or archive name), or "" for none; got {self.aliases!r}',
+            ),
+            (
+                self.signature_key is not None or not self.require_signature,
+                (
+                    "--require-signature needs --signature-key: the elliptic-curve public key "
+                    "(PEM) that verifies each V.sig"
+                ),
             ),
             (
                 self.http_port is None or 0 <= self.http_port <= 65535,

@@ -89,6 +89,11 @@ class VerifyRefused(VersionRejected):
         self.outcome = outcome  # "failure" or "timeout", as the metric counts it
 
 
+class ManifestRefused(VersionRejected):
+    """A staged version does not match its V.sha256, or --signature-key does not verify its
+    V.sig: not published, and not tried again until its objects change."""
+
+
 class InsufficientSpace(SyncError):
     """A version would not fit on the destination filesystem."""
 

@@ -187,13 +187,49 @@ def group(objects: Iterable[RemoteObject], prefix: str) -> Groups:
     return groups
 
 
-def fingerprint(form: Form, entries: Iterable[Entry]) -> str:
-    """Identity of a version's content in the bucket: its form, objects and generations."""
+def fingerprint(form: Form, entries: Iterable[Entry], beside: Manifests | None = None) -> str:
+    """Identity of a version's content in the bucket: its form, objects and generations, and
+    those of its manifests (a changed one is checked again)."""
     items = sorted((e.relpath or e.obj.name, e.obj.generation) for e in entries)
+    items += [(f"\x01{o.name}", o.generation) for o in beside or () if o is not None]
     if form is not Form.FOLDER and len(items) == 1:
         return f"{form}:{items[0][1]}"
     text = "".join(f"{rel}\x00{gen}\n" for rel, gen in items)
     return hashlib.sha256(f"{form}{text}".encode()).hexdigest()[:32]
+
+
+# Beside a version V (an archive or a folder): V.sha256, the sha256sum of its files, and
+# V.sig, a model-signing bundle of them. Never versions, rejected names nor model files.
+MANIFEST_RE = re.compile(r"([0-9]+)\.(sha256|sig)")
+_MANIFEST_ENDS = (".sha256", ".sig")
+
+
+class Manifests(NamedTuple):
+    """The manifests listed beside one version (None: not listed)."""
+
+    digest: RemoteObject | None = None
+    signature: RemoteObject | None = None
+
+
+NO_MANIFESTS = Manifests()
+
+
+def manifests(objects: Iterable[RemoteObject], prefix: str) -> dict[tuple[str, str], Manifests]:
+    """`V.sha256` and `V.sig` by (model, version as spelled); one inside a version's folder
+    is a file of that version, not a manifest."""
+    out: dict[tuple[str, str], Manifests] = {}
+    for obj in objects:
+        if not obj.name.endswith(_MANIFEST_ENDS):  # C speed: the listing may be 100,000 long
+            continue
+        rel = obj.name[len(prefix) :] if obj.name.startswith(prefix) else obj.name
+        folder, _, name = rel.rpartition("/")
+        m = MANIFEST_RE.fullmatch(name)
+        if m is None or any(VERSION_RE.fullmatch(part) for part in folder.split("/")):
+            continue
+        had = out.get((folder, m.group(1)), Manifests())
+        kind = "digest" if m.group(2) == "sha256" else "signature"
+        out[(folder, m.group(1))] = had._replace(**{kind: obj})
+    return out
 
 
 class ModelFile(NamedTuple):
@@ -214,8 +250,8 @@ def model_files(
     """`--model-files`: the objects directly inside a folder that holds versions.
 
     Not at the prefix root (model ""), not in a folder without versions, not a version's own
-    name (an archive, or a number: the folder a version lands in), not a name we refuse to
-    write. One pass over the listing, only when the option is on.
+    name (an archive, or a number: the folder a version lands in), not a version's manifest,
+    not a name we refuse to write. One pass over the listing, only when the option is on.
     """
     wanted = {m for m in models if m}
     out = []
@@ -225,6 +261,8 @@ def model_files(
         if not sep or folder not in wanted or not name:
             continue
         if VERSION_RE.fullmatch(name) or archives.REGISTRY.name_re.fullmatch(name):
+            continue
+        if MANIFEST_RE.fullmatch(name):
             continue
         if _unsafe((name,), top_level=False):
             continue

@@ -109,6 +109,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("model_files", bool, False,
            "Also mirror the files directly inside each model folder (Triton's config.pbtxt, "
            "labels), after the model's versions."),
+    # Manifests beside a version V: V.sha256 (checked when listed) and V.sig.
+    Option("signature_key", Path | None, None,
+           "Check each version's V.sig (a model-signing bundle of its files) with this "
+           "elliptic-curve public key (PEM) before publishing; needs gcs-model-sync[signing].",
+           metavar="<pem>"),
+    Option("require_signature", bool, False,
+           "Install only versions with a V.sig that --signature-key verifies."),
+    Option("require_digest", bool, False,
+           "Install only versions with a V.sha256 (sha256sum of their files) that matches."),
     Option("server", str | None, None,
            "The model server's HTTP root (http://localhost:8501): confirm each new version is "
            "served, and delete a superseded one only once a newer is."),

@@ -10,9 +10,12 @@ from gcs_model_sync.layout import (
     STATE_DIR,
     Entry,
     Form,
+    Manifests,
     RemoteObject,
     fingerprint,
     group,
+    manifests,
+    model_files,
     servable,
     split_id,
     version_id,
@@ -267,3 +270,23 @@ def test_parse_key_never_raises_and_never_returns_an_unflagged_escape(
 )
 def test_split_id_is_the_inverse_of_version_id(model: str, version: str) -> None:
     assert split_id(version_id(model, version)) == (model, version)
+
+
+def test_manifests_pair_with_the_version_beside_them_and_never_its_own_files() -> None:
+    objs = [RemoteObject(f"p/{k}", 1, 1) for k in ("m/2.sha256", "m/2.sig", "m/3/4.sig", "5.sig")]
+    found = manifests(objs, "p/")
+    assert found == {
+        ("m", "2"): Manifests(objs[0], objs[1]),
+        ("", "5"): Manifests(signature=objs[3]),
+    }  # m/3/4.sig is a file of folder version m/3
+    files = model_files([*objs, RemoteObject("p/m/labels.txt", 1, 1)], "p/", ["m"])
+    assert [f.name for f in files] == ["labels.txt"]
+
+
+def test_a_changed_manifest_changes_the_fingerprint() -> None:
+    es = _entries(RemoteObject("p/m/1.zip", 7, 1))
+    bare = fingerprint(Form.ZIP, es)
+    signed = fingerprint(Form.ZIP, es, Manifests(signature=RemoteObject("p/m/1.sig", 1, 1)))
+    resigned = fingerprint(Form.ZIP, es, Manifests(signature=RemoteObject("p/m/1.sig", 2, 1)))
+    assert bare == "zip:7"  # unchanged for a version with no manifests
+    assert len({bare, signed, resigned}) == 3

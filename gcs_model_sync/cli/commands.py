@@ -39,13 +39,17 @@ def stop_on_signals() -> Iterator[StopToken]:
 
 
 def check_commands(config: Config) -> None:
-    """A --verify or --on-change that cannot run, or a --server URL that cannot be asked, is a
-    usage error before any pass (not a refusal of every version, not a failure after
-    publishing)."""
+    """A --verify or --on-change that cannot run, a --signature-key that cannot verify, or a
+    --server URL that cannot be asked, is a usage error before any pass (not a refusal of
+    every version, not a failure after publishing)."""
     if config.verify:
         verify.argv_of(config.verify)
     if config.on_change:
         verify.argv_of(config.on_change, "--on-change")
+    if config.signature_key:
+        from gcs_model_sync.install.signature import check_key
+
+        check_key(config.signature_key)
     if config.server:
         from gcs_model_sync.servers.server import Kind, ModelServer
 

@@ -11,8 +11,8 @@ from gcs_model_sync.config import Config
 from gcs_model_sync.errors import exit_code
 from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.local.paths import Paths
-from gcs_model_sync.phases.snapshot import Snapshot
-from gcs_model_sync.plan import deletions
+from gcs_model_sync.phases.snapshot import Snapshot, required
+from gcs_model_sync.plan import deletions, signed
 from gcs_model_sync.plan.plan import Install, Plan
 from gcs_model_sync.report import install_state, known_failures
 from gcs_model_sync.source import partials
@@ -40,6 +40,9 @@ def plan_rows(
     reinstall), `reason`, sizes (`download_bytes`, `disk_bytes`, `resume_bytes`)."""
     p = snap.plan
     rows = [_install_row(i, snap, Paths(config.dest).partial) for i in p.installs]
+    for row, i in zip(rows, p.installs, strict=True):
+        if names := signed.checked(i.version, required(config)):
+            row["reason"] += f"; checked against {' and '.join(names)} before publishing"
     linked = {f.model for f in snap.refused}
     unfollowed = {problem.model for problem in p.problems}
     for i in p.held:

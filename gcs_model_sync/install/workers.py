@@ -16,9 +16,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gcs_model_sync import units
-from gcs_model_sync.errors import Interrupted, SyncError, VerifyRefused, os_error
+from gcs_model_sync.errors import (
+    Interrupted,
+    ManifestRefused,
+    SyncError,
+    VerifyRefused,
+    os_error,
+)
 from gcs_model_sync.failures import classify
 from gcs_model_sync.install import fetch, publish
+from gcs_model_sync.install.signature import Manifests
 from gcs_model_sync.install.verify import Verify
 from gcs_model_sync.local.durability import remove_tree, sync_trees
 from gcs_model_sync.logs import event
@@ -40,9 +47,11 @@ def install_all(
     installs: tuple[Install, ...],
     check: Verify | None = None,
     labels: Mapping[str, str] | None = None,
+    pinned: Manifests | None = None,
 ) -> None:
-    """`check` (--verify) runs on each staged version, on its worker, before it may be
-    published; `labels` say how the `published` line names each (new, resumed, replaced)."""
+    """`pinned` (the manifests beside each version), then `check` (--verify) run on each
+    staged version, on its worker, before it may be published; `labels` say how the
+    `published` line names each (new, resumed, replaced)."""
     if not installs:
         return
     config, stop, bucket, report, ledger = run.config, run.stop, run.bucket, run.report, run.ledger
@@ -66,7 +75,7 @@ def install_all(
     barrier = time.monotonic()
     try:
         for i in installs:
-            fut = pool.submit(_stage, run, i.version, check)
+            fut = pool.submit(_stage, run, i.version, check, pinned)
             futures[fut] = i
             fut.add_done_callback(completed.put)
         left = len(futures)
@@ -104,10 +113,23 @@ def install_all(
     pool.shutdown(wait=True)
 
 
-def _stage(run: Pass, v: RemoteVersion, check: Verify | None) -> fetch.Staged:
-    """Stage a version, then --verify it; a refused one is removed and remembered."""
+def _stage(
+    run: Pass, v: RemoteVersion, check: Verify | None, pinned: Manifests | None
+) -> fetch.Staged:
+    """Stage a version, check its manifests, then --verify it; a refused one is removed and
+    remembered."""
     bucket, report = run.bucket, run.report
     staged = fetch.stage(bucket, v, run.paths, run.config)
+    try:
+        if pinned is not None:
+            pinned.check(bucket, v, staged.content, staged.workdir)
+    except ManifestRefused as exc:
+        report.refusals[v.id] = (v.fingerprint, str(exc))
+        remove_tree(staged.workdir)
+        raise
+    except BaseException:
+        remove_tree(staged.workdir)
+        raise
     if check is None:
         return staged
     try:

@@ -7,6 +7,7 @@ import contextlib
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.install import room, workers
+from gcs_model_sync.install.signature import Manifests, refusals_key
 from gcs_model_sync.install.verify import Verify
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan.plan import Plan
@@ -23,7 +24,7 @@ def deliver(run: Pass) -> None:
     kept = (o for i in plan.installs + plan.held for o in i.version.objects)
     partials.remove_stale(paths.partial, kept)
     _install(run, plan)
-    ledger.refused((r.id for r in plan.rejections if r.refused), config.verify or "")
+    ledger.refused((r.id for r in plan.rejections if r.refused), refusals_key(config))
     ledger.failed(i.version for i in plan.installs)
     ledger.forget(plan.forget, plan.files_forget)
 
@@ -44,7 +45,8 @@ def _install(run: Pass, plan: Plan) -> None:
         if run.watch and total
         else contextlib.nullcontext()
     ):
-        workers.install_all(run, plan.installs, _check(run.config), _labels(run, plan))
+        pinned = Manifests(run.config.signature_key)
+        workers.install_all(run, plan.installs, _check(run.config), _labels(run, plan), pinned)
 
 
 def _check(config: Config) -> Verify | None:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.failures import Failure
-from gcs_model_sync.layout import RemoteObject, group
+from gcs_model_sync.install.signature import refusals_key
+from gcs_model_sync.layout import RemoteObject, group, manifests
 from gcs_model_sync.layout import model_files as listed_files
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.local.scan import LocalView, scan
@@ -20,6 +21,7 @@ from gcs_model_sync.phases import aliases, peek
 from gcs_model_sync.plan import links
 from gcs_model_sync.plan.completeness import Rules
 from gcs_model_sync.plan.plan import Plan, PlanOptions, make_plan
+from gcs_model_sync.plan.signed import Required
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.source.listing import Listing
 from gcs_model_sync.source.remote import Bucket
@@ -49,8 +51,10 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
     except StateError as exc:
         event(logging.WARNING, "state_unreadable", f"{exc}; treating every folder as unmanaged")
         state = State()
-    # A refusal stands for the command that made it: a fixed --verify checks again.
-    state.refused = {k: r for k, r in state.refused.items() if r.command == config.verify}
+    # A refusal stands for the checks that made it: a fixed --verify (or another
+    # --signature-key) checks again.
+    standing = refusals_key(config)
+    state.refused = {k: r for k, r in state.refused.items() if r.command == standing}
     groups = group(objects, config.source.prefix)  # once: the scan and the plan share it
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
@@ -70,6 +74,8 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             rules=Rules(bucket_now(listing, config), config.settle, config.ready_marker),
             source=str(config.source),
             pins=config.pins,
+            manifests=manifests(objects, config.source.prefix),
+            required=required(config),
         ),
         files=files,
         aliases=named,
@@ -79,6 +85,12 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
     for f in refused:
         event(logging.ERROR, "link_refused", f.message, model=f.model)
     return Snapshot(objects, local, plan, state, refused)
+
+
+def required(config: Config) -> Required:
+    """Which manifests a version must have, and whether V.sig is checked."""
+    key = config.signature_key is not None
+    return Required(config.require_digest, config.require_signature, key)
 
 
 def bucket_now(listing: Listing, config: Config) -> float | None:

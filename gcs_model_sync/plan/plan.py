@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from gcs_model_sync.layout import (
     Form,
     Groups,
+    Manifests,
     ModelFile,
     paused_gc,
     servable,
@@ -27,6 +28,7 @@ from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
 from gcs_model_sync.plan.pins import Aliases, Hold, Problem, holds
+from gcs_model_sync.plan.signed import Required, unpinned
 from gcs_model_sync.plan.versions import (
     Rejection,
     RemoteVersion,
@@ -41,7 +43,8 @@ from gcs_model_sync.plan.versions import (
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
     """The options that shape a plan. The default `rules` have no --settle and no
-    --ready-marker; `source` (gs://bucket/prefix/) only names the prefix in messages."""
+    --ready-marker; `source` (gs://bucket/prefix/) names the prefix in messages; `manifests`
+    are the ones listed beside versions (layout.manifests), `required` what they must be."""
 
     keep: int = 0
     allow_empty_source: bool = False
@@ -49,6 +52,8 @@ class PlanOptions:
     rules: Rules = field(default_factory=Rules)
     source: str = "the source"
     pins: Mapping[str, int] = field(default_factory=dict)  # --pin: model -> version
+    manifests: Mapping[tuple[str, str], Manifests] = field(default_factory=dict)
+    required: Required = field(default_factory=Required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +150,10 @@ def make_plan(
     alone). A version whose files are unread waits as UNREAD and ranks as ready: the caller
     reads and plans again. `aliases`: each model's aliases object, as read this pass."""
     keep, rules = options.keep, options.rules
-    versions, rejections = versions_of(groups)
+    versions, rejections = versions_of(groups, options.manifests)
     versions, refused = refused_again(versions, local)
-    rejections += refused
+    versions, unsigned = unpinned(versions, options.required, options.source)
+    rejections += refused + unsigned
     waits = _waits(versions, local, rules, facts)
     spellings, rejected = _spellings(groups, versions, rejections)
     remote_ids = set().union(*spellings.values())

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gcs_model_sync.layout import (
+    NO_MANIFESTS,
     VERSION_MAX,
     Entry,
     Form,
     GroupKey,
     Groups,
+    Manifests,
     RemoteObject,
     fingerprint,
     servable,
@@ -40,6 +42,7 @@ class RemoteVersion:
     # What the version extracts to, where its archive states it (a zip's central directory,
     # read only when a full disk may call for deleting first); None: unknown.
     stated_size: int | None = None
+    beside: Manifests = NO_MANIFESTS  # V.sha256 and V.sig, checked before publishing
 
     @property
     def id(self) -> str:
@@ -76,9 +79,12 @@ class Rejection:
         return version_id(self.model, self.version)
 
 
-def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
-    """Versions from grouped entries; two spellings of one version number reject it, and
-    so does a number beyond what a model server reads (each spelling on its own line)."""
+def versions_of(
+    groups: Groups, manifests: Mapping[tuple[str, str], Manifests] | None = None
+) -> tuple[list[RemoteVersion], list[Rejection]]:
+    """Versions from grouped entries, each with the manifests beside it; two spellings of one
+    version number reject it, and so does a number beyond what a model server reads (each
+    spelling on its own line)."""
     by_number: dict[tuple[str, int], dict[tuple[str, Form], list[Entry]]] = defaultdict(dict)
     versions, rejections = [], []
     for (model, version, form), es in groups.items():
@@ -113,7 +119,9 @@ def versions_of(groups: Groups) -> tuple[list[RemoteVersion], list[Rejection]]:
                 Rejection(model, version, f"{bad.obj.name}: unsafe object key ({bad.problem})")
             )
             continue
-        versions.append(RemoteVersion(model, version, form, tuple(es), fingerprint(form, es)))
+        beside = (manifests or {}).get((model, version), NO_MANIFESTS)
+        print_ = fingerprint(form, es, beside)
+        versions.append(RemoteVersion(model, version, form, tuple(es), print_, beside=beside))
     return versions, rejections
 
 
