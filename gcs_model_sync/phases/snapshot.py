@@ -17,8 +17,9 @@ from gcs_model_sync.local.scan import LocalView, scan
 from gcs_model_sync.local.state import State, StateError, load_state
 from gcs_model_sync.logs import event
 from gcs_model_sync.phases import peek
-from gcs_model_sync.plan import links
+from gcs_model_sync.plan import filters, links
 from gcs_model_sync.plan.completeness import Rules
+from gcs_model_sync.plan.filters import Filtered
 from gcs_model_sync.plan.plan import Plan, PlanOptions, make_plan
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.source.listing import Listing
@@ -34,6 +35,7 @@ class Snapshot:
     plan: Plan
     state: State  # the state file as read; a pass changes it as it goes
     refused: tuple[Failure, ...] = ()  # what a symbolic link below DEST kept out of the plan
+    filtered: Filtered | None = None  # what --include/--exclude/--refuse-pickle took out
 
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
@@ -55,11 +57,13 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
     models = {model for model, _version, _form in groups}
     local = scan(paths, models, state)
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
+    rules = filters.Rules(config.filters, config.refuse_pickle, config.ready_marker)
+    filtered = filters.apply(groups, files, local, rules)
     # A few model files' bytes decide completeness (completeness.to_read): read, then planned again.
     make = functools.partial(
         make_plan,
-        groups,
-        local,
+        filtered.groups,
+        filtered.local,
         PlanOptions(
             keep=config.keep,
             allow_empty_source=config.allow_empty_source,
@@ -67,13 +71,13 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             rules=Rules(bucket_now(listing, config), config.settle, config.ready_marker),
             source=str(config.source),
         ),
-        files=files,
+        files=filtered.files,
     )
-    plan = peek.planned(bucket, lambda facts: make(facts=facts))
+    plan = filters.merged(peek.planned(bucket, lambda facts: make(facts=facts)), filtered)
     plan, refused = links.refuse(plan, paths.dest, local.links)
     for f in refused:
         event(logging.ERROR, "link_refused", f.message, model=f.model)
-    return Snapshot(objects, local, plan, state, refused)
+    return Snapshot(objects, local, plan, state, refused, filtered)
 
 
 def bucket_now(listing: Listing, config: Config) -> float | None:
