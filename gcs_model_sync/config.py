@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from gcs_model_sync.formats import archives
 from gcs_model_sync.layout import servable
 from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
+from gcs_model_sync.plan.patterns import Filters, Pattern, PatternError
 from gcs_model_sync.servers.kinds import Kind
 from gcs_model_sync.units import format_duration, format_size
 
@@ -121,6 +123,18 @@ def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
     return pins
 
 
+@functools.cache
+def parse_filters(include: tuple[str, ...], exclude: tuple[str, ...]) -> Filters:
+    """The patterns compiled; a usage error names the option and the pattern."""
+    for option, patterns in (("include", include), ("exclude", exclude)):
+        for text in patterns:
+            try:
+                Pattern.parse(text)
+            except PatternError as exc:
+                raise ConfigError(f"--{option} {text!r}: {exc}") from None
+    return Filters.parse(include, exclude)
+
+
 def _duration_problem(option: str, value: float, *, zero: str | None = None) -> str | None:
     """The message for a duration outside (0, DURATION_MAX], or [0, ...] when `zero` says
     what 0 means; nan and inf are outside both."""
@@ -148,6 +162,9 @@ class Config:
     keep: int = default("keep")
     pin: tuple[str, ...] = default("pin")  # MODEL=VERSION each; `pins` reads them
     aliases: str = default("aliases")  # the object's name in each model folder; "" = none
+    include: tuple[str, ...] = default("include")  # glob patterns; `filters` compiles them
+    exclude: tuple[str, ...] = default("exclude")
+    refuse_pickle: bool = default("refuse_pickle")
     allow_empty_source: bool = default("allow_empty_source")
     max_delete: int | None = default("max_delete")
     anonymous: bool = default("anonymous")
@@ -199,8 +216,14 @@ class Config:
         """Model path -> the version --pin names."""
         return parse_pins(self.pin)
 
+    @property
+    def filters(self) -> Filters:
+        """--include and --exclude, compiled."""
+        return parse_filters(self.include, self.exclude)
+
     def __post_init__(self) -> None:
         parse_pins(self.pin)
+        parse_filters(self.include, self.exclude)
         if self.ready_marker is not None:
             object.__setattr__(self, "ready_marker", ready_marker_path(self.ready_marker))
         durations = [

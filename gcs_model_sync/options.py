@@ -85,6 +85,20 @@ OPTIONS: tuple[Option, ...] = (
            'The object in each model folder naming versions to keep installed, e.g. '
            '{"stable": 7, "canary": 9} (TF Serving version labels with --tfs-config); '
            '"" = none.', metavar="NAME"),
+    Option("include", list[str], (),
+           "Mirror only paths matching PATTERN (repeatable; the variable: space-separated). "
+           "rclone's globs on MODEL/VERSION/FILE paths relative to the prefix (archive members "
+           "as extracted, --model-files as MODEL/FILE): * ? ** [...] {a,b}; a leading / anchors "
+           "at the prefix, a trailing / names a folder. With any --include, what matches none "
+           "is left out.", metavar="PATTERN", many=True),
+    Option("exclude", list[str], (),
+           "Leave out paths matching PATTERN (repeatable; syntax as --include; an exclude wins "
+           "over an include). Left out: never downloaded nor extracted; a model or version left "
+           "out whole keeps what is installed of it (never pruned).",
+           metavar="PATTERN", many=True),
+    Option("refuse_pickle", bool, False,
+           "Reject a version holding a pickle: *.pkl, *.pickle, *.pt, *.pth, and a *.bin whose "
+           "bytes are a pickle or torch's zip (OpenVINO and other raw .bin weights pass)."),
     Option("allow_empty_source", bool, False,
            "Accept a listing with no versions: it may delete every managed version, and counts "
            "as success when nothing is installed."),

@@ -13,6 +13,7 @@ from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.phases.snapshot import Snapshot, required
 from gcs_model_sync.plan import deletions, signed
+from gcs_model_sync.plan.filters import Filtered
 from gcs_model_sync.plan.plan import Install, Plan
 from gcs_model_sync.report import install_state, known_failures
 from gcs_model_sync.source import partials
@@ -81,6 +82,8 @@ def plan_rows(
         rows.append(row | {"number": number, "state": "link", "reason": f.message})
     for vid in p.unmanaged:
         rows.append(_row("leave", vid, "unmanaged folder, not in bucket"))
+    if snap.filtered is not None:
+        rows += filter_rows(snap.filtered)
     pruned = {pr.managed.id for pr in p.prunes}
     for vid in p.outside_keep:
         if vid in pruned:  # installed: its prune row says it already
@@ -90,6 +93,28 @@ def plan_rows(
     guarded = bool(p.guard and p.prunes) or bool(p.empty)
     code = exit_code(guarded=guarded, failed=bool(p.rejections or p.problems or snap.refused))
     return Planned(rows, code, guarded, p.guard or p.empty, lines, decision)
+
+
+def filter_rows(f: Filtered) -> list[dict[str, Any]]:
+    """What --include/--exclude leave out, and what they and --refuse-pickle leave alone."""
+    by = "by --include/--exclude"
+    rows = [
+        {"action": "exclude", "version": m, "model": m, "number": None, "state": "filtered"}
+        | {"reason": f"model excluded {by}: not installed, what is installed left alone"}
+        for m in f.models
+    ]
+    rows += [
+        _row("exclude", v, f"excluded {by}: not installed", state="filtered") for v in f.versions
+    ]
+    for vid, n in sorted(f.excluded.items()):
+        rows.append(
+            _row("exclude", vid, f"{n} file(s) excluded {by}, never downloaded", state="files")
+        )
+    refused = {r.id for r in f.rejections}
+    for vid in f.left:
+        why = "its bucket version is rejected" if vid in refused else f"excluded {by}"
+        rows.append(_row("leave", vid, f"installed; {why}: left alone, not pruned"))
+    return rows
 
 
 def _row(action: str, vid: str, reason: str, **fields: Any) -> dict[str, Any]:
@@ -182,7 +207,7 @@ def _file_row(action: str, model: str, name: str, reason: str) -> dict[str, Any]
     }
 
 
-NOT_PENDING = ("leave", "skip", "pin", "alias", "keep")  # plan rows that change nothing
+NOT_PENDING = ("leave", "skip", "exclude", "pin", "alias", "keep")  # rows that change nothing
 
 
 def model_status(snap: Snapshot, planned: Planned) -> list[dict[str, Any]]:

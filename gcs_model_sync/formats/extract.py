@@ -24,6 +24,7 @@ from gcs_model_sync.diskio import (
     start_writeback,
 )
 from gcs_model_sync.errors import VersionRejected
+from gcs_model_sync.formats.members import Members
 from gcs_model_sync.formats.stream import COPY_CHUNK, Chunks
 
 
@@ -73,11 +74,15 @@ class Writer:
 
     Files are 0644 (0755 if executable) and folders 0755 whatever the process umask.
     Durability is not its job: workers.py syncs each batch of staged versions at once.
+    `members` says which files are written (the filters) and refuses pickles; a member it
+    leaves out is read past, never written, and a hard link to it is left out too.
     """
 
-    def __init__(self, root: Path, limits: Limits) -> None:
+    def __init__(self, root: Path, limits: Limits, members: Members | None = None) -> None:
         self.root = root
         self.limits = limits
+        self.members = members
+        self.skipped: set[str] = set()
         self.dirs: set[str] = set()
         self.links: list[tuple[str, str]] = []
         root.mkdir(parents=True, exist_ok=True)
@@ -88,12 +93,12 @@ class Writer:
         them): for a format that starts its extraction over another way."""
         shutil.rmtree(self.root, ignore_errors=True)
         self.limits.written = 0
-        return Writer(self.root, self.limits)
+        return Writer(self.root, self.limits, self.members)
 
     def _parent(self, rel: str) -> Path:
         parent = posixpath.dirname(rel)
         if parent and parent not in self.dirs:
-            self.mkdir(parent)
+            self.mkdir(parent, member=False)
         return self.root / rel
 
     def _refused(self, rel: str, exc: OSError) -> VersionRejected:
@@ -106,7 +111,19 @@ class Writer:
         why = exc.strerror
         return VersionRejected(f"{self.limits.where}: cannot create member {rel!r} ({why})")
 
-    def mkdir(self, rel: str) -> None:
+    def wanted(self, rel: str) -> bool:
+        return self.members is None or self.members.wanted(rel)
+
+    def _skip(self, rel: str, src: Chunks | None = None) -> None:
+        while src is not None and src.read(COPY_CHUNK):  # a zip member's CRC needs every byte
+            pass
+        self.skipped.add(rel)
+
+    def mkdir(self, rel: str, member: bool = True) -> None:
+        """A folder: an archive's folder `member` (one the filters leave out is not made), or
+        one a file needs."""
+        if member and not self.wanted(rel + "/"):
+            return self._skip(rel)
         path = self.root
         for part in rel.split("/"):
             path = path / part
@@ -124,6 +141,10 @@ class Writer:
 
     def file(self, rel: str, src: Chunks, mode: int = FILE_MODE) -> None:
         """A regular file; `mode` is what the archive records (objects have none)."""
+        if self.members is not None:
+            if not self.members.wanted(rel):
+                return self._skip(rel, src)
+            src = self.members.checked(rel, src, self.limits.where)
         path = self._parent(rel)
         perm = EXEC_MODE if mode & 0o111 else FILE_MODE
         try:
@@ -148,6 +169,8 @@ class Writer:
 
     def adopt(self, rel: str, src: Path) -> None:
         """A file already complete on this filesystem (a sliced download), moved in."""
+        if self.members is not None:
+            self.members.check_file(rel, src, self.limits.where)
         path = self._parent(rel)
         self.limits.add(src.stat().st_size)
         if os.path.lexists(path):  # rename would replace it: refuse as O_EXCL does
@@ -156,6 +179,8 @@ class Writer:
         os.rename(src, path)
 
     def symlink(self, rel: str, target: str) -> None:
+        if not self.wanted(rel):
+            return self._skip(rel)
         if not target or "\x00" in target:
             raise VersionRejected(f"{self.limits.where}: link {rel!r} has an empty or NUL target")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
@@ -171,6 +196,8 @@ class Writer:
         self.links.append((rel, target))
 
     def hardlink(self, rel: str, target_rel: str) -> None:
+        if not self.wanted(rel) or target_rel in self.skipped:
+            return self._skip(rel)
         target = self.root / target_rel
         parents = target_rel.split("/")[:-1]
         via_link = any(

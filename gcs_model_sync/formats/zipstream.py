@@ -239,7 +239,7 @@ def _central(inp: Stream, writer: Writer, where: str, seen: dict[str, _Sums]) ->
         listed.add(name)
         kind = stat.S_IFMT(ext_attr >> 16)
         rel = member_path(name, where)
-        if rel is None or kind == stat.S_IFDIR:
+        if rel is None or kind == stat.S_IFDIR or rel in writer.skipped:
             continue
         if kind in (0, stat.S_IFREG):
             if ext_attr >> 16 & 0o111 and not name.endswith("/"):  # written 0644: a local

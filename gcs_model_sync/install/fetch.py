@@ -19,12 +19,14 @@ from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.formats import archives, extract
 from gcs_model_sync.formats.extractor import ArchiveSource
+from gcs_model_sync.formats.members import Members
 from gcs_model_sync.formats.stream import Readable
 from gcs_model_sync.install import space
 from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.local.durability import remove_tree
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.logs import event
+from gcs_model_sync.plan import filters
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.source import partials, ranged
 from gcs_model_sync.source.reads import CHUNK, GzipDecoded, ObjectReader
@@ -158,7 +160,9 @@ def _stage_once(
     label = version.id.replace("/", "_")[-40:]
     workdir = paths.staging / f"{label}.{uuid.uuid4().hex[:12]}"
     tree = workdir / "tree"
-    writer = extract.Writer(tree, extract.Limits(config.max_version_size, name))
+    writer = extract.Writer(
+        tree, extract.Limits(config.max_version_size, name), _members(version, config)
+    )
     limits = writer.limits  # bytes written count against the reservation, not twice
     held.written = lambda: limits.written
     try:
@@ -168,6 +172,8 @@ def _stage_once(
         else:
             with _source(bucket, version.objects[0], paths, config, writer) as source:
                 writer = extractor.extract(source, writer)
+        if writer.skipped and not any(tree.iterdir()):
+            raise VersionRejected(f"{name}: --include/--exclude leave out every member")
         # A folder form's objects are the version's files as uploaded: never stripped.
         strip = None if version.form is Form.FOLDER else version.version
         content = extract.content_root(tree, name, strip)  # made durable by workers.py
@@ -175,6 +181,21 @@ def _stage_once(
         remove_tree(workdir)
         raise
     return Staged(version, workdir, content, writer.limits.written)
+
+
+def _members(version: RemoteVersion, config: Config) -> Members | None:
+    """What the Writer leaves out and refuses: the members of an archive the filters leave
+    out (a folder form's objects were left out of the plan already), and pickles."""
+    rules = config.filters
+    if not rules.active and not config.refuse_pickle:
+        return None
+    keep = None
+    if rules.active and version.form is not Form.FOLDER:
+
+        def keep(rel: str) -> bool:
+            return rules.keeps(filters.member_path(version.model, version.version, rel))
+
+    return Members(keep, config.refuse_pickle)
 
 
 @contextlib.contextmanager

@@ -18,8 +18,9 @@ from gcs_model_sync.local.scan import LocalView, scan
 from gcs_model_sync.local.state import State, StateError, load_state
 from gcs_model_sync.logs import event
 from gcs_model_sync.phases import aliases, peek
-from gcs_model_sync.plan import links
+from gcs_model_sync.plan import filters, links
 from gcs_model_sync.plan.completeness import Rules
+from gcs_model_sync.plan.filters import Filtered
 from gcs_model_sync.plan.plan import Plan, PlanOptions, make_plan
 from gcs_model_sync.plan.signed import Required
 from gcs_model_sync.retry import StopToken
@@ -36,6 +37,7 @@ class Snapshot:
     plan: Plan
     state: State  # the state file as read; a pass changes it as it goes
     refused: tuple[Failure, ...] = ()  # what a symbolic link below DEST kept out of the plan
+    filtered: Filtered | None = None  # what --include/--exclude/--refuse-pickle took out
 
 
 def inspect(config: Config, stop: StopToken) -> Snapshot:
@@ -61,12 +63,15 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
     files = listed_files(objects, config.source.prefix, models) if config.model_files else None
     if files and config.aliases:  # the aliases object is read for the plan, not mirrored
         files = [f for f in files if f.name != config.aliases]
-    named = aliases.read(bucket, objects, models, config.aliases) if config.aliases else {}
+    rules = filters.Rules(config.filters, config.refuse_pickle, config.ready_marker)
+    filtered = filters.apply(groups, files, local, rules)
+    kept = {model for model, _version, _form in filtered.groups}  # an excluded model's: unread
+    named = aliases.read(bucket, objects, kept, config.aliases) if config.aliases else {}
     # A few model files' bytes decide completeness (completeness.to_read): read, then planned again.
     make = functools.partial(
         make_plan,
-        groups,
-        local,
+        filtered.groups,
+        filtered.local,
         PlanOptions(
             keep=config.keep,
             allow_empty_source=config.allow_empty_source,
@@ -77,14 +82,14 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             manifests=manifests(objects, config.source.prefix),
             required=required(config),
         ),
-        files=files,
+        files=filtered.files,
         aliases=named,
     )
-    plan = peek.planned(bucket, lambda facts: make(facts=facts))
+    plan = filters.merged(peek.planned(bucket, lambda facts: make(facts=facts)), filtered)
     plan, refused = links.refuse(plan, paths.dest, local.links)
     for f in refused:
         event(logging.ERROR, "link_refused", f.message, model=f.model)
-    return Snapshot(objects, local, plan, state, refused)
+    return Snapshot(objects, local, plan, state, refused, filtered)
 
 
 def required(config: Config) -> Required:
