@@ -123,28 +123,19 @@ def _stage(
     try:
         if pinned is not None:
             pinned.check(bucket, v, staged.content, staged.workdir)
-    except ManifestRefused as exc:
+        if check is not None:
+            where = fetch.where(bucket, v)
+            outcome = check.check(v.model, v.version, staged.content, where, bucket.stop)
+            report.verify_runs.append(outcome)
+    except (ManifestRefused, VerifyRefused) as exc:
+        if isinstance(exc, VerifyRefused):
+            report.verify_runs.append(exc.outcome)
         report.refusals[v.id] = (v.fingerprint, str(exc))
         remove_tree(staged.workdir)
         raise
     except BaseException:
         remove_tree(staged.workdir)
         raise
-    if check is None:
-        return staged
-    try:
-        outcome = check.check(
-            v.model, v.version, staged.content, fetch.where(bucket, v), bucket.stop
-        )
-    except VerifyRefused as exc:
-        report.verify_runs.append(exc.outcome)
-        report.refusals[v.id] = (v.fingerprint, str(exc))
-        remove_tree(staged.workdir)
-        raise
-    except BaseException:
-        remove_tree(staged.workdir)
-        raise
-    report.verify_runs.append(outcome)
     return staged
 
 
