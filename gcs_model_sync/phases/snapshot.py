@@ -66,6 +66,7 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             max_delete=config.max_delete,
             rules=Rules(bucket_now(listing, config), config.settle, config.ready_marker),
             source=str(config.source),
+            link_unchanged=config.link_unchanged,
         ),
         files=files,
     )

@@ -17,6 +17,7 @@ from gcs_model_sync.plan import completeness
 from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
+from gcs_model_sync.plan.reuse import Reuse, plan_reuse
 from gcs_model_sync.plan.versions import (
     Rejection,
     RemoteVersion,
@@ -38,6 +39,7 @@ class PlanOptions:
     max_delete: int | None = None
     rules: Rules = field(default_factory=Rules)
     source: str = "the source"
+    link_unchanged: bool = True  # plan_reuse: files an installed version holds are linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class Plan:
     files_in_sync: tuple[str, ...] = ()
     files_left: tuple[str, ...] = ()
     files_forget: tuple[str, ...] = ()  # ours in the state, gone from disk and from the bucket
+    reuse: tuple[Reuse, ...] = ()  # --link-unchanged: files of installs linked, not downloaded
 
 
 def _waits(
@@ -212,6 +215,7 @@ def make_plan(
         files_in_sync=files_in_sync,
         files_left=files_left,
         files_forget=files_forget,
+        reuse=plan_reuse((i.version for i in installs), local) if options.link_unchanged else (),
     )
 
 
