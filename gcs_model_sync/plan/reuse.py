@@ -68,6 +68,9 @@ def plan_reuse(versions: Iterable[RemoteVersion], local: LocalView) -> tuple[Reu
     """For each folder-form version, the installed version of its model it shares the most
     bytes with (the newest of equals), and which of its files to link from there. A version
     being replaced counts: its old files are linked before the old folder is retired."""
+    folders = [v for v in versions if v.form is Form.FOLDER]
+    if not folders:  # a no-op pass looks at no installed version
+        return ()
     by_model: dict[str, list[Managed]] = defaultdict(list)
     for m in local.managed.values():
         if (
@@ -79,8 +82,8 @@ def plan_reuse(versions: Iterable[RemoteVersion], local: LocalView) -> tuple[Reu
         ):
             by_model[m.model].append(m)
     out = []
-    for v in versions:
-        if v.form is not Form.FOLDER or not by_model.get(v.model):
+    for v in folders:
+        if not by_model.get(v.model):
             continue
         best: tuple[int, int, Managed, tuple[Link, ...]] | None = None
         for m in by_model[v.model]:
