@@ -24,11 +24,12 @@ if __name__ == "__main__":  # run as a script: make `bench` and `tests.support` 
     sys.path.insert(0, str(BENCH.parent))
 
 from bench import report  # noqa: E402
+from bench.incremental import w7_incremental  # noqa: E402
 from bench.shaped import parse_rate  # noqa: E402
 from bench.tools import all_tools  # noqa: E402
 from bench.workloads import SPECS, CaseResult, LinkOptions, run_workload, w4_plan  # noqa: E402
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W7")
 TOOLS = "rclone,rclone+extract,seed,gcloud,rclone-copy,gcloud-cp,ours"
 
 
@@ -121,7 +122,7 @@ def selected(only: str) -> dict[str, list[Any]]:
     chosen: dict[str, list[Any]] = {}
     for w in WORKLOADS:
         specs = [s for s in SPECS if s.id.startswith(w) and any(s.id.startswith(t) for t in tokens)]
-        if specs or (w in tokens and w == "W4"):
+        if specs or (w in ("W4", "W7") and any(t.split("-")[0] == w for t in tokens)):
             chosen[w] = specs
     return chosen
 
@@ -139,10 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     results: list[CaseResult] = []
     extra: list[str] = []
     start = time.perf_counter()
+    failed_w7 = False
     for name, specs in selected(args.only).items():
         if name == "W4":
             extra.append(w4_plan())
             print(extra[-1])
+            continue
+        if name == "W7":
+            line, incremental = w7_incremental(
+                args.workdir, args.scale, args.runs, args.ours_python, args.ours_repo, args.keep
+            )
+            extra.append(line)
+            print(line)
+            failed_w7 = bool(incremental["problems"])
             continue
         results += run_workload(name, specs, tools, args.workdir, args.scale, args.runs,
                                 args.workers, args.backend, keep=args.keep,
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(path, args.out / f"latest{path.suffix}")
     print(f"\nwritten: {args.out / stamp}.json, .md (and latest.*)")
     failed = [s for r in results for s in [*r.samples, *r.primed.values()] if not s.ok]
-    return 1 if failed else 0
+    return 1 if failed or failed_w7 else 0
 
 
 if __name__ == "__main__":

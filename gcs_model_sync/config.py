@@ -190,6 +190,7 @@ class Config:
     list_page_size: int = default("list_page_size")  # the API maximum: fewest list requests
     max_version_size: int = default("max_version_size")
     min_free_space: int = default("min_free_space")
+    link_unchanged: bool = default("link_unchanged")  # hard-link files an installed version holds
     # sidecar (`run`) and hooks
     interval: float = default("interval")
     jitter: float = default("jitter")

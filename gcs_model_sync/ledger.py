@@ -27,6 +27,7 @@ from gcs_model_sync.local.state import (
     State,
     save_state,
 )
+from gcs_model_sync.plan.reuse import crc_of
 from gcs_model_sync.report import Report
 
 if TYPE_CHECKING:
@@ -91,8 +92,13 @@ class Ledger:
         objects = (
             {e.relpath: e.obj.generation for e in v.entries} if v.form is Form.FOLDER else None
         )
+        sums = (
+            {e.relpath: (e.obj.size, crc) for e in v.entries if (crc := crc_of(e.obj))}
+            if v.form is Form.FOLDER
+            else None
+        )
         self.state.versions[v.id] = Managed(
-            v.model, v.version, v.fingerprint, nbytes, time.time(), objects
+            v.model, v.version, v.fingerprint, nbytes, time.time(), objects, sums
         )
         self.report.published.append(v.id)
         self._changed(folder)

@@ -162,6 +162,10 @@ OPTIONS: tuple[Option, ...] = (
            "Time to wait for another run on the same --dest; 0 = no wait.", WRITERS, D),
     Option("max_version_size", int, "64G", "Reject a version that extracts to more than this.",
            WRITERS, S),
+    Option("link_unchanged", bool, True,
+           "A folder-form version's files that an installed version of the model holds (same "
+           "size and CRC-32C, checked on disk) are hard-linked from it, not downloaded.",
+           ("once", "plan", "run")),
     Option("min_free_space", int, "0",
            "Leave at least this much free on --dest; a version that would not fit fails.",
            WRITERS, S),

@@ -158,3 +158,23 @@ def test_a_change_saves_at_most_once_a_second(
     keeper.published(install_of("a/2.zip").version, 1, paths.dest / "a")
     assert saves == [1]
     assert keeper.dirty
+
+
+def test_a_folder_version_records_the_size_and_crc_of_each_file_it_may_be_linked_from(
+    paths: Paths,
+) -> None:
+    objects = [
+        RemoteObject("m/3/a.bin", 1, 5, "AAAAAA=="),
+        RemoteObject("m/3/z.gz", 1, 7, "BBBBBB==", encoding="gzip"),  # CRC of stored bytes
+        RemoteObject("m/3/empty", 1, 0, "AAAAAA=="),
+    ]
+    [((model, version, form), es)] = group(objects, "").items()
+    v = RemoteVersion(model, version, form, tuple(es), fingerprint(form, es))
+    archive = install_of("m/4.zip").version
+    keeper = Ledger(paths, State(), "s", Report())
+    keeper.published(v, 12, paths.dest / "m")
+    keeper.published(archive, 9, paths.dest / "m")
+    keeper.save()
+    state = load_state(paths)
+    assert state.versions["m/3"].sums == {"a.bin": (5, "AAAAAA==")}
+    assert state.versions["m/4"].sums is None

@@ -95,7 +95,10 @@ def parameter(option: Option) -> inspect.Parameter:
         kw["metavar"] = option.metavar
     if option.count:
         kw["count"] = True
-    names = (option.flag, option.short) if option.short else (option.flag,)
+    flag = option.flag
+    if option.type is bool and option.default is True:  # on by default: it needs an off switch
+        flag += f"/--no-{flag[2:]}"
+    names = (flag, option.short) if option.short else (flag,)
     info = typer.Option(*names, envvar=option.envvar, help=option.help, show_envvar=True, **kw)
     annotation: Any = Annotated[option.type, info]
     return inspect.Parameter(

@@ -12,7 +12,7 @@ from gcs_model_sync.errors import exit_code
 from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.phases.snapshot import Snapshot, required
-from gcs_model_sync.plan import deletions, signed
+from gcs_model_sync.plan import deletions, reuse, signed
 from gcs_model_sync.plan.filters import Filtered
 from gcs_model_sync.plan.plan import Install, Plan
 from gcs_model_sync.report import install_state, known_failures
@@ -38,7 +38,8 @@ def plan_rows(
 ) -> Planned:
     """Every row `once` would act on, with structured fields: `version` (the id, `m/3`),
     `model`, `number`, `action`, `state` (installs: new, failed, resuming, replace,
-    reinstall), `reason`, sizes (`download_bytes`, `disk_bytes`, `resume_bytes`)."""
+    reinstall), `reason`, sizes (`download_bytes`, `disk_bytes`, `resume_bytes`), and what
+    an install links instead of downloading (`linked_from`, `linked_files`, `linked_bytes`)."""
     p = snap.plan
     rows = [_install_row(i, snap, Paths(config.dest).partial) for i in p.installs]
     for row, i in zip(rows, p.installs, strict=True):
@@ -150,6 +151,9 @@ def _install_row(i: Install, snap: Snapshot, partial: Path) -> dict[str, Any]:
             if state == "resuming"
             else (f"{reason}; resumes with {human(resume)} on disk")
         )
+    links = reuse.find(snap.plan.reuse, v.id)
+    if links is not None:
+        reason = f"{reason}; {links.describe()}"
     return _row(
         "replace" if i.replaces else "fetch",
         v.id,
@@ -158,10 +162,13 @@ def _install_row(i: Install, snap: Snapshot, partial: Path) -> dict[str, Any]:
         form=str(v.form),
         objects=len(v.entries),
         bytes=v.size,
-        download_bytes=v.size,
+        download_bytes=v.size if links is None else links.download_bytes,
         disk_bytes=have.bytes or None if have and i.replaces else None,
         resume_bytes=resume,
         error=error,
+        linked_from=links.source.id if links else None,
+        linked_files=len(links.links) if links else 0,
+        linked_bytes=links.linked_bytes if links else 0,
     )
 
 

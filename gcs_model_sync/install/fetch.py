@@ -6,30 +6,27 @@ which is on the same filesystem as the versions so that publishing is a rename.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from gcs_model_sync import diskio, retry, units
+from gcs_model_sync import retry, units
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ChecksumMismatch, VersionRejected
 from gcs_model_sync.formats import archives, extract
-from gcs_model_sync.formats.extractor import ArchiveSource
 from gcs_model_sync.formats.members import Members
-from gcs_model_sync.formats.stream import Readable
-from gcs_model_sync.install import space
-from gcs_model_sync.layout import Form, RemoteObject
+from gcs_model_sync.install import reuse, sources, space
+from gcs_model_sync.layout import Entry, Form, RemoteObject
 from gcs_model_sync.local.durability import remove_tree
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.logs import event
 from gcs_model_sync.plan import filters
+from gcs_model_sync.plan.reuse import Reuse
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.source import partials, ranged
-from gcs_model_sync.source.reads import CHUNK, GzipDecoded, ObjectReader
 from gcs_model_sync.source.remote import Bucket
 
 _T = TypeVar("_T")
@@ -41,6 +38,12 @@ class Staged:
     workdir: Path  # remove after publishing
     content: Path  # the folder that becomes DEST/<model>/<version>
     nbytes: int
+    linked: tuple[int, int] = (0, 0)  # files and bytes hard-linked, not downloaded
+
+
+class _Job(NamedTuple):
+    held: space.Reservation
+    reuse: Reuse | None  # the files an installed version holds already
 
 
 def where(bucket: Bucket, version: RemoteVersion) -> str:
@@ -52,8 +55,15 @@ def where(bucket: Bucket, version: RemoteVersion) -> str:
     return f"gs://{bucket.source.bucket}/{folder}"
 
 
-def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) -> Staged:
-    """Stage a version; a checksum mismatch restarts it from scratch.
+def stage(
+    bucket: Bucket,
+    version: RemoteVersion,
+    paths: Paths,
+    config: Config,
+    links: Reuse | None = None,
+) -> Staged:
+    """Stage a version, linking what `links` names (install/reuse.py); a checksum mismatch
+    restarts it from scratch.
 
     Only that: every request has used its own retry budget already, and retrying the version
     around it would multiply the budget (--retry-attempts squared requests for a lasting 503).
@@ -61,7 +71,7 @@ def stage(bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config) 
     name = where(bucket, version)
     with reserve(bucket, version, paths, config, name) as held:
         return until_intact(
-            lambda: _stage_once(bucket, version, paths, config, held),
+            lambda: _stage_once(bucket, version, paths, config, _Job(held, links)),
             f"staging {name}",
             bucket,
             config,
@@ -116,7 +126,7 @@ def reserve(
     bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, name: str
 ) -> space.Reservation:
     """Claim the version's expected size (extracted where its archive states it, else stored:
-    every form extracts while it downloads; rare zips spool, see _Streamed) from the budget that
+    every form extracts while it downloads; rare zips spool, see sources.py) from the budget that
     workers share, or raise InsufficientSpace before a byte is read. Held until its staging
     is complete (its bytes are on disk then, and publishing is a rename) or removed.
 
@@ -153,7 +163,7 @@ def reserve(
 
 
 def _stage_once(
-    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, held: space.Reservation
+    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, job: _Job
 ) -> Staged:
     name = where(bucket, version)
     # A short, readable, unique name: the version id may be as long as a path allows.
@@ -164,13 +174,15 @@ def _stage_once(
         tree, extract.Limits(config.max_version_size, name), _members(version, config)
     )
     limits = writer.limits  # bytes written count against the reservation, not twice
-    held.written = lambda: limits.written
+    job.held.written = lambda: limits.written  # linked files too: they need no room
     try:
         extractor = archives.REGISTRY.extractor(version.form)
+        left = version.entries
         if extractor is None:
-            writer = _folder(bucket, version, paths, config, writer)
+            left = reuse.link_unchanged(job.reuse, version, paths, writer)
+            writer = _folder(bucket, left, paths, config, writer)
         else:
-            with _source(bucket, version.objects[0], paths, config, writer) as source:
+            with sources.archive(bucket, version.objects[0], paths, config, writer) as source:
                 writer = extractor.extract(source, writer)
         if writer.skipped and not any(tree.iterdir()):
             raise VersionRejected(f"{name}: --include/--exclude leave out every member")
@@ -180,7 +192,9 @@ def _stage_once(
     except BaseException:
         remove_tree(workdir)
         raise
-    return Staged(version, workdir, content, writer.limits.written)
+    fetched = sum(e.obj.size for e in left)
+    linked = (len(version.entries) - len(left), version.size - fetched)
+    return Staged(version, workdir, content, writer.limits.written, linked)
 
 
 def _members(version: RemoteVersion, config: Config) -> Members | None:
@@ -198,123 +212,12 @@ def _members(version: RemoteVersion, config: Config) -> Members | None:
     return Members(keep, config.refuse_pickle)
 
 
-@contextlib.contextmanager
-def _sliced(
-    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config
-) -> Iterator[ranged.Download]:
-    """A big object by parallel ranges into DEST/.gcs-model-sync/partial. Removed once used
-    (or refused: a corrupt archive is not kept); kept, with its progress, when the pass stops
-    first, for the next pass to resume."""
-    download = ranged.Download(bucket, obj, paths.partial, config.slice_size)
-    if download.resumed:
-        event(
-            logging.INFO,
-            "resumed",
-            f"gs://{bucket.source.bucket}/{obj.name}: resuming, {download.resumed} of "
-            f"{obj.size} bytes already on disk",
-            object=obj.name,
-            bytes=download.resumed,
-        )
-    with download:  # on the way out: readers stopped, progress recorded if the file is left
-        try:
-            yield download
-        except VersionRejected:
-            download.discard()
-            raise
-        download.discard()
-
-
-@contextlib.contextmanager
-def _source(
-    bucket: Bucket, obj: RemoteObject, paths: Paths, config: Config, writer: extract.Writer
-) -> Iterator[ArchiveSource]:
-    """The archive object for its format's extractor: read by parallel ranges into a partial
-    file when big, else streamed (and spooled beside `writer`'s tree if the format needs a
-    seekable copy)."""
-    if ranged.wanted(obj, config, archive=True):
-        with _sliced(bucket, obj, paths, config) as download:
-            yield _Sliced(download)
-        return
-    yield _Streamed(bucket, obj, writer.root.parent / "archive", writer.limits)
-
-
-class _Sliced:
-    """A big archive: its bytes as the parallel ranges land, and the finished file."""
-
-    def __init__(self, download: ranged.Download) -> None:
-        self.download = download
-
-    def stream(self, extract_all: Callable[[Readable], None]) -> None:
-        _checked(self.download, lambda: extract_all(self.download))
-
-    @contextlib.contextmanager
-    def local(self) -> Iterator[Path]:
-        yield self.download.wait()  # removed with the partial download (see _sliced)
-
-
-class _Streamed:
-    """An archive read in one request (decoded when stored gzip-encoded), spooled to `spool`
-    only when a seekable copy is asked for."""
-
-    def __init__(
-        self, bucket: Bucket, obj: RemoteObject, spool: Path, limits: extract.Limits
-    ) -> None:
-        self.bucket, self.obj, self.spool, self.limits = bucket, obj, spool, limits
-
-    def stream(self, extract_all: Callable[[Readable], None]) -> None:
-        with self.bucket.open(self.obj) as reader:
-            content = reader.content()  # a .tar.gz stored gzip-encoded (`gsutil -Z`) is gzip twice
-            _checked(content, lambda: extract_all(content))
-
-    @contextlib.contextmanager
-    def local(self) -> Iterator[Path]:
-        limits, name = self.limits, self.limits.where
-        with self.bucket.open(self.obj) as reader, open(self.spool, "wb") as out:
-            content = reader.content()
-            spooled = 0
-            try:
-                while chunk := content.read(CHUNK):
-                    out.write(chunk)
-                    spooled += len(chunk)
-                    if content is not reader and spooled > limits.max_bytes:  # a gzip bomb
-                        raise VersionRejected(
-                            f"{name}: decodes to more than --max-version-size "
-                            f"{limits.max_bytes} bytes"
-                        )
-            except OSError as exc:
-                diskio.raise_space(exc, name)
-                raise
-            content.verify()
-        try:
-            yield self.spool
-        finally:
-            self.spool.unlink(missing_ok=True)  # the archive never outlives its extraction
-
-
-def _checked(
-    content: ObjectReader | GzipDecoded | ranged.Download, extract_all: Callable[[], None]
-) -> None:
-    """Extract, then verify the object's checksum over every byte, read or not (and, for an
-    object stored gzip-encoded, decode the rest, so that gzip's own trailer is checked).
-
-    When extraction calls the archive corrupt, a checksum failure is the better explanation
-    (bytes damaged in transit), and that one is retried.
-    """
-    reader = content.reader if isinstance(content, GzipDecoded) else content
-    try:
-        extract_all()
-    except VersionRejected:
-        reader.verify()
-        raise
-    content.verify()
-
-
 def _folder(
-    bucket: Bucket, version: RemoteVersion, paths: Paths, config: Config, writer: extract.Writer
+    bucket: Bucket, entries: tuple[Entry, ...], paths: Paths, config: Config, writer: extract.Writer
 ) -> extract.Writer:
-    for entry in sorted(version.entries, key=lambda e: e.relpath):
+    for entry in sorted(entries, key=lambda e: e.relpath):
         if ranged.wanted(entry.obj, config):
-            with _sliced(bucket, entry.obj, paths, config) as download:
+            with sources.by_ranges(bucket, entry.obj, paths, config) as download:
                 writer.adopt(entry.relpath, download.wait())
             continue
         write_object(bucket, entry.obj, writer, entry.relpath)

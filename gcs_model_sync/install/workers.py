@@ -30,6 +30,7 @@ from gcs_model_sync.install.verify import Verify
 from gcs_model_sync.local.durability import remove_tree, sync_trees
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
+from gcs_model_sync.plan import reuse
 from gcs_model_sync.plan.plan import Install
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import Report, local_failure
@@ -119,7 +120,7 @@ def _stage(
     """Stage a version, check its manifests, then --verify it; a refused one is removed and
     remembered."""
     bucket, report = run.bucket, run.report
-    staged = fetch.stage(bucket, v, run.paths, run.config)
+    staged = fetch.stage(bucket, v, run.paths, run.config, reuse.find(run.plan.reuse, v.id))
     try:
         if pinned is not None:
             pinned.check(bucket, v, staged.content, staged.workdir)
@@ -223,15 +224,20 @@ def _publish_one(
     finally:
         discard(staged.workdir)
     run.ledger.published(v, staged.nbytes, target.parent)
+    files, linked = staged.linked
     event(
         logging.INFO,
         "published",
-        f"published {v.id} ({label}, download {units.human(v.size)}, "
-        f"on disk {units.human(staged.nbytes)})",
+        f"published {v.id} ({label}, download {units.human(v.size - linked)}, "
+        f"on disk {units.human(staged.nbytes)}"
+        + (f", {files} file(s) linked from an installed version" if files else "")
+        + ")",
         model=v.model,
         version=v.version,
         bytes=staged.nbytes,
-        download_bytes=v.size,
+        download_bytes=v.size - linked,
+        linked_files=files,
+        linked_bytes=linked,
         reason=label,
     )
 

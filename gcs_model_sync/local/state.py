@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from gcs_model_sync.layout import STATE_DIR, VERSION_RE, version_id
 from gcs_model_sync.local import safepath
@@ -26,6 +26,9 @@ class Managed:
     # Folder form: relpath -> generation as installed, so a delete in progress in the bucket
     # (a strict part of this, unchanged) is told apart from a re-upload. None for archives.
     objects: dict[str, int] | None = None
+    # Folder form: relpath -> (size, CRC-32C) of the objects installed (gzip-encoded ones
+    # left out: their CRC is of the stored bytes), what a later version may link (reuse.py).
+    sums: dict[str, tuple[int, str]] | None = None
 
     @property
     def id(self) -> str:
@@ -118,6 +121,8 @@ def _parse_state(raw: object) -> State:
             and all(isinstance(k, str) and type(g) is int for k, g in m.objects.items())
         ):
             raise TypeError(f"bad objects in entry for {m.id!r}")
+        if m.sums is not None:
+            m = replace(m, sums=_sums(m.sums, m.id))
         if not VERSION_RE.fullmatch(m.version) or _escapes(m.model.split("/") if m.model else []):
             raise ValueError(f"bad entry {item!r}")
         managed[m.id] = m
@@ -146,6 +151,26 @@ def _parse_state(raw: object) -> State:
             raise TypeError(f"bad failure {item!r}")
         failed[vid] = last  # only shown by `status`
     return State(managed, files, refused, failed)
+
+
+def _sums(raw: object, vid: str) -> dict[str, tuple[int, str]]:
+    """A version's recorded sizes and CRCs: they name files below its folder to link from
+    (each checked on disk first), so no path may leave it."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"bad sums in entry for {vid!r}")
+    out = {}
+    for rel, item in raw.items():
+        if not (
+            isinstance(rel, str)
+            and not _escapes(rel.split("/"))
+            and isinstance(item, list | tuple)
+            and len(item) == 2
+            and type(item[0]) is int
+            and isinstance(item[1], str)
+        ):
+            raise TypeError(f"bad sums in entry for {vid!r}")
+        out[rel] = (item[0], item[1])
+    return out
 
 
 def _escapes(parts: list[str]) -> bool:

@@ -31,8 +31,9 @@ def deliver(run: Pass) -> None:
 
 def _install(run: Pass, plan: Plan) -> None:
     """Every install of the plan, watched when the caller shows progress."""
-    total = sum(i.version.size for i in plan.installs)
     order = [i.version.id for i in plan.installs]
+    linked = sum(r.linked_bytes for r in plan.reuse if r.version in set(order))  # not read
+    total = sum(i.version.size for i in plan.installs) - linked
     report, counters = run.report, run.bucket.counters
 
     def in_flight() -> list[str]:

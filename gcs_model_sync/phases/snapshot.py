@@ -81,6 +81,7 @@ def snapshot(config: Config, paths: Paths, listing: Listing, bucket: Bucket) -> 
             pins=config.pins,
             manifests=manifests(objects, config.source.prefix),
             required=required(config),
+            link_unchanged=config.link_unchanged,
         ),
         files=filtered.files,
         aliases=named,

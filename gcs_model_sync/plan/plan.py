@@ -28,6 +28,7 @@ from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
 from gcs_model_sync.plan.pins import Aliases, Hold, Problem, holds
+from gcs_model_sync.plan.reuse import Reuse, plan_reuse
 from gcs_model_sync.plan.signed import Required, unpinned
 from gcs_model_sync.plan.versions import (
     Rejection,
@@ -54,6 +55,7 @@ class PlanOptions:
     pins: Mapping[str, int] = field(default_factory=dict)  # --pin: model -> version
     manifests: Mapping[tuple[str, str], Manifests] = field(default_factory=dict)
     required: Required = field(default_factory=Required)
+    link_unchanged: bool = True  # plan_reuse: files an installed version holds are linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class Plan:
     holds: Mapping[str, Hold] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
     kept: tuple[str, ...] = ()
+    reuse: tuple[Reuse, ...] = ()  # --link-unchanged: files of installs linked, not downloaded
 
 
 def _waits(
@@ -239,6 +242,7 @@ def make_plan(
         holds=held_in_place,
         problems=tuple(problems),
         kept=tuple(kept),
+        reuse=plan_reuse((i.version for i in installs), local) if options.link_unchanged else (),
     )
 
 

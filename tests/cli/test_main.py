@@ -104,6 +104,7 @@ def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, An
         ("max_version_size", "10M", ["--max-version-size", "2G"], "max_version_size",
          10 * 1024**2, 2 * 1024**3),
         ("min_free_space", "1K", ["--min-free-space", "512"], "min_free_space", 1024, 512),
+        ("link_unchanged", "0", ["--link-unchanged"], "link_unchanged", False, True),
         ("on_change", "echo env", ["--on-change", "echo flag"], "on_change",
          "echo env", "echo flag"),
         ("hook_timeout", "3", ["--hook-timeout", "4"], "hook_timeout", 3.0, 4.0),

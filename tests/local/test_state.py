@@ -176,3 +176,18 @@ def test_the_last_failure_of_each_version_round_trips_and_a_bad_one_is_refused(
     atomic_write(paths.state_file, json.dumps(doc).encode())
     with pytest.raises(StateError):
         load_state(paths)
+
+
+def test_recorded_sums_round_trip_and_one_that_could_reach_elsewhere_is_refused(
+    paths: Paths,
+) -> None:
+    sums = {"a.bin": (5, "AAAAAA=="), "sub/b.bin": (7, "BBBBBB==")}
+    m = Managed("m", "3", "fp", 12, 1.0, {"a.bin": 1, "sub/b.bin": 1}, sums)
+    save_state(paths, State({m.id: m}), "gs://b/")
+    assert load_state(paths).versions == {m.id: m}
+    for bad in ({"../x": [1, "A"]}, {"a": [1]}, {"a": ["1", "A"]}, {"a": 1}, ["a"]):
+        entry = {"model": "m", "version": "3", "fingerprint": "fp", "sums": bad}
+        doc = {"format": 1, "source": "gs://b/", "versions": {"m/3": entry}}
+        atomic_write(paths.state_file, json.dumps(doc).encode())
+        with pytest.raises(StateError):
+            load_state(paths)
