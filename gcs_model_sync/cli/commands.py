@@ -103,6 +103,9 @@ def run(sources: Sources) -> int:
     from gcs_model_sync.serve.metrics import Labelled, Metrics
 
     config = _checked(sources)
+    for name, c in sources:
+        with logs.about(name):
+            log_start("run", c)
     watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
     with stop_on_signals() as stop, _one_lock(sources, stop):
         loops = [

@@ -232,6 +232,11 @@ def test_run_serves_metrics_labelled_per_source(many: Many) -> None:
         assert metric(port, 'gcs_model_sync_consecutive_failures{source="vision"}') == 0
         assert get(port, "/healthz")[0] == 200
         assert proc.poll() is None
+    assert proc.stderr is not None
+    log = proc.stderr.read()
+    for name in ("vision", "nlp"):  # each source's start line and its config
+        assert f"[{name}] gcs-model-sync " in log
+        assert f" run {many.url(getattr(many, name))}/ -> {many.dest / name}" in log
 
 
 def test_readyz_waits_for_every_source_and_one_failing_never_stops_the_others(
