@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import NoReturn
 
 EXIT_OK = 0
@@ -26,6 +27,16 @@ def exit_code(
     if error is not None or (failed and not guarded):
         return EXIT_FAILED
     return EXIT_GUARD if guarded else EXIT_OK
+
+
+def worst(codes: Iterable[int]) -> int:
+    """The exit code of several sources' outcomes: the worst of theirs, ranked as exit_code
+    ranks one outcome (a signal, usage, a guard, a failure, success); 0 for none."""
+
+    def rank(code: int) -> int:
+        return code if code >= 128 else (EXIT_OK, EXIT_FAILED, EXIT_GUARD, EXIT_USAGE).index(code)
+
+    return max(codes, key=rank, default=EXIT_OK)
 
 
 class SyncError(Exception):

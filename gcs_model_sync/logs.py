@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from gcs_model_sync.redaction import redact
@@ -19,8 +21,27 @@ LogFormat = Literal["text", "json"]
 log = logging.getLogger("gcs_model_sync")
 
 
+# The source a line is about, when one process syncs several: passes run one at a time, so
+# one value is right for every thread of the pass in progress.
+_source: str = ""
+
+
 def event(level: int, name: str, message: str, **fields: Any) -> None:
+    if _source:
+        message, fields = f"[{_source}] {message}", {"source_name": _source, **fields}
     log.log(level, message, extra={"event": name, "fields": fields})
+
+
+@contextmanager
+def about(source: str) -> Iterator[None]:
+    """Every event inside names `source` (text: `[source] ` first; JSON: `source_name`);
+    "" names none, as a single source's lines always were."""
+    global _source
+    before, _source = _source, source
+    try:
+        yield
+    finally:
+        _source = before
 
 
 def _ts(record: logging.LogRecord) -> str:

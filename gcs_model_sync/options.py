@@ -75,6 +75,9 @@ OPTIONS: tuple[Option, ...] = (
            metavar="<path>"),
     Option("dest", str, REQUIRED, "Local model base path; only read, never created.", READERS,
            metavar="<path>"),
+    Option("config", Path | None, None,
+           "A TOML or YAML file of options, and of sources: each mirrored into its own "
+           "sub-folder of --dest (flags and variables win over it).", metavar="<file>"),
     # Options that matter to every command, `plan` and `status` included (they list and plan).
     Option("keep", int, 0, "Keep the newest N versions per model; 0 = all."),
     Option("pin", list[str], (),
@@ -197,6 +200,13 @@ OPTIONS: tuple[Option, ...] = (
            "text or json (one document on stdout); default: json with --log-format json.",
            READERS),
 )  # fmt: skip
+
+
+# What one process shares, so a --config file sets it at its top level only, never per source.
+PROCESS_WIDE = frozenset({
+    "interval", "jitter", "max_failures", "http_port", "http_host", "stuck_after", "log_format",
+    "verbose", "quiet", "output", "lock_timeout", "workers", "connections", "bwlimit",
+})  # fmt: skip
 
 
 def of(command: str) -> list[Option]:

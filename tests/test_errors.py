@@ -17,6 +17,7 @@ from gcs_model_sync.errors import (
     VersionRejected,
     exit_code,
     os_error,
+    worst,
 )
 
 
@@ -55,3 +56,22 @@ def test_os_error_is_one_line_naming_the_file() -> None:
     exc.filename = "/models/x"
     assert os_error(exc) == "Read-only file system (/models/x)"
     assert os_error(OSError("plain")) == "plain"
+
+
+@pytest.mark.parametrize(
+    ("codes", "code"),
+    [
+        ([], EXIT_OK),
+        ([EXIT_OK, EXIT_OK], EXIT_OK),
+        ([EXIT_OK, EXIT_FAILED], EXIT_FAILED),
+        ([EXIT_FAILED, EXIT_GUARD, EXIT_OK], EXIT_GUARD),  # as exit_code: a guard over a failure
+        ([EXIT_GUARD, EXIT_USAGE], EXIT_USAGE),
+        ([EXIT_USAGE, 143, EXIT_FAILED], 143),
+    ],
+)
+def test_several_sources_exit_with_the_worst_of_their_codes(codes: list[int], code: int) -> None:
+    assert worst(codes) == code
+    assert worst(reversed(codes)) == code
+    assert worst([exit_code(guarded=True), exit_code(failed=True)]) == exit_code(
+        guarded=True, failed=True
+    )

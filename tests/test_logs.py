@@ -50,3 +50,16 @@ def test_setup_sets_the_level_and_replaces_the_handlers(verbosity: int, level: i
         assert isinstance(logger.handlers[0].formatter, logs.JsonFormatter)
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def test_a_line_about_a_source_names_it_in_both_formats(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="gcs_model_sync"):
+        with logs.about("vision"):
+            logs.event(logging.INFO, "published", "published m/1", model="m")
+        logs.event(logging.INFO, "published", "published m/2")
+    tagged, plain = caplog.records
+    assert tagged.getMessage() == "[vision] published m/1"
+    assert json.loads(logs.JsonFormatter().format(tagged))["source_name"] == "vision"
+    assert json.loads(logs.JsonFormatter().format(tagged))["model"] == "m"
+    assert plain.getMessage() == "published m/2"
+    assert "source_name" not in json.loads(logs.JsonFormatter().format(plain))

@@ -1,11 +1,13 @@
-"""What each command does, as plain functions from a Config to an exit code. What they print
-is views.py's rows rendered by render.py; what they log is passlog.py's."""
+"""What each command does, as plain functions from the sources (sources.py: one Config each)
+to an exit code; several sources run in turn, each one's failure its own. What they print is
+views.py's rows rendered by render.py; what they log is passlog.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from gcs_model_sync import logs
@@ -14,14 +16,26 @@ from gcs_model_sync.cli.passlog import NoopSummary, log_start, log_summary, log_
 from gcs_model_sync.cli.views import Planned, model_status, plan_rows
 from gcs_model_sync.config import Config
 from gcs_model_sync.engine import sync_once
-from gcs_model_sync.errors import ConfigError, Interrupted, exit_code, exit_now
+from gcs_model_sync.errors import (
+    ConfigError,
+    Interrupted,
+    SyncError,
+    exit_code,
+    exit_now,
+    os_error,
+    worst,
+)
 from gcs_model_sync.install import verify
+from gcs_model_sync.local import lock
+from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.logs import event
-from gcs_model_sync.phases.dest import check_dest
+from gcs_model_sync.pass_ import Watch
+from gcs_model_sync.phases.dest import check_dest, dest_error
 from gcs_model_sync.phases.snapshot import Snapshot, inspect
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.serve.hooks import hook_for
+from gcs_model_sync.sources import Sources
 
 
 @contextmanager
@@ -56,18 +70,25 @@ def check_commands(config: Config) -> None:
         ModelServer(config.server, Kind(config.server_kind))
 
 
-def once(config: Config) -> int:
-    check_commands(config)
-    check_dest(config.dest)
-    logs.setup(config.log_format, config.verbosity)
+def once(sources: Sources) -> int:
+    """One pass of each source in turn; the exit code is the worst of theirs."""
+    first = _checked(sources)
+    watch = progress.Progress if progress.wanted(first.log_format, first.verbosity) else None
+    codes: list[int] = []
+    with stop_on_signals() as stop, _one_lock(sources, stop):
+        for name, config in sources:
+            with logs.about(name), _own_failure(sources, codes):
+                codes.append(_once(config, stop, watch))
+    return worst(codes)
+
+
+def _once(config: Config, stop: StopToken, watch: Watch | None) -> int:
     log_start("once", config)
-    watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
-    with stop_on_signals() as stop:
-        try:
-            report = sync_once(config, stop, watch)
-        except Interrupted as exc:
-            event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
-            exit_now(exit_code(exc))
+    try:
+        report = sync_once(config, stop, watch)
+    except Interrupted as exc:
+        event(logging.WARNING, "interrupted", f"{exc}; no partial version is visible")
+        exit_now(exit_code(exc))
     log_waiting(report, {})
     log_summary(report)
     hook = hook_for(config)
@@ -78,25 +99,43 @@ def once(config: Config) -> int:
     return exit_code(guarded=bool(report.guard), failed=bool(report.failures) or hook_failed)
 
 
-def run(config: Config) -> int:
-    """The sidecar: passes forever, until a signal (exit 0) or --max-failures (exit 1)."""
+def run(sources: Sources) -> int:
+    """The sidecar: passes forever, until a signal (exit 0) or --max-failures (exit 1); each
+    source's pass in turn, each with its own probes' state, metrics and hook."""
     from gcs_model_sync.serve.daemon import Loop
-    from gcs_model_sync.serve.health import Health, Server
-    from gcs_model_sync.serve.metrics import Metrics
+    from gcs_model_sync.serve.health import Each, Health, Server
+    from gcs_model_sync.serve.metrics import Labelled, Metrics
 
-    check_commands(config)
-    check_dest(config.dest)
-    logs.setup(config.log_format, config.verbosity)
-    log_start("run", config)
-    metrics, health = Metrics(), Health(config.stuck_after)
-    server = None
-    if config.http_port is not None:
-        try:
-            server = Server(config.http_host, config.http_port, health, metrics).start()
-        except OSError as exc:
-            raise ConfigError(f"--http-port {config.http_port}: {exc.strerror}") from exc
-        event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
+    config = _checked(sources)
+    for name, c in sources:
+        with logs.about(name):
+            log_start("run", c)
     watch = progress.Progress if progress.wanted(config.log_format, config.verbosity) else None
+    with stop_on_signals() as stop, _one_lock(sources, stop):
+        loops = [
+            Loop(c, stop, _pass_fn(watch), Health(c.stuck_after), Metrics(), name)
+            for name, c in sources
+        ]
+        if sources.many:
+            health: Health | Each = Each({lp.name: lp.health for lp in loops})
+            metrics: Metrics | Labelled = Labelled({lp.name: lp.metrics for lp in loops})
+        else:
+            health, metrics = loops[0].health, loops[0].metrics
+        server = None
+        if config.http_port is not None:
+            try:
+                server = Server(config.http_host, config.http_port, health, metrics).start()
+            except OSError as exc:
+                raise ConfigError(f"--http-port {config.http_port}: {exc.strerror}") from exc
+            event(logging.INFO, "http", f"serving /healthz /readyz /metrics on port {server.port}")
+        code = loops[0].along(loops[1:]).run()
+    if server:
+        server.stop()
+    exit_now(code)  # a transfer thread may still sit in a socket read
+
+
+def _pass_fn(watch: Watch | None) -> Callable[[Config, StopToken], Report]:
+    """One source's pass in `run`, with what its log remembers between passes."""
     told: dict[str, str] = {}
     noops = NoopSummary()
 
@@ -106,24 +145,84 @@ def run(config: Config) -> int:
         log_summary(report, quiet=noops.quiet(report))
         return report
 
-    with stop_on_signals() as stop:
-        code = Loop(config, stop, one, health, metrics).run()
-    if server:
-        server.stop()
-    exit_now(code)  # a transfer thread may still sit in a socket read
+    return one
 
 
-def plan(config: Config) -> int:
-    snap, planned = _planned(config)
-    print(render.plan_output(config, snap.plan, planned))
-    return planned.code
+def plan(sources: Sources) -> int:
+    shown: list[render.Shown] = []
+    codes: list[int] = []
+    for name, config in sources:
+        with logs.about(name), _own_failure(sources, codes) as failed:
+            snap, planned = _planned(config)
+            doc = render.plan_doc(config, snap.plan, planned)
+            text = render.plan_output(config, snap.plan, planned)
+            shown.append(render.Shown(name, config, doc, text))
+            codes.append(planned.code)
+        shown += [render.failed(name, config, message) for message in failed]
+    print(render.each(sources.first, shown) if sources.many else shown[0].text)
+    return worst(codes)
 
 
-def status(config: Config) -> int:
+def status(sources: Sources) -> int:
     """Exit 3 exactly when `plan` does (a guard refuses this pass's deletions); else 0."""
-    snap, planned = _planned(config)
-    print(render.status_output(config, model_status(snap, planned), planned))
-    return exit_code(guarded=planned.guarded)
+    shown: list[render.Shown] = []
+    codes: list[int] = []
+    for name, config in sources:
+        with logs.about(name), _own_failure(sources, codes) as failed:
+            snap, planned = _planned(config)
+            models = model_status(snap, planned)
+            doc = render.status_doc(config, models, planned)
+            text = render.status_output(config, models, planned)
+            shown.append(render.Shown(name, config, doc, text))
+            codes.append(exit_code(guarded=planned.guarded))
+        shown += [render.failed(name, config, message) for message in failed]
+    print(render.each(sources.first, shown) if sources.many else shown[0].text)
+    return worst(codes)
+
+
+def _checked(sources: Sources) -> Config:
+    """Every source's commands and dest checked before any pass; logging set up. The
+    process-wide settings are returned."""
+    for config in sources.configs:
+        check_commands(config)
+        check_dest(config.dest)
+    first = sources.first
+    logs.setup(first.log_format, first.verbosity)
+    return first
+
+
+@contextmanager
+def _one_lock(sources: Sources, stop: StopToken) -> Iterator[None]:
+    """Several sources: the lock on the --dest they share, held while the command runs, so
+    a second process on the same file waits or leaves (each pass still takes its own)."""
+    if sources.base is None:
+        yield
+        return
+    paths = Paths(sources.base)
+    with contextlib.ExitStack() as held:
+        try:
+            paths.ensure()
+            held.enter_context(lock.hold(paths.lock_file, sources.first.lock_timeout, stop))
+        except OSError as exc:
+            raise dest_error(sources.base, exc) from exc
+        yield
+
+
+@contextmanager
+def _own_failure(sources: Sources, codes: list[int]) -> Iterator[list[str]]:
+    """With several sources, what ends one source's command (its listing, its lock, its
+    dest) is that source's failure: logged, its exit code kept (the message put in the list
+    yielded), and the next source goes on. A single source's error ends the command."""
+    failed: list[str] = []
+    try:
+        yield failed
+    except (SyncError, OSError) as exc:
+        if not sources.many or isinstance(exc, Interrupted):
+            raise
+        message = str(exc) if isinstance(exc, SyncError) else os_error(exc)
+        event(logging.ERROR, "source_failed", f"{message}; the other sources go on", error=message)
+        codes.append(exit_code(exc))
+        failed.append(message)
 
 
 def _planned(config: Config) -> tuple[Snapshot, Planned]:

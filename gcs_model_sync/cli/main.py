@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from gcs_model_sync import __version__, options, units
+from gcs_model_sync.cli import configfile
 from gcs_model_sync.config import DURATION_MAX, SIZE_MAX, Config, Source
 from gcs_model_sync.errors import (
     ConfigError,
@@ -26,6 +27,7 @@ from gcs_model_sync.errors import (
     exit_now,
 )
 from gcs_model_sync.options import Option, Unit
+from gcs_model_sync.sources import Sources
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 the destination mirrors the source (also when nothing changed); "
@@ -99,10 +101,16 @@ def parameter(option: Option) -> inspect.Parameter:
     if option.type is bool and option.default is True:  # on by default: it needs an off switch
         flag += f"/--no-{flag[2:]}"
     names = (flag, option.short) if option.short else (flag,)
-    info = typer.Option(*names, envvar=option.envvar, help=option.help, show_envvar=True, **kw)
-    annotation: Any = Annotated[option.type, info]
+    # Required, but a --config file may give it: build_config says when none did.
+    needed = option.default is options.REQUIRED
+    text = f"{option.help} Required (--config may give it)." if needed else option.help
+    info = typer.Option(*names, envvar=option.envvar, help=text, show_envvar=True, **kw)
+    annotation: Any = Annotated[option.type | None if needed else option.type, info]
     return inspect.Parameter(
-        option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default, annotation=annotation
+        option.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None if needed else option.default,
+        annotation=annotation,
     )
 
 
@@ -123,6 +131,10 @@ def build_config(opts: dict[str, Any]) -> Config:
     fields: dict[str, Any] = {
         name: tuple(value or ()) if _MANY.get(name) else value for name, value in opts.items()
     }
+    fields.pop("config", None)
+    for needed in ("source", "dest"):
+        if fields[needed] is None:
+            raise ConfigError(f"Missing option '--{needed}' (or a --config file giving it)")
     source = Source.parse(fields.pop("source"))
     dest = str(fields.pop("dest"))
     if not dest.strip():
@@ -137,6 +149,29 @@ def build_config(opts: dict[str, Any]) -> Config:
     )
 
 
+def build_sources(opts: dict[str, Any], ctx: Any = None) -> Sources:
+    """The sources a command runs: the single one of its options, or with --config those of
+    the file beneath the flags and variables (`ctx` says which options were given)."""
+    path = opts.get("config")
+    if path is None:
+        return Sources.single(build_config(opts))
+    settings = configfile.load(Path(path).expanduser())
+    top, each = configfile.layered(opts, configfile.given(ctx), settings, configfile.reader(ctx))
+    if each is None:
+        return Sources.single(build_config(top))
+    configs = []
+    for name, mine in each:
+        try:
+            configs.append(build_config(mine))
+        except ConfigError as exc:
+            raise ConfigError(f"--config {path}: source {name}: {exc}") from None
+    shared = [c.tfs_config for c in configs if c.tfs_config is not None]
+    if len(shared) != len(set(shared)):
+        raise ConfigError(f"--config {path}: each source needs a --tfs-config file of its own")
+    base = Path(str(top["dest"])).expanduser().absolute()
+    return Sources(tuple(configs), tuple(name for name, _ in each), base)
+
+
 def _units_help(taken: list[Option]) -> str:
     """How the DURATION and SIZE values of this command's options are written."""
     lines = [f"DURATION: {units.DURATION_SYNTAX}; at most {units.format_duration(DURATION_MAX)}."]
@@ -145,14 +180,14 @@ def _units_help(taken: list[Option]) -> str:
     return " ".join(lines)
 
 
-def _lazy(name: str) -> Callable[[Config], int]:
+def _lazy(name: str) -> Callable[[Sources], int]:
     """commands.<name>, imported only when the command runs: `--help` loads none of it."""
 
-    def run(config: Config) -> int:
+    def run(sources: Sources) -> int:
         from gcs_model_sync.cli import commands
 
-        fn: Callable[[Config], int] = getattr(commands, name)
-        return fn(config)
+        fn: Callable[[Sources], int] = getattr(commands, name)
+        return fn(sources)
 
     return run
 
@@ -161,10 +196,14 @@ def _command(name: str, summary: str) -> None:
     taken = options.of(name)
     run = _lazy(name)
 
-    def handler(**opts: Any) -> None:
-        raise typer.Exit(run(build_config(opts)))
+    def handler(ctx: typer.Context, **opts: Any) -> None:
+        raise typer.Exit(run(build_sources(opts, ctx)))
 
-    handler.__signature__ = inspect.Signature([parameter(o) for o in taken])  # type: ignore[attr-defined]
+    context = inspect.Parameter(
+        "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+    )
+    signature = [context, *(parameter(o) for o in taken)]
+    handler.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     handler.__name__ = name
     app.command(name, help=f"{summary}\n\n{_units_help(taken)}\n\n{EXIT_CODES[name]}")(handler)
 

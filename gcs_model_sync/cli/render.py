@@ -4,6 +4,7 @@ document; and the start line's config fields."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from gcs_model_sync.cli.views import Planned
@@ -13,18 +14,47 @@ from gcs_model_sync.redaction import redact
 from gcs_model_sync.units import human
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One source's report, as `each` prints it among the others: its document and text."""
+
+    name: str
+    config: Config
+    doc: dict[str, Any]
+    text: str
+
+
+def each(config: Config, shown: list[Shown]) -> str:
+    """Several sources' reports: one JSON document listing them (`{"sources": [...]}`, each
+    with its `name`), or each text under a heading naming the source."""
+    if config.output == "json":
+        return json.dumps({"sources": [{"name": s.name, **s.doc} for s in shown]})
+    return "\n\n".join(
+        f"== {s.name}: {s.config.source} -> {s.config.dest}\n{s.text}" for s in shown
+    )
+
+
+def failed(name: str, config: Config, message: str) -> Shown:
+    """A source whose report could not be made (its listing failed), among the others."""
+    doc = {"source": str(config.source), "dest": str(config.dest), "error": message}
+    return Shown(name, config, doc, f"  error: {message}")
+
+
+def plan_doc(config: Config, plan: Plan, planned: Planned) -> dict[str, Any]:
+    return {
+        "source": str(config.source),
+        "dest": str(config.dest),
+        "actions": planned.rows,
+        "in_sync": list(plan.in_sync),
+        "guard": planned.guard,
+    }
+
+
 def plan_output(config: Config, plan: Plan, planned: Planned) -> str:
     """What `plan` prints: one JSON document with --output json, else a line per action and
     the counts."""
     if config.output == "json":
-        doc = {
-            "source": str(config.source),
-            "dest": str(config.dest),
-            "actions": planned.rows,
-            "in_sync": list(plan.in_sync),
-            "guard": planned.guard,
-        }
-        return json.dumps(doc)
+        return json.dumps(plan_doc(config, plan, planned))
     lines = [f"plan: {config.source} -> {config.dest}"]
     for row in planned.rows:
         detail = f"{row['form']}, " if "form" in row else ""
@@ -45,13 +75,7 @@ def status_output(config: Config, models: list[dict[str, Any]], planned: Planned
     """What `status` prints: one JSON document with --output json, else a table of models
     (views.model_status) and the guard."""
     if config.output == "json":
-        doc = {
-            "source": str(config.source),
-            "dest": str(config.dest),
-            "models": models,
-            "guard": planned.guard,
-        }
-        return json.dumps(doc)
+        return json.dumps(status_doc(config, models, planned))
     width = max([len(m["model"]) for m in models] + [5])
     lines = [f"{'MODEL':<{width}}  {'BUCKET':<24}  {'LOCAL':<24}  STATE"]
     for m in models:
@@ -60,6 +84,15 @@ def status_output(config: Config, models: list[dict[str, Any]], planned: Planned
             f"{_versions(m['local']):<24}  {status_line(m)}"
         )
     return "\n".join(lines + planned.guard_lines)
+
+
+def status_doc(config: Config, models: list[dict[str, Any]], planned: Planned) -> dict[str, Any]:
+    return {
+        "source": str(config.source),
+        "dest": str(config.dest),
+        "models": models,
+        "guard": planned.guard,
+    }
 
 
 def _sizes(row: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import schedule
@@ -23,7 +23,7 @@ import schedule
 from gcs_model_sync.config import Config
 from gcs_model_sync.errors import EXIT_FAILED, EXIT_OK, Interrupted, SyncError
 from gcs_model_sync.layout import split_id
-from gcs_model_sync.logs import event, log
+from gcs_model_sync.logs import about, event, log
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 from gcs_model_sync.serve.health import Health
@@ -82,39 +82,82 @@ class Every(schedule.Job):
 
 
 class Loop:
+    """One source's passes: its probes' state, metrics, hook and failures in a row. `run`
+    schedules them, and those of the loops it goes `along` with, each in turn."""
+
     def __init__(
-        self, config: Config, stop: StopToken, run_pass: PassFn, health: Health, metrics: Metrics
+        self,
+        config: Config,
+        stop: StopToken,
+        run_pass: PassFn,
+        health: Health,
+        metrics: Metrics,
+        name: str = "",
     ) -> None:
         self.config = config
         self.stop = stop
         self.run_pass = run_pass
         self.health = health
         self.metrics = metrics
+        self.name = name  # the source's, in its log lines; "" for a single source
         self.hook = hook_for(config)
         self.consecutive_failures = 0
         self.passes = 0
         self.models: set[str] = set()
         self.on_disk: frozenset[str] = frozenset()  # version ids, as of the last pass
-        self._give_up = False
+        self.others: list[Loop] = []
+
+    def along(self, others: Sequence[Loop]) -> Loop:
+        """Run `others` in this loop, each pass after this one's: one schedule, one thread,
+        so passes never overlap and share the process's --connections and --bwlimit."""
+        self.others = list(others)
+        return self
 
     def run(self) -> int:
-        """Loop until a signal (exit 0) or --max-failures consecutive failures (exit 1)."""
+        """Loop until a signal (exit 0) or --max-failures consecutive failures of every
+        source (exit 1): a source that keeps failing never stops the others."""
+        loops = [self, *self.others]
         scheduler = schedule.Scheduler()
         job = Every(self.config.interval, self.config.jitter)
         job.scheduler = scheduler
-        job.do(self.one_pass)
+        job.do(self.tick)
         try:
             while not self.stop.is_set():
                 scheduler.run_pending()
-                if self._give_up:
+                if all(lp.failed_enough for lp in loops):
+                    self._giving_up(loops)
                     return EXIT_FAILED
                 self.stop.wait(job.left())
         except Interrupted:
             pass
         finally:
-            self.health.alive = False
+            for lp in loops:
+                lp.health.alive = False
         event(logging.INFO, "stopped", f"stopping after {self.passes} passes")
         return EXIT_OK
+
+    def tick(self) -> None:
+        """Each source's pass, in turn; a stop ends the tick between two."""
+        for lp in [self, *self.others]:
+            if self.stop.is_set():
+                break
+            with about(lp.name):
+                lp.one_pass()
+
+    @property
+    def failed_enough(self) -> bool:
+        limit = self.config.max_failures
+        return bool(limit) and self.consecutive_failures >= limit
+
+    def _giving_up(self, loops: list[Loop]) -> None:
+        limit = self.config.max_failures
+        n = min(lp.consecutive_failures for lp in loops)
+        every = " of every source" if self.others else ""
+        event(
+            logging.ERROR,
+            "giving_up",
+            f"{n} consecutive failed passes{every} (--max-failures {limit})",
+        )
 
     def one_pass(self) -> None:
         self.health.pass_begins()
@@ -148,14 +191,6 @@ class Loop:
             self._recovered()
         self.consecutive_failures = 0 if ok else self.consecutive_failures + 1
         self.metrics.consecutive_failures.set(self.consecutive_failures)
-        limit = self.config.max_failures
-        if limit and self.consecutive_failures >= limit:
-            event(
-                logging.ERROR,
-                "giving_up",
-                f"{self.consecutive_failures} consecutive failed passes (--max-failures {limit})",
-            )
-            self._give_up = True
 
     def _recovered(self) -> None:
         """Said at INFO even when the pass changed nothing (its own summary is then DEBUG):

@@ -14,13 +14,14 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gcs_model_sync.errors import ConfigError
-from gcs_model_sync.serve.metrics import Metrics
+from gcs_model_sync.serve.metrics import Labelled, Metrics
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
@@ -111,8 +112,34 @@ class Health:
             return True, why if self.last_ok else f"{why}; the last pass failed"
 
 
+class Each:
+    """The probes of several sources: healthy and ready when each source is (by the rules
+    above, so one source's failed passes never unready the others' versions); the reason
+    names the source."""
+
+    def __init__(self, named: Mapping[str, Health]) -> None:
+        self.named = dict(named)
+
+    def healthy(self) -> tuple[bool, str]:
+        return self._all(lambda h: h.healthy(), "ok")
+
+    def ready(self) -> tuple[bool, str]:
+        return self._all(lambda h: h.ready(), None)
+
+    def _all(self, ask: Callable[[Health], tuple[bool, str]], ok: str | None) -> tuple[bool, str]:
+        said = []
+        for name, health in self.named.items():
+            good, why = ask(health)
+            if not good:
+                return False, f"{name}: {why}"
+            said.append(f"{name}: {why}")
+        return True, ok or "; ".join(said)
+
+
 class Server:
-    def __init__(self, host: str, port: int, health: Health, metrics: Metrics) -> None:
+    def __init__(
+        self, host: str, port: int, health: Health | Each, metrics: Metrics | Labelled
+    ) -> None:
         family, address = bind_address(host)
         try:
             self._httpd = _HTTPServer(family, (address, port), _handler(health, metrics))
@@ -132,7 +159,7 @@ class Server:
         self._httpd.server_close()
 
 
-def _handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
+def _handler(health: Health | Each, metrics: Metrics | Labelled) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

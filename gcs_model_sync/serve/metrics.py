@@ -1,10 +1,12 @@
-"""Prometheus metrics (prometheus-client), all prefixed gcs_model_sync_, on a private registry."""
+"""Prometheus metrics (prometheus-client), all prefixed gcs_model_sync_, on a private registry;
+several sources' on one registry, each series labelled with its `source`."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from prometheus_client import (
@@ -14,6 +16,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.metrics_core import Metric
 
 from gcs_model_sync.layout import VERSION_RE, servable
 from gcs_model_sync.report import FailureKind, Report
@@ -130,3 +133,26 @@ class Metrics:
             else:
                 with contextlib.suppress(KeyError):
                     self.newest.remove(label)
+
+
+class Labelled:
+    """Several sources' Metrics served as one: every series gains `source="<name>"`, and a
+    family holds every source's series (one HELP and TYPE line each, as Prometheus wants)."""
+
+    def __init__(self, named: Mapping[str, Metrics]) -> None:
+        self.named = dict(named)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for source, metrics in self.named.items():
+            for family in metrics.registry.collect():
+                into = families.setdefault(
+                    family.name,
+                    Metric(family.name, family.documentation, family.type, family.unit),
+                )
+                into.samples += [
+                    s._replace(labels={**s.labels, "source": source}) for s in family.samples
+                ]
+        yield from families.values()

@@ -17,6 +17,7 @@ from gcs_model_sync.cli import main as cli
 from gcs_model_sync.config import Config, Source
 from gcs_model_sync.errors import ConfigError, Interrupted, LockBusy, SyncError
 from gcs_model_sync.options import ENV_PREFIX
+from gcs_model_sync.sources import Sources
 
 COMMANDS = ["once", "plan", "status", "run"]
 
@@ -38,9 +39,10 @@ class Recorder:
         for name in COMMANDS:
             monkeypatch.setattr(commands, name, self._make(name))
 
-    def _make(self, name: str) -> Callable[[Config], int]:
-        def run(config: Config) -> int:
-            self.calls.append((name, config))
+    def _make(self, name: str) -> Callable[[Sources], int]:
+        def run(sources: Sources) -> int:
+            assert not sources.many  # every test here gives one source on the command line
+            self.calls.append((name, sources.first))
             return self.result()
 
         return run
@@ -137,7 +139,8 @@ def option_table(tmp_path: Path) -> list[tuple[str, str, list[str], str, Any, An
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_has_its_env_var(tmp_path: Path, command: str) -> None:
     declared = options_of(command)
-    table = {row[0] for row in option_table(tmp_path)}
+    # --config is no Config field: tests/cli/test_configfile.py has its flag and variable
+    table = {row[0] for row in option_table(tmp_path)} | {"config"}
     assert set(declared) <= table, "add the new option to option_table"
     for name, (envvar, flags) in declared.items():
         assert envvar == ENV_PREFIX + name.upper()

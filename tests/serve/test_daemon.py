@@ -373,3 +373,40 @@ def test_the_first_good_pass_after_failures_says_at_info_that_it_recovered(
     assert [(r.levelno, r.getMessage()) for r in recovered] == [
         (logging.INFO, "recovered: this pass succeeded after 3 failed passes")
     ]
+
+
+def test_other_sources_pass_in_turn_and_one_failing_never_ends_the_loop(tmp_path: Path) -> None:
+    stop = StopToken()
+    cfg = config(tmp_path, interval=0.01, max_failures=2)
+    good = Passes([], stop, after=4)
+    bad = Passes([failed()] * 10, stop)
+    order: list[str] = []
+
+    def tagged(name: str, fn: Passes) -> Callable[[Config, StopToken], Report]:
+        def run(c: Config, s: StopToken) -> Report:
+            order.append(name)
+            return fn(c, s)
+
+        return run
+
+    first = Loop(cfg, stop, tagged("a", good), Health(60), Metrics(), "a")
+    second = Loop(cfg, stop, tagged("b", bad), Health(60), Metrics(), "b")
+    assert first.along([second]).run() == EXIT_OK  # b failing 3 times never gave up
+    assert order[:6] == ["a", "b", "a", "b", "a", "b"]
+    assert second.consecutive_failures >= 3
+    assert first.consecutive_failures == 0
+    assert second.metrics.consecutive_failures._value.get() >= 3
+    assert first.metrics.consecutive_failures._value.get() == 0
+
+
+def test_max_failures_ends_the_loop_once_every_source_has_failed_enough(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stop = StopToken()
+    cfg = config(tmp_path, interval=0.01, max_failures=2)
+    a = Loop(cfg, stop, Passes([failed()] * 5, stop), Health(60), Metrics(), "a")
+    b = Loop(cfg, stop, Passes([Report(), failed(), failed()], stop), Health(60), Metrics(), "b")
+    with caplog.at_level(logging.ERROR, logger="gcs_model_sync"):
+        assert a.along([b]).run() == EXIT_FAILED
+    assert (a.passes, b.passes) == (3, 3)  # b's success reset its count: one more tick
+    assert "2 consecutive failed passes of every source (--max-failures 2)" in caplog.text

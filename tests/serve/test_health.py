@@ -7,7 +7,7 @@ import pytest
 
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.report import Failure, Report
-from gcs_model_sync.serve.health import Health, Server
+from gcs_model_sync.serve.health import Each, Health, Server
 from gcs_model_sync.serve.metrics import Metrics
 from tests.support.probes import get, needs_ipv6
 
@@ -145,3 +145,18 @@ def test_probes_are_served_on_ipv6_and_dual_stack(
 def test_an_http_host_that_is_no_address_is_a_usage_error_naming_it(host: str) -> None:
     with pytest.raises(ConfigError, match=r"^--http-host "):
         Server(host, 0, Health(stuck_after=60), Metrics())
+
+
+def test_several_sources_are_ready_when_each_is_and_the_reason_names_the_source() -> None:
+    vision, nlp = Health(stuck_after=60), Health(stuck_after=60)
+    each = Each({"vision": vision, "nlp": nlp})
+    vision.pass_ends(ok=True, listed=True, versions=2)
+    assert each.ready() == (False, "nlp: no pass has listed the bucket yet")
+    nlp.pass_ends(ok=True, listed=True, versions=1)
+    assert each.ready() == (True, "vision: ok: 2 version(s) on disk; nlp: ok: 1 version(s) on disk")
+    nlp.pass_ends(ok=False, listed=False, versions=1)  # an outage of one source: still ready
+    assert each.ready()[0] is True
+    assert each.ready()[1].endswith("nlp: ok: 1 version(s) on disk; the last pass failed")
+    assert each.healthy() == (True, "ok")
+    nlp.alive = False
+    assert each.healthy() == (False, "nlp: loop stopped")
