@@ -259,3 +259,26 @@ def test_readyz_waits_for_every_source_and_one_failing_never_stops_the_others(
         wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready once late has a version")
         assert many.versions("late", "t") == ["1"]
         assert proc.poll() is None
+
+
+def test_a_pin_and_a_filter_in_one_source_entry_apply_to_that_source_only(many: Many) -> None:
+    for bucket in (many.vision, many.nlp):
+        for n in ("1", "2"):
+            bucket.put_zip(f"{PREFIX}/resnet/{n}.zip", sample_files(f"{bucket.name}{n}"))
+        bucket.put_zip(f"{PREFIX}/legacy/1.zip", sample_files("legacy"))
+    many.two(
+        vision='    pin: ["resnet=1"]\n    exclude:\n      - "/legacy/"\n', nlp="    keep: 1\n"
+    )
+
+    result = many.run("once")
+
+    assert result.returncode == 0, result.stderr
+    assert many.versions("vision", "resnet") == ["1"]
+    assert many.versions("vision", "legacy") == []
+    assert many.versions("nlp", "resnet") == ["2"]
+    assert many.versions("nlp", "legacy") == ["1"]
+    # the variable wins over the file: its pin replaces the entry's, in both sources
+    again = many.run("once", env={"GCS_MODEL_SYNC_PIN": "resnet=2"})
+    assert again.returncode == 0, again.stderr
+    assert many.versions("vision", "resnet") == ["1", "2"]  # pinned at 2, no --keep: all below
+    assert many.versions("nlp", "resnet") == ["2"]
