@@ -71,6 +71,27 @@ def confirm(run: Pass, on_disk: Iterable[str], changed_models: set[str]) -> dict
     return _confirm(_Asking(run.config, run.report, run.stop, act=True), on_disk, changed_models)
 
 
+def confirm_pins(run: Pass, on_disk: Iterable[str], models: set[str]) -> None:
+    """After the prunes: each of `models` (pinned, the server not told the pin, a newer
+    version gone this pass) is polled until the server serves exactly its pin, which a
+    "latest"-policy server loads only once the newer folders are gone. A pin not served in
+    time fails the pass for its model; nothing is left to delete for it anyway."""
+    how = _Asking(run.config, run.report, run.stop, act=True)
+    numbers: dict[str, list[int]] = defaultdict(list)
+    for vid in on_disk:
+        model, version = split_id(vid)
+        numbers[model].append(int(version))
+    for model in sorted(models):
+        pin, name = run.config.pins[model], server_name(model, how.config.dest)
+        try:
+            got = _wait(how, model, name, sorted(numbers[model], reverse=True), pin)
+        except ServerError as exc:
+            how.report.fail(classify(exc, Step.SERVER), model, None, str(exc))
+            event(logging.ERROR, "rollout_failed", str(exc), model=model)
+            continue
+        how.report.served[model] = got
+
+
 def _confirm(
     how: _Asking, on_disk: Iterable[str], changed_models: set[str]
 ) -> dict[str, int | None]:

@@ -48,6 +48,10 @@ def settle(run: Pass) -> None:
     prune.prune(run, deletions.decide(plan, report.failures, served, told))
     ledger.save()
     report.on_disk = on_disk - set(report.pruned)
+    if config.server and not told:
+        rolled_back = {split_id(v)[0] for v in report.pruned} & set(config.pins)
+        if rolled_back:
+            rollout.confirm_pins(run, report.on_disk, rolled_back)
     if config.tfs_config and report.pruned:
         _write_tfs_config(run)
 

@@ -146,6 +146,24 @@ def test_a_pin_with_tfs_config_rolls_the_server_back_before_the_newer_version_le
         assert server.violations == []  # 2 left only once the server served 1
 
 
+def test_a_pin_without_tfs_config_is_confirmed_once_the_newer_versions_are_gone(
+    sync: Sync,
+) -> None:
+    b = sync.bucket
+    b.put_zip(sync.key("resnet/1.zip"), sample_files("a"))
+    b.put_zip(sync.key("resnet/2.zip"), sample_files("b"))
+    assert sync.once().returncode == 0
+    with ModelServerStandIn(sync.dest, "tfserving", load_delay=0.5) as server:
+        wait_for(lambda: server.served("resnet") == 2, what="resnet served at 2")
+        # A "latest"-policy server serves the pin only once the newer folder is gone: the
+        # pass removes it, then waits for the server to load the pin.
+        result = sync.once("--server", server.url, "--pin", "resnet=1", "-v")
+        assert result.returncode == 0, result.stderr
+        assert sync.versions("resnet") == ["1"]
+        assert "serves resnet version 1" in result.stderr
+        assert server.served("resnet") == 1
+
+
 def test_aliases_become_version_labels_the_server_accepts(sync: Sync) -> None:
     _three_versions(sync)
     _aliases(sync, "resnet", {"stable": 1, "canary": 3})
