@@ -9,8 +9,9 @@ from gcs_model_sync.errors import exit_code, os_error
 from gcs_model_sync.failures import Failure, FailureKind, classify
 from gcs_model_sync.local.state import PENDING
 from gcs_model_sync.logs import event
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.pins import Problem
-from gcs_model_sync.plan.plan import Install, Plan
+from gcs_model_sync.plan.plan import Plan
 from gcs_model_sync.plan.versions import Rejection
 
 __all__ = [

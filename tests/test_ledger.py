@@ -20,8 +20,8 @@ from gcs_model_sync.local.state import (
     State,
     load_state,
 )
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.files_plan import FileChange
-from gcs_model_sync.plan.plan import Install
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import Report
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gcs_model_sync.layout import RemoteObject, fingerprint, group
 from gcs_model_sync.local.state import PENDING
-from gcs_model_sync.plan.plan import Install
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import install_state, published_as
 

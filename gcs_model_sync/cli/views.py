@@ -13,8 +13,9 @@ from gcs_model_sync.layout import split_id, version_id
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.phases.snapshot import Snapshot, required
 from gcs_model_sync.plan import deletions, reuse, signed
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.filters import Filtered
-from gcs_model_sync.plan.plan import Install, Plan
+from gcs_model_sync.plan.plan import Plan
 from gcs_model_sync.report import install_state, known_failures
 from gcs_model_sync.source import partials
 from gcs_model_sync.units import human

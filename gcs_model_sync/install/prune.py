@@ -10,7 +10,7 @@ from gcs_model_sync.install import publish
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import deletions
-from gcs_model_sync.plan.plan import Prune
+from gcs_model_sync.plan.actions import Prune
 from gcs_model_sync.report import local_failure
 
 

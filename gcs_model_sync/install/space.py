@@ -24,7 +24,7 @@ from gcs_model_sync.errors import InsufficientSpace
 from gcs_model_sync.formats import archives
 from gcs_model_sync.formats.extractor import Extractor
 from gcs_model_sync.layout import RemoteObject
-from gcs_model_sync.plan.plan import Install
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.source.remote import Bucket
 
 

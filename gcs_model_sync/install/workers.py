@@ -31,7 +31,7 @@ from gcs_model_sync.local.durability import remove_tree, sync_trees
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import reuse
-from gcs_model_sync.plan.plan import Install
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import Report, local_failure
 from gcs_model_sync.retry import StopToken

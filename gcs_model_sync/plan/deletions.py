@@ -22,8 +22,9 @@ from gcs_model_sync.layout import split_id
 
 if TYPE_CHECKING:
     from gcs_model_sync.local.scan import LocalView
+    from gcs_model_sync.plan.actions import Prune
     from gcs_model_sync.plan.files_plan import FileChange
-    from gcs_model_sync.plan.plan import Plan, Prune
+    from gcs_model_sync.plan.plan import Plan
 
 
 # Why something stays, in the words both the pass's log and `plan`'s rows use.

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.layout import servable
 
 ALIASES_MAX = 64 * 1024  # bytes read of an aliases object; a larger one is refused
@@ -64,6 +65,27 @@ class Problem:
 
     model: str
     message: str
+
+
+def parse(values: Iterable[str]) -> dict[str, int]:
+    """`("team/resnet=7",)` -> `{"team/resnet": 7}`; `.=7` pins the model at the prefix
+    itself (as `status` names it). A usage error names the bad value."""
+    pins: dict[str, int] = {}
+    for value in values:
+        model, sep, version = value.rpartition("=")
+        model = model.strip("/")
+        if not sep or not model or not version.isdigit() or not servable(version):
+            raise ConfigError(
+                f"--pin must look like MODEL=VERSION (a model path and a version number, "
+                f"e.g. resnet=7), got {value!r}"
+            )
+        model = "" if model == "." else model
+        if model in pins and pins[model] != int(version):
+            raise ConfigError(
+                f"--pin names two versions of {model!r}: {pins[model]} and {int(version)}"
+            )
+        pins[model] = int(version)
+    return pins
 
 
 def parse_aliases(model: str, where: str, generation: int, data: bytes) -> Aliases:

@@ -1,29 +1,28 @@
 """Pure planning: (listing, local view, options) -> what to fetch, replace and prune. No I/O.
 
 make_plan is the sequence; versions.py says which versions the listing holds (and rejects),
-completeness.py whether a folder upload is done, files_plan.py what --model-files changes,
-guard.py whether the deletions may happen.
+completeness.py whether a folder upload is done, pins.py what a pin or an alias holds in
+place, actions.py what each version becomes (install, in sync, waiting, prune), files_plan.py
+what --model-files changes, guard.py whether the deletions may happen.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gcs_model_sync.layout import (
-    Form,
     Groups,
     Manifests,
     ModelFile,
     paused_gc,
     servable,
-    split_id,
     version_id,
 )
 from gcs_model_sync.local.scan import LocalView
-from gcs_model_sync.local.state import Managed
-from gcs_model_sync.plan import completeness
+from gcs_model_sync.plan import actions
+from gcs_model_sync.plan.actions import Install, Prune, Waiting
 from gcs_model_sync.plan.completeness import Facts, Rules, Wait
 from gcs_model_sync.plan.files_plan import FileChange, plan_files
 from gcs_model_sync.plan.guard import guard as deletion_guard
@@ -59,36 +58,6 @@ class PlanOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Install:
-    version: RemoteVersion
-    reason: str  # "new", "changed", "missing locally", "replaces unmanaged"
-
-    @property
-    def replaces(self) -> bool:
-        return self.reason in ("changed", "replaces unmanaged")
-
-
-@dataclass(frozen=True, slots=True)
-class Prune:
-    managed: Managed
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """A version in the bucket not installed (or not replaced) yet: its upload is not done."""
-
-    version: RemoteVersion
-    kind: Wait
-    reason: str
-    installed: bool  # an installed folder stays as it is meanwhile
-
-    @property
-    def id(self) -> str:
-        return self.version.id
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     installs: tuple[Install, ...] = ()
     # Not installed this pass: their model's version numbers clash (one of its rejections),
@@ -119,25 +88,6 @@ class Plan:
     reuse: tuple[Reuse, ...] = ()  # --link-unchanged: files of installs linked, not downloaded
 
 
-def _waits(
-    versions: list[RemoteVersion], local: LocalView, rules: Rules, facts: Facts | None
-) -> dict[str, Waiting]:
-    """Folder versions whose upload (or delete) is still in progress, by version id."""
-    out = {}
-    for v in versions:
-        if v.form is not Form.FOLDER:
-            continue
-        have = local.managed.get(v.id)
-        installed = have is not None and v.id in local.on_disk
-        if installed and have is not None and have.fingerprint == v.fingerprint:
-            continue  # in sync: nothing to wait for
-        if installed and have is not None and (why := completeness.shrunk(v.entries, have.objects)):
-            out[v.id] = Waiting(v, Wait.SHRUNK, why, installed)
-        elif found := completeness.waiting(v.entries, rules, facts):
-            out[v.id] = Waiting(v, found[0], found[1], installed)
-    return out
-
-
 @paused_gc
 def make_plan(
     groups: Groups,
@@ -157,7 +107,7 @@ def make_plan(
     versions, refused = refused_again(versions, local)
     versions, unsigned = unpinned(versions, options.required, options.source)
     rejections += refused + unsigned
-    waits = _waits(versions, local, rules, facts)
+    waits = actions.waits(versions, local, rules, facts)
     spellings, rejected = _spellings(groups, versions, rejections)
     remote_ids = set().union(*spellings.values())
 
@@ -172,7 +122,9 @@ def make_plan(
         for w in waits.values()
         if not w.installed and w.kind is not Wait.UNREAD
     }
-    held_in_place, problems = holds(options.pins, aliases or {}, numbers, _numbers(local.on_disk))
+    held_in_place, problems = holds(
+        options.pins, aliases or {}, numbers, actions.numbers(local.on_disk)
+    )
     wanted = ranked(numbers, spellings, keep, skip=unready, holds=held_in_place)
     wanted_once_ready = ranked(numbers, spellings, keep, skip=set(), holds=held_in_place)
 
@@ -181,7 +133,7 @@ def make_plan(
     clashed = {r.model for r in clashes} | {p.model for p in problems}
     clashing = {vid for r in clashes for vid in local_spellings(local, r)}
 
-    installs, in_sync, outside_keep, waiting = _sort(
+    installs, in_sync, outside_keep, waiting = actions.sort(
         versions, local, waits, wanted, wanted_once_ready
     )
     # Nothing of a model whose numbers clash changes (its rejection says why, and stands
@@ -195,7 +147,7 @@ def make_plan(
     )
     installs = [i for i in installs if i.version.model not in clashed]
 
-    prunes, forget, kept = _prunes(local, remote_ids, wanted, keep, held_in_place)
+    prunes, forget, kept = actions.prunes(local, remote_ids, wanted, keep, held_in_place)
 
     unmanaged = tuple(
         sorted(
@@ -261,77 +213,3 @@ def _spellings(
             if (model, int(version)) in rejected:
                 spellings[(model, int(version))].add(version_id(model, version))
     return spellings, rejected
-
-
-def _sort(
-    versions: list[RemoteVersion],
-    local: LocalView,
-    waits: dict[str, Waiting],
-    wanted: set[str],
-    wanted_once_ready: set[str],
-) -> tuple[list[Install], list[str], list[str], list[Waiting]]:
-    """Each listed version: (to install, in sync, outside --keep, waiting)."""
-    installs: list[Install] = []
-    in_sync, outside_keep, waiting = [], [], []
-    for v in sorted(versions, key=lambda v: (v.model, v.number)):
-        w = waits.get(v.id)
-        if w is not None and v.id in (
-            wanted if w.installed or w.kind is Wait.UNREAD else wanted_once_ready
-        ):
-            waiting.append(w)
-            continue
-        if v.id not in wanted:
-            outside_keep.append(v.id)
-            continue
-        have = local.managed.get(v.id)
-        present = v.id in local.on_disk
-        if have and present and have.fingerprint == v.fingerprint:
-            in_sync.append(v.id)
-        elif have and present:
-            installs.append(Install(v, "changed"))
-        elif present:
-            installs.append(Install(v, "replaces unmanaged"))
-        else:
-            installs.append(Install(v, "missing locally" if have else "new"))
-    return installs, in_sync, outside_keep, waiting
-
-
-def _prunes(
-    local: LocalView,
-    remote_ids: set[str],
-    wanted: set[str],
-    keep: int,
-    held: Mapping[str, Hold],
-) -> tuple[list[Prune], list[str], list[str]]:
-    """Managed versions to prune, state entries to forget (their folder is gone), and
-    versions gone from the bucket that a pin or an alias keeps."""
-    prunes, forget, kept = [], [], []
-    for vid, m in sorted(local.managed.items()):
-        hold = held.get(m.model)
-        if vid not in local.on_disk:
-            if vid not in remote_ids or vid not in wanted:
-                forget.append(vid)
-            continue
-        if hold is not None and int(m.version) in hold.kept:
-            if vid not in remote_ids:
-                kept.append(vid)
-            continue
-        if vid not in remote_ids:
-            prunes.append(Prune(m, "removed from the bucket"))
-        elif vid not in wanted:
-            pin = hold.pin if hold is not None else None
-            if pin is not None and int(m.version) > pin:
-                why = f"newer than --pin {m.model or '.'}={pin}"
-            else:
-                why = f"outside --keep {keep}"
-            prunes.append(Prune(m, why))
-    return prunes, forget, kept
-
-
-def _numbers(version_ids: Iterable[str]) -> dict[str, set[int]]:
-    """Model -> the version numbers of these ids."""
-    out: dict[str, set[int]] = defaultdict(set)
-    for vid in version_ids:
-        model, version = split_id(vid)
-        out[model].add(int(version))
-    return out

@@ -15,7 +15,8 @@ from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.local.state import Managed, State
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import deletions
-from gcs_model_sync.plan.plan import Plan, Prune
+from gcs_model_sync.plan.actions import Prune
+from gcs_model_sync.plan.plan import Plan
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
 

@@ -17,7 +17,7 @@ from gcs_model_sync.layout import RemoteObject, fingerprint, group
 from gcs_model_sync.local.paths import Paths
 from gcs_model_sync.local.state import State
 from gcs_model_sync.pass_ import Pass
-from gcs_model_sync.plan.plan import Install
+from gcs_model_sync.plan.actions import Install
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from gcs_model_sync.layout import Form, RemoteObject
 from gcs_model_sync.local.state import Managed
+from gcs_model_sync.plan.actions import Install, Prune
 from gcs_model_sync.plan.files_plan import FileChange
 from gcs_model_sync.plan.links import refuse
-from gcs_model_sync.plan.plan import Install, Plan, Prune
+from gcs_model_sync.plan.plan import Plan
 from gcs_model_sync.plan.versions import RemoteVersion
 from gcs_model_sync.report import FailureKind
 
