@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gcs_model_sync.config import Config
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.options import OPTIONS, PROCESS_WIDE
-from gcs_model_sync.sources import overlap, sub_folder
+from gcs_model_sync.sources import Sources, overlap, sub_folder
 
 NAMES = frozenset(o.name for o in OPTIONS) - {"config"}
 SUFFIXES = (".toml", ".yaml", ".yml")
@@ -192,3 +193,29 @@ def _text(value: Any) -> str:
     if isinstance(value, str | int | float):
         return str(value)
     raise ConfigError(f"expected a value as on the command line, got {type(value).__name__}")
+
+
+def sources(
+    opts: dict[str, Any], ctx: Any, build_config: Callable[[dict[str, Any]], Config]
+) -> Sources:
+    """The sources a command runs: the single one of its options, or with --config those of
+    the file beneath the flags and variables (`ctx` says which options were given), each
+    made a Config by `build_config` (the CLI's one place options become one)."""
+    path = opts.get("config")
+    if path is None:
+        return Sources.single(build_config(opts))
+    settings = load(Path(path).expanduser())
+    top, each = layered(opts, given(ctx), settings, reader(ctx))
+    if each is None:
+        return Sources.single(build_config(top))
+    configs = []
+    for name, mine in each:
+        try:
+            configs.append(build_config(mine))
+        except ConfigError as exc:
+            raise ConfigError(f"--config {path}: source {name}: {exc}") from None
+    shared = [c.tfs_config for c in configs if c.tfs_config is not None]
+    if len(shared) != len(set(shared)):
+        raise ConfigError(f"--config {path}: each source needs a --tfs-config file of its own")
+    base = Path(str(top["dest"])).expanduser().absolute()
+    return Sources(tuple(configs), tuple(name for name, _ in each), base)

@@ -149,29 +149,6 @@ def build_config(opts: dict[str, Any]) -> Config:
     )
 
 
-def build_sources(opts: dict[str, Any], ctx: Any = None) -> Sources:
-    """The sources a command runs: the single one of its options, or with --config those of
-    the file beneath the flags and variables (`ctx` says which options were given)."""
-    path = opts.get("config")
-    if path is None:
-        return Sources.single(build_config(opts))
-    settings = configfile.load(Path(path).expanduser())
-    top, each = configfile.layered(opts, configfile.given(ctx), settings, configfile.reader(ctx))
-    if each is None:
-        return Sources.single(build_config(top))
-    configs = []
-    for name, mine in each:
-        try:
-            configs.append(build_config(mine))
-        except ConfigError as exc:
-            raise ConfigError(f"--config {path}: source {name}: {exc}") from None
-    shared = [c.tfs_config for c in configs if c.tfs_config is not None]
-    if len(shared) != len(set(shared)):
-        raise ConfigError(f"--config {path}: each source needs a --tfs-config file of its own")
-    base = Path(str(top["dest"])).expanduser().absolute()
-    return Sources(tuple(configs), tuple(name for name, _ in each), base)
-
-
 def _units_help(taken: list[Option]) -> str:
     """How the DURATION and SIZE values of this command's options are written."""
     lines = [f"DURATION: {units.DURATION_SYNTAX}; at most {units.format_duration(DURATION_MAX)}."]
@@ -197,7 +174,7 @@ def _command(name: str, summary: str) -> None:
     run = _lazy(name)
 
     def handler(ctx: typer.Context, **opts: Any) -> None:
-        raise typer.Exit(run(build_sources(opts, ctx)))
+        raise typer.Exit(run(configfile.sources(opts, ctx, build_config)))
 
     context = inspect.Parameter(
         "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
