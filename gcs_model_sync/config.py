@@ -11,9 +11,9 @@ from pathlib import Path
 from gcs_model_sync import endpoint
 from gcs_model_sync.errors import ConfigError
 from gcs_model_sync.formats import archives
-from gcs_model_sync.layout import servable
 from gcs_model_sync.logs import LogFormat
 from gcs_model_sync.options import default
+from gcs_model_sync.plan import pins
 from gcs_model_sync.plan.patterns import Filters, Pattern, PatternError
 from gcs_model_sync.servers.kinds import Kind
 from gcs_model_sync.units import format_duration, format_size
@@ -100,27 +100,6 @@ def aliases_name_ok(name: str) -> bool:
         and not name.isdigit()
         and not archives.REGISTRY.name_re.fullmatch(name)
     )
-
-
-def parse_pins(values: tuple[str, ...]) -> dict[str, int]:
-    """`("team/resnet=7",)` -> `{"team/resnet": 7}`; `.=7` pins the model at the prefix
-    itself (as `status` names it). A usage error names the bad value."""
-    pins: dict[str, int] = {}
-    for value in values:
-        model, sep, version = value.rpartition("=")
-        model = model.strip("/")
-        if not sep or not model or not version.isdigit() or not servable(version):
-            raise ConfigError(
-                f"--pin must look like MODEL=VERSION (a model path and a version number, "
-                f"e.g. resnet=7), got {value!r}"
-            )
-        model = "" if model == "." else model
-        if model in pins and pins[model] != int(version):
-            raise ConfigError(
-                f"--pin names two versions of {model!r}: {pins[model]} and {int(version)}"
-            )
-        pins[model] = int(version)
-    return pins
 
 
 @functools.cache
@@ -215,7 +194,7 @@ class Config:
     @property
     def pins(self) -> dict[str, int]:
         """Model path -> the version --pin names."""
-        return parse_pins(self.pin)
+        return pins.parse(self.pin)
 
     @property
     def filters(self) -> Filters:
@@ -223,7 +202,7 @@ class Config:
         return parse_filters(self.include, self.exclude)
 
     def __post_init__(self) -> None:
-        parse_pins(self.pin)
+        pins.parse(self.pin)
         parse_filters(self.include, self.exclude)
         if self.ready_marker is not None:
             object.__setattr__(self, "ready_marker", ready_marker_path(self.ready_marker))
