@@ -39,8 +39,15 @@ RUN groupadd --system --gid 65532 nonroot \
 # The wheel is bind-mounted from the build stage, so it never lands in a layer. Dependencies
 # come as binary wheels (no compiler in this image); bytecode is compiled now, at install
 # time, because the root filesystem is read-only at run time.
+# EXTRAS=signing adds model-signing, for --signature-key (Sigstore's ~15 packages): build with
+# `--build-arg EXTRAS=signing`.
+ARG EXTRAS=""
+# What is installed is this project's own wheel, named by a variable hadolint cannot read.
+# hadolint ignore=DL3013
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: /wheels/*.whl
+    wheel="$(echo /wheels/*.whl)" \
+ && pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
+        "${wheel}${EXTRAS:+[${EXTRAS}]}"
 
 # Every write goes under --dest (a volume) or TMPDIR (an emptyDir): the root filesystem
 # can be mounted read-only.

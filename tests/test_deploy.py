@@ -1165,3 +1165,28 @@ def test_option_is_a_real_cli_option(sub: str, option: str) -> None:
     # A wrapped description line is indented to the description column, so it cannot match.
     listed = rf"(?m)^(?:│ )?[ *]{{0,6}}(?:-\w, )?{re.escape(option)}(?![\w-])"
     assert re.search(listed, cli_help(sub)), f"`{sub} --help` does not list {option}"
+
+
+@pytest.mark.parametrize(
+    ("extras", "installed"),
+    [("", "/wheels/gcs_model_sync-0.1.0-py3-none-any.whl"),
+     ("signing", "/wheels/gcs_model_sync-0.1.0-py3-none-any.whl[signing]")],
+)  # fmt: skip
+def test_the_image_installs_its_wheel_with_the_extras_the_build_asks_for(
+    tmp_path: Path, extras: str, installed: str
+) -> None:
+    """The runtime stage's install line, run by a POSIX shell (what RUN uses) with `pip`
+    replaced by `echo`, against a folder holding one wheel."""
+    (arg,) = [i for i in _final("ARG") if i.args.startswith("EXTRAS=")]
+    assert arg.args == 'EXTRAS=""'  # none unless the build asks
+    (run,) = [i for i in _final("RUN") if "/wheels" in i.args]
+    assert run.flags["mount"].endswith("target=/wheels")
+    line = run.args.replace("/wheels", str(tmp_path)).replace("pip install", "echo")
+    (tmp_path / "gcs_model_sync-0.1.0-py3-none-any.whl").write_bytes(b"")
+    done = subprocess.run(
+        ["sh", "-c", line], env={"EXTRAS": extras, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == installed.replace("/wheels", str(tmp_path))
+    assert "signing" in pyproject()["project"]["optional-dependencies"]
