@@ -23,14 +23,14 @@ BENCH = Path(__file__).resolve().parent
 if __name__ == "__main__":  # run as a script: make `bench` and `tests.support` importable
     sys.path.insert(0, str(BENCH.parent))
 
-from bench import report  # noqa: E402
+from bench import floors, report  # noqa: E402
 from bench.incremental import w7_incremental  # noqa: E402
 from bench.shaped import parse_rate  # noqa: E402
 from bench.tools import all_tools  # noqa: E402
 from bench.workloads import SPECS, CaseResult, LinkOptions, run_workload, w4_plan  # noqa: E402
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W7")
-TOOLS = "rclone,rclone+extract,seed,gcloud,rclone-copy,gcloud-cp,ours"
+TOOLS = "rclone,rclone+extract,seed,gcloud,rclone-copy,gcloud-cp,gcloud-cp-durable,ours"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -157,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         results += run_workload(name, specs, tools, args.workdir, args.scale, args.runs,
                                 args.workers, args.backend, keep=args.keep,
                                 link_options=link)  # fmt: skip
+    for result in results:  # W5: the floors of this machine, in this run
+        sums = report.summaries(result)
+        if result.spec.id.startswith("W5") and "ours" in sums:
+            size = result.dataset.payload_bytes
+            durable = floors.durable_write_floor(args.workdir / "floor", size)
+            extra.append(floors.verdict(result, sums, durable))
+            print(extra[-1])
     elapsed = time.perf_counter() - start
     primed = {r.dataset.source for r in results if r.primed}  # no-op cases: run 1 was cold
     for tool in tools:

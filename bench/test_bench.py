@@ -191,3 +191,47 @@ def test_shaped_link_caps_the_rate_delays_requests_and_counts(upstream: str) -> 
     assert elapsed < 5
     assert (stats.connections, stats.requests) == (2, 3)
     assert stats.bytes_down >= 3 * len(BODY)
+
+
+def test_the_link_floor_is_the_bytes_over_every_connection_plus_one_delay() -> None:
+    from bench.floors import link_floor
+    from bench.workloads import LinkOptions
+
+    link = LinkOptions(rate=40 * MiB, delay=0.03, burst=256 * 1024)
+    assert link_floor(1024 * MiB, 16, link) == pytest.approx(1.6 + 0.03)
+    assert link_floor(1024 * MiB, 1, link) == pytest.approx(25.6 + 0.03)
+    assert link_floor(1024 * MiB, 16, link._replace(rate=0)) is None
+
+
+def test_the_durable_write_floor_writes_syncs_and_removes_its_file(tmp_path: Path) -> None:
+    from bench.floors import durable_write_floor
+
+    seconds = durable_write_floor(tmp_path / "floor", 3 * MiB + 5, runs=2)
+    assert 0 < seconds < 60
+    assert list((tmp_path / "floor").iterdir()) == []
+
+
+def test_the_w5_line_sets_ours_against_the_larger_floor_and_a_durable_gcloud() -> None:
+    from bench.emulator import RequestCounts
+    from bench.floors import verdict
+    from bench.report import Summary
+    from bench.workloads import CaseResult, LinkOptions, LinkUse
+
+    counts = RequestCounts(*([0] * len(RequestCounts._fields)))
+
+    def summary(tool: str, median: float) -> Summary:
+        return Summary(tool, 3, 3, median, median, median, 1.0, 0, counts,
+                       LinkUse(16, 20, 1024 * MiB, 0.5))  # fmt: skip
+
+    class Data:
+        payload_bytes = 1024 * MiB
+
+    class Spec:
+        id = "W5-big"
+
+    link = LinkOptions(rate=40 * MiB, delay=0.03, burst=256 * 1024)
+    result = CaseResult(Spec(), Data(), {}, {}, [], "memory", link)  # type: ignore[arg-type]
+    sums = {"ours": summary("ours", 3.26), "gcloud-cp-durable": summary("gcloud", 6.52)}
+    line = verdict(result, sums, durable=0.8)
+    assert "durable write 0.80 s, link 1.63 s (16 connections x 40 MiB/s + 30 ms)" in line
+    assert "ours 3.26 s = 2.00x max(floors), 0.50x durable gcloud (6.52 s)" in line

@@ -231,11 +231,24 @@ class GcloudCp(Gcloud):
         env = gcloud_env(self.config_dir, ctx.url)
         target = ctx.dest if ctx.dataset.form == "folder" else ctx.staging
         target.mkdir(parents=True, exist_ok=True)
-        cmd = ["gcloud", "storage", "cp", "-r", ctx.dataset.source, str(target)]
-        measured = run_measured(cmd, ctx.log, env=env)
+        measured = run_measured(self.command(ctx.dataset.source, target), ctx.log, env=env)
         tree = target / ctx.dataset.prefix.rstrip("/").rsplit("/", 1)[-1]
         expected = ctx.dataset.published if ctx.dataset.form == "folder" else ctx.dataset.objects
         return Outcome(measured, tree, expected)
+
+    def command(self, source: str, target: Path) -> list[str]:
+        return ["gcloud", "storage", "cp", "-r", source, str(target)]
+
+
+class GcloudCpDurable(GcloudCp):
+    """W5: `gcloud storage cp -r` then `sync -f` of its output (syncfs of that file system):
+    gcloud's copy made as durable as ours, which syncs before it publishes."""
+
+    name = "gcloud-cp-durable"
+
+    def command(self, source: str, target: Path) -> list[str]:
+        script = 'gcloud storage cp -r "$1" "$2" && sync -f "$2"'
+        return ["sh", "-c", script, "sh", source, str(target)]
 
 
 class Ours:
@@ -315,5 +328,6 @@ def all_tools(
         Gcloud(config),
         RcloneCopy(),
         GcloudCp(config),
+        GcloudCpDurable(config),
         Ours(python, ours_repo.resolve(), ours_args),
     ]

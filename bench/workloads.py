@@ -39,7 +39,7 @@ class CaseSpec(NamedTuple):
 PEERS = ("rclone", "rclone+extract", "seed", "gcloud", "ours")
 NOOP_PEERS = ("rclone", "ours")
 RSS_PEERS = ("seed", "ours")
-LINK_PEERS = ("rclone-copy", "gcloud-cp", "ours")
+LINK_PEERS = ("rclone-copy", "gcloud-cp", "gcloud-cp-durable", "ours")
 
 
 def _cold(name: str, title: str, form: Form, versions: int, big: int, shards: int = 1,
