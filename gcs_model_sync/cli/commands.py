@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from gcs_model_sync import logs
 from gcs_model_sync.cli import progress, render
@@ -148,33 +149,41 @@ def _pass_fn(watch: Watch | None) -> Callable[[Config, StopToken], Report]:
     return one
 
 
+_Told = tuple[dict[str, Any], str, int]  # one source's report: its document, text, exit code
+
+
 def plan(sources: Sources) -> int:
-    shown: list[render.Shown] = []
-    codes: list[int] = []
-    for name, config in sources:
-        with logs.about(name), _own_failure(sources, codes) as failed:
-            snap, planned = _planned(config)
-            doc = render.plan_doc(config, snap.plan, planned)
-            text = render.plan_output(config, snap.plan, planned)
-            shown.append(render.Shown(name, config, doc, text))
-            codes.append(planned.code)
-        shown += [render.failed(name, config, message) for message in failed]
-    print(render.each(sources.first, shown) if sources.many else shown[0].text)
-    return worst(codes)
+    def one(config: Config) -> _Told:
+        snap, planned = _planned(config)
+        doc = render.plan_doc(config, snap.plan, planned)
+        return doc, render.plan_output(config, snap.plan, planned), planned.code
+
+    return _shown(sources, one)
 
 
 def status(sources: Sources) -> int:
     """Exit 3 exactly when `plan` does (a guard refuses this pass's deletions); else 0."""
+
+    def one(config: Config) -> _Told:
+        snap, planned = _planned(config)
+        models = model_status(snap, planned)
+        doc = render.status_doc(config, models, planned)
+        text = render.status_output(config, models, planned)
+        return doc, text, exit_code(guarded=planned.guarded)
+
+    return _shown(sources, one)
+
+
+def _shown(sources: Sources, report: Callable[[Config], _Told]) -> int:
+    """Print each source's report, under its name when there are several; a source that could
+    not be reported says why. The exit code is the worst of theirs."""
     shown: list[render.Shown] = []
     codes: list[int] = []
     for name, config in sources:
         with logs.about(name), _own_failure(sources, codes) as failed:
-            snap, planned = _planned(config)
-            models = model_status(snap, planned)
-            doc = render.status_doc(config, models, planned)
-            text = render.status_output(config, models, planned)
+            doc, text, code = report(config)
             shown.append(render.Shown(name, config, doc, text))
-            codes.append(exit_code(guarded=planned.guarded))
+            codes.append(code)
         shown += [render.failed(name, config, message) for message in failed]
     print(render.each(sources.first, shown) if sources.many else shown[0].text)
     return worst(codes)
