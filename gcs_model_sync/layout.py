@@ -81,6 +81,15 @@ def servable(version: str) -> bool:
     return len(digits) <= len(str(VERSION_MAX)) and int(digits or "0") <= VERSION_MAX
 
 
+def numbers_by_model(version_ids: Iterable[str]) -> dict[str, set[int]]:
+    """Model -> the version numbers of these ids (`m/0003` -> `{"m": {3}}`)."""
+    out: dict[str, set[int]] = {}
+    for vid in version_ids:
+        model, version = split_id(vid)
+        out.setdefault(model, set()).add(int(version))
+    return out
+
+
 def version_id(model: str, version: str) -> str:
     """The version's path relative to DEST, which is also its key in the state file."""
     return f"{model}/{version}" if model else version

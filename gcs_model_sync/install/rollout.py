@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gcs_model_sync.config import Config
 from gcs_model_sync.failures import FailureKind, Step, classify
-from gcs_model_sync.layout import split_id
+from gcs_model_sync.layout import numbers_by_model, split_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.report import Report
 from gcs_model_sync.retry import StopToken
@@ -77,34 +76,25 @@ def confirm_pins(run: Pass, on_disk: Iterable[str], models: set[str]) -> None:
     "latest"-policy server loads only once the newer folders are gone. A pin not served in
     time fails the pass for its model; nothing is left to delete for it anyway."""
     how = _Asking(run.config, run.report, run.stop, act=True)
-    numbers: dict[str, list[int]] = defaultdict(list)
-    for vid in on_disk:
-        model, version = split_id(vid)
-        numbers[model].append(int(version))
+    versions, pins = _newest_first(on_disk), run.config.pins
     for model in sorted(models):
-        pin, name = run.config.pins[model], server_name(model, how.config.dest)
+        name = server_name(model, how.config.dest)
         try:
-            got = _wait(how, model, name, sorted(numbers[model], reverse=True), pin)
+            how.report.served[model] = _wait(how, model, name, versions[model], pins[model])
         except ServerError as exc:
-            how.report.fail(classify(exc, Step.SERVER), model, None, str(exc))
-            event(logging.ERROR, "rollout_failed", str(exc), model=model)
-            continue
-        how.report.served[model] = got
+            _failed(how, model, exc)
 
 
 def _confirm(
     how: _Asking, on_disk: Iterable[str], changed_models: set[str]
 ) -> dict[str, int | None]:
-    server, report = how.server, how.report
-    versions: dict[str, list[int]] = defaultdict(list)
-    for vid in on_disk:
-        model, version = split_id(vid)
-        versions[model].append(int(version))
+    server, report, pins = how.server, how.report, how.pins
+    versions = _newest_first(on_disk)
     published = {split_id(vid)[0] for vid in report.published}
     served: dict[str, int | None] = {}
     for model in sorted(versions):
         name = server_name(model, how.config.dest)
-        numbers = sorted(versions[model], reverse=True)
+        numbers = versions[model]
         try:
             # A server that loads nothing by itself (Triton in explicit mode): a changed model,
             # or one it does not serve (it restarted since), is loaded, then waited for.
@@ -115,7 +105,7 @@ def _confirm(
             if load:
                 server.load(name, timeout=max(how.deadline - time.monotonic(), 1.0))
                 event(logging.INFO, "server_load", f"asked {server.shown} to load {name}")
-            pin = how.pins.get(model)
+            pin = pins.get(model)
             if pin is not None and pin in numbers:
                 if how.act and (model in published or now != pin):
                     now = _wait(how, model, name, numbers, pin)
@@ -125,12 +115,23 @@ def _confirm(
         except ServerError as exc:
             served[model] = None
             if model in changed_models:
-                report.fail(classify(exc, Step.SERVER), model, None, str(exc))
-                event(logging.ERROR, "rollout_failed", str(exc), model=model)
+                _failed(how, model, exc)
             else:
                 event(logging.WARNING, "server_unreachable", f"{exc}; its deletions wait")
     report.served = served
     return served
+
+
+def _newest_first(on_disk: Iterable[str]) -> dict[str, list[int]]:
+    """Model -> its version numbers on disk, newest first."""
+    by_model = numbers_by_model(on_disk)
+    return {model: sorted(numbers, reverse=True) for model, numbers in by_model.items()}
+
+
+def _failed(how: _Asking, model: str, exc: ServerError) -> None:
+    """The server could not be asked about a model whose rollout it must confirm."""
+    how.report.fail(classify(exc, Step.SERVER), model, None, str(exc))
+    event(logging.ERROR, "rollout_failed", str(exc), model=model)
 
 
 def _wait(

@@ -14,7 +14,7 @@ import logging
 from gcs_model_sync.errors import SyncError
 from gcs_model_sync.failures import Step, classify
 from gcs_model_sync.install import model_files, prune, rollout
-from gcs_model_sync.layout import split_id
+from gcs_model_sync.layout import numbers_by_model, split_id
 from gcs_model_sync.logs import event
 from gcs_model_sync.pass_ import Pass
 from gcs_model_sync.plan import deletions, pins
@@ -65,10 +65,7 @@ def _write_tfs_config(run: Pass) -> None:
     for m in managed.values():
         if paths.version_dir(m.model, m.version).is_dir():
             now.setdefault(m.model, set()).add(int(m.version))
-    before: dict[str, set[int]] = {}
-    for vid in run.local.on_disk:
-        model, version = split_id(vid)
-        before.setdefault(model, set()).add(int(version))
+    before = numbers_by_model(run.local.on_disk)
     try:
         serving = {
             server_name(model, paths.dest): told

@@ -4,11 +4,10 @@ prune, a state entry to forget, or kept in place by a pin or an alias. No I/O.""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gcs_model_sync.layout import Form, split_id
+from gcs_model_sync.layout import Form
 from gcs_model_sync.local.scan import LocalView
 from gcs_model_sync.local.state import Managed
 from gcs_model_sync.plan import completeness
@@ -129,12 +128,3 @@ def prunes(
                 why = f"outside --keep {keep}"
             prunes.append(Prune(m, why))
     return prunes, forget, kept
-
-
-def numbers(version_ids: Iterable[str]) -> dict[str, set[int]]:
-    """Model -> the version numbers of these ids."""
-    out: dict[str, set[int]] = defaultdict(set)
-    for vid in version_ids:
-        model, version = split_id(vid)
-        out[model].add(int(version))
-    return out

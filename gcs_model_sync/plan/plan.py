@@ -16,6 +16,7 @@ from gcs_model_sync.layout import (
     Groups,
     Manifests,
     ModelFile,
+    numbers_by_model,
     paused_gc,
     servable,
     version_id,
@@ -123,7 +124,7 @@ def make_plan(
         if not w.installed and w.kind is not Wait.UNREAD
     }
     held_in_place, problems = holds(
-        options.pins, aliases or {}, numbers, actions.numbers(local.on_disk)
+        options.pins, aliases or {}, numbers, numbers_by_model(local.on_disk)
     )
     wanted = ranked(numbers, spellings, keep, skip=unready, holds=held_in_place)
     wanted_once_ready = ranked(numbers, spellings, keep, skip=set(), holds=held_in_place)
