@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,20 +47,9 @@ class Sync:
     def start(self, command: str, *extra: str) -> subprocess.Popen[str]:
         return popen_cli(self.args(command, *extra), self.endpoint)
 
-    @contextmanager
-    def sidecar(self, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    def sidecar(self, *extra: str) -> AbstractContextManager[tuple[subprocess.Popen[str], int]]:
         """`run` polling every 0.3 s with its probes on a free port; SIGTERM on the way out."""
-        port = free_port()
-        proc = self.start(
-            "run", "--interval", "0.3", "--http-port", str(port), "--http-host", "127.0.0.1",
-            *extra,
-        )  # fmt: skip
-        try:
-            yield proc, port
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=15)
+        return sidecar(lambda probes: self.start("run", *probes, *extra))
 
     def version(self, rel: str) -> dict[str, bytes]:
         """The files of DEST/<rel> as {relative path: bytes}."""
@@ -76,6 +65,22 @@ class Sync:
         if not base.is_dir():
             return []
         return sorted(p.name for p in base.iterdir() if p.name.isdigit())
+
+
+@contextmanager
+def sidecar(
+    launch: Callable[[list[str]], subprocess.Popen[str]],
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`run`, started by `launch` with these probe options (polling every 0.3 s, its probes on a
+    free port) to put before its own extra ones, which win; SIGTERM on the way out."""
+    port = free_port()
+    proc = launch(["--interval", "0.3", "--http-port", str(port), "--http-host", "127.0.0.1"])
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import subprocess
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PREFIX, Sync
+from tests.e2e.conftest import PREFIX, Sync, sidecar
 from tests.support.cli import popen_cli, run_cli
-from tests.support.emulator import free_port
 from tests.support.gcs import Bucket
 from tests.support.models import sample_files
 from tests.support.probes import get, metric, wait_for
@@ -60,20 +58,9 @@ class Many:
         base = self.dest / sub / model
         return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
-    @contextmanager
-    def sidecar(self, *extra: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-        port = free_port()
-        args = [
-            "run", "--config", str(self.file), "--dest", str(self.dest), "--interval", "0.3",
-            "--http-port", str(port), "--http-host", "127.0.0.1", *extra,
-        ]  # fmt: skip
-        proc = popen_cli(args, self.sync.endpoint)
-        try:
-            yield proc, port
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=15)
+    def sidecar(self, *extra: str) -> AbstractContextManager[tuple[subprocess.Popen[str], int]]:
+        args = ["run", "--config", str(self.file), "--dest", str(self.dest)]
+        return sidecar(lambda probes: popen_cli([*args, *probes, *extra], self.sync.endpoint))
 
 
 @pytest.fixture
